@@ -1,0 +1,2 @@
+"""The compute host: the system under test, modelled on Nova's compute manager and resource
+tracker. Runs as one OS process per host; talks to the orchestrator only over ZeroMQ."""

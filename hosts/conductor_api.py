@@ -1,0 +1,74 @@
+"""The host's only way to state: requests to the orchestrator's conductor (``nova.conductor``).
+
+Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between threads).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import zmq
+
+from testbed.injection import Injector
+from testbed.transport import RpcClient
+
+# Nova's MigrationList.get_in_progress_and_error leaves out migrations in these states.
+FINISHED = ["confirmed", "reverted", "error", "failed", "completed", "cancelled", "done"]
+
+
+class ConductorAPI:
+    def __init__(
+        self, ctx: zmq.Context, endpoint: str, timeout: float, host: str, inject: Injector
+    ):
+        self.ctx, self.endpoint, self.timeout = ctx, endpoint, timeout
+        self.host, self.inject = host, inject
+        self._local = threading.local()
+
+    def _client(self) -> RpcClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = RpcClient(self.ctx, self.endpoint, self.timeout)
+        return client
+
+    def call(self, op: str, **body: Any) -> Any:
+        return self._client().call(op, body)
+
+    def release(self) -> None:
+        """Close this thread's socket (call when a worker thread ends)."""
+        client = getattr(self._local, "client", None)
+        if client is not None:
+            client.close()
+            self._local.client = None
+
+    def service_heartbeat(self, pid: int, timeout: float) -> None:
+        self._client().call("service.heartbeat", {"host": self.host, "pid": pid}, timeout)
+
+    # The calls the compute manager and resource tracker make, named after Nova's objects.
+    def instance_get(self, uuid: str) -> dict[str, Any]:
+        return self.call("instance.get", uuid=uuid)
+
+    def instance_list_by_host(self) -> list[dict[str, Any]]:
+        return self.call("instance.list_by_host", host=self.host)
+
+    def instance_save(self, uuid: str, **updates: Any) -> None:
+        self.call("instance.save", uuid=uuid, updates=updates)
+
+    def migration_get_in_progress_and_error(self) -> list[dict[str, Any]]:
+        self.inject("migration_list.get_in_progress_and_error")
+        return self.call("migration.query", host=self.host, in_progress=True)
+
+    def migration_query(self, **filters: Any) -> list[dict[str, Any]]:
+        return self.call("migration.query", **filters)
+
+    def migration_get(self, migration_id: int) -> dict[str, Any]:
+        return self.call("migration.get", id=migration_id)
+
+    def migration_save(self, migration_id: int, status: str) -> None:
+        self.call("migration.save", id=migration_id, status=status)
+
+    def pci_get(self) -> list[dict[str, Any]]:
+        return self.call("pci.get", host=self.host)
+
+    def pci_save(self, devices: list[dict[str, Any]]) -> None:
+        self.call("pci.save", host=self.host, devices=devices)

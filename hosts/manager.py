@@ -1,0 +1,106 @@
+"""The compute manager, after ``nova/compute/manager.py``: what a host does with a command."""
+
+from __future__ import annotations
+
+import logging
+
+from hosts.conductor_api import ConductorAPI
+from hosts.pci import PciDevTracker, make_devices
+from hosts.resource_tracker import TRACKERS, ResourceTracker
+from testbed.config import Config
+from testbed.injection import Injector
+
+log = logging.getLogger("testbed.host.manager")
+
+INCOMING_CUT_OFF = ["accepted", "pre-migrating"]  # an evacuation to us that never finished
+
+
+class ComputeManager:
+    def __init__(self, host: str, config: Config, conductor: ConductorAPI, inject: Injector):
+        self.host, self.config = host, config
+        self.conductor, self.inject = conductor, inject
+        self.rt: ResourceTracker | None = None
+
+    # -- start ----------------------------------------------------------------------------
+    def init_host(self) -> None:
+        """Load this host's devices, clean up after evacuations, then audit once (Nova's
+        ``init_host`` followed by ``pre_start_hook``)."""
+        records = self.conductor.pci_get()
+        if records:
+            pci = PciDevTracker.from_records(records)
+        else:
+            d = self.config.devices
+            pci = PciDevTracker(make_devices(d.count(self.host), d.vendor_id, d.product_id))
+            self.conductor.pci_save(pci.to_records())
+        self.rt = TRACKERS[self.config.cluster.tracker](self.host, pci, self.conductor, self.inject)
+        self.inject("init_host.cleanup")
+        self._destroy_evacuated_instances()
+        self._fail_interrupted_evacuations()
+        self.update_available_resource()
+
+    def _destroy_evacuated_instances(self) -> None:
+        """Servers evacuated away while we were down: free what we held (done -> completed)."""
+        for mig in self.conductor.migration_query(source=self.host, statuses=["done"]):
+            log.info("freeing devices of %s, evacuated away from here", mig["instance_uuid"])
+            self.rt.free_instance(mig["instance_uuid"])
+            self.conductor.migration_save(mig["id"], "completed")
+
+    def _fail_interrupted_evacuations(self) -> None:
+        """Evacuations to us that our crash cut off: migration failed, server error, claim freed."""
+        for mig in self.conductor.migration_query(dest=self.host, statuses=INCOMING_CUT_OFF):
+            uuid = mig["instance_uuid"]
+            log.warning("evacuation of %s was cut off; marking it failed", uuid)
+            self.conductor.migration_save(mig["id"], "failed")
+            self.conductor.instance_save(
+                uuid, vm_state="error", task_state=None, migration_context=None
+            )
+            self.rt.free_instance(uuid)
+
+    # -- commands -------------------------------------------------------------------------
+    def build_and_run_instance(self, uuid: str) -> None:
+        instance = self.conductor.instance_get(uuid)
+        try:
+            self.rt.instance_claim(instance)
+        except Exception:
+            self.conductor.instance_save(uuid, vm_state="error", task_state=None)
+            raise
+        self.inject("build.spawn")  # the fake driver spawns nothing
+        self.inject("build.active")
+        self.conductor.instance_save(uuid, vm_state="active", task_state=None)
+
+    def rebuild_instance(self, uuid: str) -> None:
+        """Rebuild on the same host: the server keeps its devices."""
+        self.inject("rebuild.spawn")
+        self.conductor.instance_save(uuid, vm_state="active", task_state=None)
+
+    def evacuate_instance(self, uuid: str, migration_id: int) -> None:
+        """``rebuild_instance`` with ``recreate=True`` on the destination: claim, spawn, finish."""
+        instance = self.conductor.instance_get(uuid)
+        migration = self.conductor.migration_get(migration_id)
+        try:
+            self.rt.rebuild_claim(instance, migration)
+            self.inject("evacuate.spawn")  # the fake driver spawns nothing
+            self.inject("evacuate.finish")
+            self.rt.finish_evacuation(instance, migration)
+        except Exception:
+            self.conductor.migration_save(migration_id, "failed")
+            self.conductor.instance_save(
+                uuid, vm_state="error", task_state=None, migration_context=None
+            )
+            self.rt.free_instance(uuid)
+            raise
+        self.conductor.instance_save(uuid, vm_state="active", task_state=None)
+
+    def terminate_instance(self, uuid: str) -> None:
+        self.rt.free_instance(uuid)
+        self.conductor.instance_save(uuid, vm_state="deleted", task_state=None, deleted=True)
+
+    def update_available_resource(self) -> list[str]:
+        return self.rt.update_available_resource()
+
+    def pci_view(self) -> list[dict]:
+        """This host's own view of its devices (for comparing with the orchestrator's).
+
+        Read without the lock so a long audit cannot stall the command loop; callers compare
+        views when the cluster is quiet."""
+        return self.rt.pci_tracker.to_records() if self.rt else []

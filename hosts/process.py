@@ -1,0 +1,153 @@
+"""The compute host process: sockets, threads and the command loop around the manager.
+
+Forked by the orchestrator's supervisor. Creates its own ZeroMQ context. Runs commands in
+worker threads so that an audit and an evacuation race inside one host, as in Nova. Exits by
+itself when its orchestrator is gone (parent pid changed, or heartbeats unanswered for
+``timeouts.orphan_after``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from hosts.conductor_api import ConductorAPI
+from hosts.manager import ComputeManager
+from hosts.pci import PciDeviceUnavailable
+from testbed import wire
+from testbed.injection import Injector
+from testbed.launch import HostSpec
+from testbed.logs import HostLogHandler, install_in_host
+from testbed.transport import RemoteError, RpcTimeout, serve_one
+
+log = logging.getLogger("testbed.host")
+
+EXPECTED_FAILURES = (PciDeviceUnavailable, RemoteError, RpcTimeout, LookupError)
+
+
+class HostProcess:
+    def __init__(self, spec: HostSpec, stop: threading.Event) -> None:
+        self.spec, self.stop, self.name = spec, stop, spec.name
+        self.ctx = zmq.Context()
+        self.inject = Injector(spec.name, spec.config.delay_addresses())
+        self.conductor = ConductorAPI(
+            self.ctx, spec.conductor, spec.config.timeouts.rpc, spec.name, self.inject
+        )
+        self.manager = ComputeManager(spec.name, spec.config, self.conductor, self.inject)
+        self.commands = self.ctx.socket(zmq.DEALER)
+        self.commands.setsockopt(zmq.LINGER, 0)
+        self.commands.setsockopt(zmq.IDENTITY, spec.name.encode())
+        self.commands.connect(spec.commands)
+
+    def run(self) -> None:
+        self.manager.init_host()
+        self.inject.armed = True
+        self.conductor.call("service.register", host=self.name, pid=os.getpid())
+        log.info("host %s up (tracker %s)", self.name, self.spec.config.cluster.tracker)
+        for target in (self._heartbeat, self._periodic_audit):
+            threading.Thread(target=target, name=target.__name__, daemon=True).start()
+        while not self.stop.is_set():
+            if self.commands.poll(20):  # short, so SIGTERM is acted on at once
+                serve_one(self.commands, self.handle)
+        log.info("host %s stopping", self.name)
+
+    # -- commands -------------------------------------------------------------------------
+    def handle(self, msg: wire.Message) -> Any:
+        b, m = msg.body, self.manager
+        if msg.op == "ping":
+            return {"host": self.name, "pid": os.getpid()}
+        if msg.op == "pci.view":
+            return m.pci_view()
+        work: dict[str, Callable[[], Any]] = {
+            "build": lambda: m.build_and_run_instance(b["uuid"]),
+            "evacuate": lambda: m.evacuate_instance(b["uuid"], b["migration"]),
+            "rebuild": lambda: m.rebuild_instance(b["uuid"]),
+            "delete": lambda: m.terminate_instance(b["uuid"]),
+            "audit": m.update_available_resource,
+        }
+        if msg.op not in work:
+            raise ValueError(f"host {self.name} does not take '{msg.op}'")
+        self._start_task(msg.op, b["task"], work[msg.op])
+        return {"accepted": b["task"]}
+
+    def _start_task(self, op: str, task: str, fn: Callable[[], Any]) -> None:
+        def run() -> None:
+            ok, error = True, None
+            try:
+                fn()
+            except EXPECTED_FAILURES as exc:
+                ok, error = False, f"{op} failed: {exc}"
+                log.warning(error)
+            except Exception as exc:  # logged with its traceback; the host goes on
+                ok, error = False, f"{op} failed: {type(exc).__name__}: {exc}"
+                log.exception("%s failed", op)
+            try:
+                body = {"task": task, "ok": ok} | ({"error": error} if error else {})
+                self.conductor.call("task.done", **body)
+            except (RpcTimeout, RemoteError) as exc:
+                log.warning("could not report task %s: %s", task, exc)
+            finally:
+                self.conductor.release()
+
+        threading.Thread(target=run, name=f"{op}-{task[:8]}", daemon=True).start()
+
+    # -- background loops -----------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        t = self.spec.config.timeouts
+        last_ok = time.monotonic()
+        while not self.stop.wait(t.heartbeat_interval):
+            if os.getppid() != self.spec.parent_pid:
+                log.error("orchestrator (pid %d) is gone; exiting", self.spec.parent_pid)
+                self.stop.set()
+                break
+            try:
+                self.conductor.service_heartbeat(os.getpid(), min(t.rpc, t.orphan_after))
+                last_ok = time.monotonic()
+            except (RpcTimeout, RemoteError) as exc:
+                if time.monotonic() - last_ok > t.orphan_after:
+                    log.error("orchestrator silent for %.1f s (%s); exiting", t.orphan_after, exc)
+                    self.stop.set()
+        self.conductor.release()
+
+    def _periodic_audit(self) -> None:
+        """Nova's periodic ``update_available_resource``, guarded: a failed run is logged
+        with its traceback and the next run goes on."""
+        interval = self.spec.config.cluster.audit_interval
+        while interval > 0 and not self.stop.wait(interval):
+            try:
+                self.manager.update_available_resource()
+            except Exception:
+                log.exception("periodic update_available_resource failed; next run goes on")
+        self.conductor.release()
+
+
+def _flush(handler: HostLogHandler, timeout: float = 1.0) -> None:
+    """Push queued log records to the orchestrator, bounded (its reader may be gone)."""
+    handler.queue.close()
+    flusher = threading.Thread(target=handler.queue.join_thread, daemon=True)
+    flusher.start()
+    flusher.join(timeout)
+
+
+def main(spec: HostSpec, log_handler: HostLogHandler) -> None:
+    """Entry point of a forked host process (``cluster.host_entry``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    install_in_host(log_handler, spec.log_level)
+    code = 0
+    try:
+        HostProcess(spec, stop).run()
+    except Exception:
+        log.exception("host %s failed", spec.name)
+        code = 1
+    finally:
+        _flush(log_handler)
+        os._exit(code)  # skip interpreter teardown: worker threads may be mid-delay

@@ -1,0 +1,2 @@
+"""The orchestrator: owns the state (SQLite), serves the hosts as their conductor, offers the
+API that scenarios, tests and the CLI use, and supervises the host processes."""

@@ -1,0 +1,221 @@
+"""The API that scenarios, tests and the control commands call: servers, hosts, audits, and
+the views checks are made from. Every wait is bounded by ``timeouts.settle``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from orchestrator.scheduler import pick_host
+from orchestrator.state import State
+from testbed.config import Config
+from testbed.errors import ApiError, WaitTimeout
+from testbed.transport import RemoteError, RouterCaller, RpcTimeout, Unreachable
+
+T = TypeVar("T")
+UNTIL = ("accepted", "claimed", "done")
+
+
+class API:
+    def __init__(self, state: State, commands: RouterCaller, config: Config) -> None:
+        self.state, self.commands, self.config = state, commands, config
+        self.hosts = config.cluster.hosts
+
+    # -- waiting --------------------------------------------------------------------------
+    def wait_for(self, what: str, predicate: Callable[[], T], timeout: float | None = None) -> T:
+        """Re-evaluate ``predicate`` on every state change (and at least every heartbeat
+        interval, for conditions that time alone makes true) until it holds or time runs out."""
+        timeout = self.config.timeouts.settle if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        tick = self.config.timeouts.heartbeat_interval
+        with self.state.changed:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
+                self.state.changed.wait(min(left, tick))
+
+    # -- hosts ----------------------------------------------------------------------------
+    def _known(self, host: str) -> str:
+        if host not in self.hosts:
+            raise ApiError(f"unknown host '{host}' (hosts: {', '.join(self.hosts)})")
+        return host
+
+    def host_states(self) -> dict[str, str]:
+        services, now = self.state.services(), time.time()
+        down_after = self.config.timeouts.service_down_time
+        out = {}
+        for host in self.hosts:
+            s = services.get(host)
+            up = (
+                s is not None
+                and not s["forced_down"]
+                and s["last_seen"] is not None
+                and now - s["last_seen"] <= down_after
+            )
+            out[host] = "up" if up else "down"
+        return out
+
+    def is_up(self, host: str) -> bool:
+        return self.host_states()[self._known(host)] == "up"
+
+    def wait_host(self, host: str, state: str) -> None:
+        self._known(host)
+        self.wait_for(f"{host} to be {state}", lambda: self.host_states()[host] == state)
+
+    def force_down(self, host: str, down: bool = True) -> None:
+        self.state.set_forced_down(self._known(host), down)
+
+    # -- commands to hosts ----------------------------------------------------------------
+    def _task(self, host: str, op: str, **body: Any) -> str:
+        if not self.is_up(host):
+            raise ApiError(f"host {host} is down")
+        task = self.state.task_create(host, op)
+        try:
+            self.commands.call(host, op, {"task": task, **body}, self.config.timeouts.rpc)
+        except (Unreachable, RpcTimeout, RemoteError) as exc:
+            self.state.task_done(task, False, str(exc))
+            raise ApiError(f"{op} on {host}: {exc}") from None
+        return task
+
+    def wait_task(self, task: str) -> None:
+        t = self.wait_for(
+            f"task {task[:8]}", lambda: (r := self.state.task_get(task))["state"] != "running" and r
+        )
+        if t["state"] != "done":
+            raise ApiError(t["error"] or f"{t['op']} on {t['host']} {t['state']}")
+
+    def wait_idle(self) -> None:
+        """Until no task runs on a live host (a killed host's tasks are lost, not running)."""
+        self.wait_for(
+            "running tasks to finish",
+            lambda: not any(self.is_up(t["host"]) for t in self.state.tasks_running()),
+        )
+
+    def audit(self, host: str, wait: bool = True) -> str:
+        task = self._task(self._known(host), "audit")
+        if wait:
+            self.wait_task(task)
+        return task
+
+    # -- servers --------------------------------------------------------------------------
+    def server(self, name: str) -> dict[str, Any]:
+        try:
+            return self.state.instance_by_name(name)
+        except LookupError as exc:
+            raise ApiError(str(exc)) from None
+
+    def free_devices(self) -> dict[str, int]:
+        free = {h: 0 for h in self.hosts}
+        for d in self.state.devices():
+            if d["status"] == "available":
+                free[d["host"]] = free.get(d["host"], 0) + 1
+        return free
+
+    def _pick(self, count: int, exclude: str | None = None) -> str:
+        up = [h for h, s in self.host_states().items() if s == "up"]
+        return pick_host(self.free_devices(), up, count, exclude)
+
+    def create_server(
+        self, name: str, host: str | None = None, pci: int = 1, wait: bool = True
+    ) -> dict[str, Any]:
+        if any(i["name"] == name for i in self.state.instances()):
+            raise ApiError(f"a server named '{name}' exists already")
+        host = self._known(host) if host else self._pick(pci)
+        uuid = self.state.instance_create(name, host, pci)
+        task = self._task(host, "build", uuid=uuid)
+        if wait:
+            self.wait_task(task)
+        return self.state.instance_get(uuid)
+
+    def evacuate(self, name: str, target: str | None = None, until: str = "done") -> dict[str, Any]:
+        """Nova's evacuate: only off a host that is down. ``until``: return once the migration
+        is accepted, the destination has made its move claim, or the evacuation is done."""
+        if until not in UNTIL:
+            raise ApiError(f"evacuate: 'until' must be one of {', '.join(UNTIL)}")
+        inst = self.server(name)
+        source = inst["host"]
+        if self.is_up(source):
+            raise ApiError(
+                f"cannot evacuate {name}: its host {source} is up "
+                "(evacuation needs the source host down)"
+            )
+        if target is not None and self._known(target) == source:
+            raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
+        target = target or self._pick(inst["pci_count"], exclude=source)
+        migration = self.state.migration_create(inst["uuid"], source, target)
+        self.state.instance_save(inst["uuid"], {"task_state": "rebuilding"})
+        task = self._task(target, "evacuate", uuid=inst["uuid"], migration=migration)
+        if until == "claimed":
+            self.wait_for(
+                f"the move claim of {name} on {target}",
+                lambda: self.state.migration_get(migration)["status"] != "accepted",
+            )
+        elif until == "done":
+            self.wait_task(task)
+        return {"migration": migration, "task": task, "source": source, "dest": target}
+
+    def wait_server(self, name: str, host: str, vm_state: str = "active") -> None:
+        """Until the server is settled on ``host``: in ``vm_state``, no task, no migration."""
+
+        def settled() -> bool:
+            i = self.server(name)
+            return (
+                i["host"] == host
+                and i["vm_state"] == vm_state
+                and i["task_state"] is None
+                and i["migration_context"] is None
+            )
+
+        self.wait_for(f"{name} to be {vm_state} on {host}", settled)
+
+    def delete(self, name: str) -> None:
+        """On a live host the host frees the devices; on a down host the server is deleted
+        here (Nova's local delete) and the host frees them when it returns."""
+        inst = self.server(name)
+        if self.is_up(inst["host"]):
+            self.wait_task(self._task(inst["host"], "delete", uuid=inst["uuid"]))
+        else:
+            self.state.instance_save(
+                inst["uuid"], {"deleted": True, "vm_state": "deleted", "task_state": None}
+            )
+
+    def rebuild(self, name: str) -> None:
+        inst = self.server(name)
+        self.state.instance_save(inst["uuid"], {"task_state": "rebuilding"})
+        self.wait_task(self._task(inst["host"], "rebuild", uuid=inst["uuid"]))
+
+    # -- views ----------------------------------------------------------------------------
+    def allocations(self) -> dict[str, dict[str, int]]:
+        """Devices bound (claimed or allocated) per host, per server name."""
+        names = {i["uuid"]: i["name"] for i in self.state.instances(include_deleted=True)}
+        out: dict[str, dict[str, int]] = {h: {} for h in self.hosts}
+        for d in self.state.devices():
+            if d["instance_uuid"]:
+                server = names.get(d["instance_uuid"], d["instance_uuid"])
+                out.setdefault(d["host"], {})[server] = out[d["host"]].get(server, 0) + 1
+        return out
+
+    def status(self) -> dict[str, Any]:
+        services, states = self.state.services(), self.host_states()
+        hosts = {}
+        for host in self.hosts:
+            devs = [d for d in self.state.devices() if d["host"] == host]
+            s = services.get(host) or {}
+            hosts[host] = {
+                "pid": s.get("pid"),
+                "state": states[host],
+                "forced_down": bool(s.get("forced_down")),
+                "last_heartbeat": s.get("last_seen"),
+                "devices": len(devs),
+                "free": sum(d["status"] == "available" for d in devs),
+            }
+        return {
+            "hosts": hosts,
+            "servers": self.state.instances(),
+            "migrations": self.state.migration_query(),
+        }

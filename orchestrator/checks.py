@@ -1,0 +1,103 @@
+"""Checks on the orchestrator's state, retried under the configured tenacity policy.
+
+The check that matters is Nova's: for server S and host H, the number of devices of H bound
+(claimed or allocated) to S.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import Retrying, retry_if_result
+
+from testbed.config import Checks
+from testbed.errors import ConfigError
+from testbed.retry import policy
+
+_EXPECT = re.compile(r"^([\w.-]+):([\w-]+)=(\d+)$")
+
+
+@dataclass(frozen=True)
+class Expect:
+    server: str
+    host: str
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Expect:
+        m = _EXPECT.match(text.strip())
+        if not m:
+            raise ConfigError(f"expectation '{text}' is not SERVER:HOST=N (e.g. vm1:host2=1)")
+        return cls(m[1], m[2], int(m[3]))
+
+    def __str__(self) -> str:
+        return f"{self.server}:{self.host}={self.count}"
+
+
+@dataclass
+class Row:
+    expect: Expect
+    actual: int
+
+    @property
+    def ok(self) -> bool:
+        return self.actual == self.expect.count
+
+
+@dataclass
+class CheckResult:
+    rows: list[Row]
+    observed: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def diff(self) -> list[str]:
+        """Expected vs actual, one line per failing (server, host), then the last state."""
+        lines = [
+            f"{r.expect.host}: {r.expect.server} expected {r.expect.count} device(s) bound, "
+            f"found {r.actual}"
+            for r in self.rows
+            if not r.ok
+        ]
+        for host, servers in sorted(self.observed.items()):
+            bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
+            lines.append(f"  last observed on {host}: {bound}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "rows": [
+                {
+                    "server": r.expect.server,
+                    "host": r.expect.host,
+                    "expected": r.expect.count,
+                    "actual": r.actual,
+                    "ok": r.ok,
+                }
+                for r in self.rows
+            ],
+            "observed": self.observed,
+        }
+
+
+def evaluate(expects: list[Expect], observed: dict[str, dict[str, int]]) -> CheckResult:
+    rows = [Row(e, observed.get(e.host, {}).get(e.server, 0)) for e in expects]
+    return CheckResult(rows, observed)
+
+
+def check_allocations(
+    observe: Callable[[], dict[str, dict[str, int]]], expects: list[Expect], checks: Checks
+) -> CheckResult:
+    """Observe until every expectation holds or the policy gives up; the last result wins."""
+    retrying = Retrying(
+        **policy(checks),
+        retry=retry_if_result(lambda r: not r.ok),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    return retrying(lambda: evaluate(expects, observe()))

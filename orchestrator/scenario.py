@@ -1,0 +1,143 @@
+"""Scenarios are data: a TOML file with the cluster it needs, a list of steps, expectations.
+
+    name = "my-scenario"
+    description = "one line"
+    [config]            # any configuration section: cluster, devices, timeouts, checks, delays
+    [[steps]]
+    do = "create_server"
+    server = "vm1"
+
+Built-in scenarios ship in ``orchestrator/scenarios``. Validation names the step and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from orchestrator.checks import Expect
+from orchestrator.steps import REQUIRED, STEPS
+from orchestrator.supervisor import SIGNALS
+from testbed.config import Config, apply_layer, read_toml
+from testbed.errors import ConfigError
+
+BUILTIN = resources.files("orchestrator") / "scenarios"
+
+
+@dataclass
+class Step:
+    number: int
+    do: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        args = " ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"step {self.number}: {self.do} {args}".rstrip()
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    config: dict[str, Any]
+    steps: list[Step]
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name[:-5] for p in BUILTIN.iterdir() if p.name.endswith(".toml"))
+
+
+def find(name_or_path: str) -> Path:
+    if name_or_path in builtin_names():
+        return Path(str(BUILTIN / f"{name_or_path}.toml"))
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    raise ConfigError(f"unknown scenario '{name_or_path}' (built-in: {', '.join(builtin_names())})")
+
+
+def _field(step: int, do: str, key: str, value: Any, tp: type) -> Any:
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
+    if ok and tp is list:
+        ok = all(isinstance(v, str) for v in value)
+    if not ok:
+        raise ConfigError(f"step {step} ({do}): '{key}' must be {tp.__name__}, got {value!r}")
+    if tp in (int, float) and value < 0:
+        raise ConfigError(f"step {step} ({do}): '{key}' must not be negative")
+    return value
+
+
+def parse(doc: dict[str, Any], where: str) -> Scenario:
+    unknown = set(doc) - {"name", "description", "config", "steps"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+    raw_steps = doc.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise ConfigError(f"{where}: 'steps' must be a non-empty list of [[steps]] tables")
+    steps = []
+    for n, raw in enumerate(raw_steps, 1):
+        if not isinstance(raw, dict) or not isinstance(raw.get("do"), str):
+            raise ConfigError(f"{where}: step {n}: missing key 'do'")
+        do = raw["do"]
+        kind = STEPS.get(do)
+        if kind is None:
+            raise ConfigError(f"{where}: step {n}: unknown step '{do}' (steps: {', '.join(STEPS)})")
+        args = {}
+        for key, value in raw.items():
+            if key == "do":
+                continue
+            if key not in kind.fields:
+                raise ConfigError(f"{where}: step {n} ({do}): unknown key '{key}'")
+            args[key] = _field(n, do, key, value, kind.fields[key][0])
+        for key, (_, default) in kind.fields.items():
+            if default is REQUIRED and key not in args:
+                raise ConfigError(f"{where}: step {n} ({do}): missing key '{key}'")
+        steps.append(Step(n, do, args))
+    config = doc.get("config", {})
+    if not isinstance(config, dict):
+        raise ConfigError(f"{where}: 'config' must be a table")
+    return Scenario(str(doc.get("name", where)), str(doc.get("description", "")), config, steps)
+
+
+def check_names(scenario: Scenario, config: Config, where: str) -> None:
+    """Hosts and servers a step names must exist: hosts in the config, servers created by an
+    earlier step."""
+    hosts, servers = set(config.cluster.hosts), set()
+    for step in scenario.steps:
+        a = step.args
+        prefix = f"{where}: step {step.number} ({step.do})"
+        for key in ("host", "to"):
+            if a.get(key) and a[key] not in hosts:
+                raise ConfigError(f"{prefix}: '{key}': unknown host '{a[key]}'")
+        if step.do == "kill" and a.get("signal", "KILL") not in SIGNALS:
+            raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
+        if step.do == "evacuate" and a.get("until", "done") not in ("accepted", "claimed", "done"):
+            raise ConfigError(f"{prefix}: 'until' must be accepted, claimed or done")
+        for text in a.get("expect", []):
+            try:
+                e = Expect.parse(text)
+            except ConfigError as exc:
+                raise ConfigError(f"{prefix}: 'expect': {exc}") from None
+            if e.host not in hosts:
+                raise ConfigError(f"{prefix}: 'expect': unknown host '{e.host}'")
+            if e.server not in servers:
+                raise ConfigError(
+                    f"{prefix}: 'expect': server '{e.server}' is never created before"
+                )
+        if step.do == "create_server":
+            servers.add(a["server"])
+        elif "server" in a and a["server"] not in servers:
+            raise ConfigError(f"{prefix}: 'server': '{a['server']}' is never created before")
+
+
+def load(name_or_path: str) -> Scenario:
+    path = find(name_or_path)
+    where = f"scenario '{name_or_path}'"
+    scenario = parse(read_toml(path), where)
+    probe = Config()
+    apply_layer(probe, scenario.config, f"{where} [config]")
+    return scenario

@@ -1,0 +1,241 @@
+"""The cluster's state in one SQLite file per run: services, compute nodes, PCI devices,
+instances, migrations, tasks. Shared by the conductor thread and API callers behind one lock;
+``changed`` is notified on every write so that waits wake up instead of polling blindly."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE services (host TEXT PRIMARY KEY, pid INTEGER, forced_down INTEGER DEFAULT 0,
+                       last_seen REAL, registered REAL);
+CREATE TABLE compute_nodes (host TEXT PRIMARY KEY, node TEXT, pci_total INTEGER);
+CREATE TABLE pci_devices (host TEXT, address TEXT, vendor_id TEXT, product_id TEXT,
+                          status TEXT, instance_uuid TEXT, PRIMARY KEY (host, address));
+CREATE TABLE instances (uuid TEXT PRIMARY KEY, name TEXT, host TEXT, node TEXT,
+                        vm_state TEXT, task_state TEXT, pci_count INTEGER,
+                        migration_context TEXT, deleted INTEGER DEFAULT 0);
+CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, instance_uuid TEXT,
+                         source TEXT, dest TEXT, type TEXT, status TEXT);
+CREATE TABLE tasks (id TEXT PRIMARY KEY, host TEXT, op TEXT, state TEXT, error TEXT);
+"""
+FINISHED = ("confirmed", "reverted", "error", "failed", "completed", "cancelled", "done")
+INSTANCE_FIELDS = {"host", "node", "vm_state", "task_state", "migration_context", "deleted"}
+MIGRATION_STATUSES = {"accepted", "pre-migrating", *FINISHED}
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.db.execute(sql, args)]
+
+    def _write(self, sql: str, *args: Any) -> int:
+        with self.lock:
+            cur = self.db.execute(sql, args)
+            self.changed.notify_all()
+            return cur.lastrowid
+
+    # -- services -------------------------------------------------------------------------
+    def register(self, host: str, pid: int) -> None:
+        now = time.time()
+        self._write(
+            "INSERT INTO services (host, pid, last_seen, registered) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(host) DO UPDATE SET pid=excluded.pid, last_seen=excluded.last_seen, "
+            "registered=excluded.registered",
+            host,
+            pid,
+            now,
+            now,
+        )
+
+    def heartbeat(self, host: str, pid: int) -> None:
+        # Only the registered incarnation counts: a stale process must not keep a host up.
+        self._write(
+            "UPDATE services SET last_seen=? WHERE host=? AND pid=?", time.time(), host, pid
+        )
+
+    def services(self) -> dict[str, dict[str, Any]]:
+        return {r["host"]: r for r in self._rows("SELECT * FROM services")}
+
+    def set_forced_down(self, host: str, down: bool) -> None:
+        self._write("UPDATE services SET forced_down=? WHERE host=?", int(down), host)
+
+    def forget_service(self, host: str) -> None:
+        """A host about to be (re)started is not up until it registers again."""
+        self._write("UPDATE services SET last_seen=NULL, registered=NULL WHERE host=?", host)
+
+    # -- devices --------------------------------------------------------------------------
+    def pci_get(self, host: str) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT address, vendor_id, product_id, status, instance_uuid FROM pci_devices "
+            "WHERE host=? ORDER BY address",
+            host,
+        )
+
+    def pci_save(self, host: str, devices: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.db.execute("BEGIN")
+            for d in devices:
+                self.db.execute(
+                    "INSERT INTO pci_devices VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(host, address) "
+                    "DO UPDATE SET status=excluded.status, instance_uuid=excluded.instance_uuid",
+                    (
+                        host,
+                        d["address"],
+                        d["vendor_id"],
+                        d["product_id"],
+                        d["status"],
+                        d["instance_uuid"],
+                    ),
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO compute_nodes VALUES (?, ?, "
+                "(SELECT COUNT(*) FROM pci_devices WHERE host=?))",
+                (host, host, host),
+            )
+            self.db.execute("COMMIT")
+            self.changed.notify_all()
+
+    def devices(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM pci_devices ORDER BY host, address")
+
+    # -- instances ------------------------------------------------------------------------
+    def instance_create(self, name: str, host: str, pci_count: int) -> str:
+        uuid = str(uuidlib.uuid4())
+        self._write(
+            "INSERT INTO instances (uuid, name, host, node, vm_state, task_state, "
+            "pci_count) VALUES (?, ?, ?, ?, 'building', 'spawning', ?)",
+            uuid,
+            name,
+            host,
+            host,
+            pci_count,
+        )
+        return uuid
+
+    @staticmethod
+    def _instance(row: dict[str, Any]) -> dict[str, Any]:
+        ctx = row["migration_context"]
+        return row | {
+            "migration_context": json.loads(ctx) if ctx else None,
+            "deleted": bool(row["deleted"]),
+        }
+
+    def instance_get(self, uuid: str) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM instances WHERE uuid=?", uuid)
+        if not rows:
+            raise LookupError(f"no server with uuid {uuid}")
+        return self._instance(rows[0])
+
+    def instance_by_name(self, name: str) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM instances WHERE name=? AND deleted=0", name)
+        if not rows:
+            raise LookupError(f"no server named '{name}'")
+        return self._instance(rows[0])
+
+    def instances(self, include_deleted: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM instances" + ("" if include_deleted else " WHERE deleted=0")
+        return [self._instance(r) for r in self._rows(sql + " ORDER BY name")]
+
+    def instance_list_by_host(self, host: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM instances WHERE host=? AND deleted=0", host)
+        return [self._instance(r) for r in rows]
+
+    def instance_save(self, uuid: str, updates: dict[str, Any]) -> None:
+        bad = set(updates) - INSTANCE_FIELDS
+        if bad:
+            raise ValueError(f"instance field '{sorted(bad)[0]}' cannot be saved")
+        self.instance_get(uuid)
+        values = {
+            k: (json.dumps(v) if k == "migration_context" and v is not None else v)
+            for k, v in updates.items()
+        }
+        values = {k: (int(v) if k == "deleted" else v) for k, v in values.items()}
+        cols = ", ".join(f"{k}=?" for k in values)
+        self._write(f"UPDATE instances SET {cols} WHERE uuid=?", *values.values(), uuid)
+
+    # -- migrations -----------------------------------------------------------------------
+    def migration_create(self, uuid: str, source: str, dest: str) -> int:
+        return self._write(
+            "INSERT INTO migrations (instance_uuid, source, dest, type, status) "
+            "VALUES (?, ?, ?, 'evacuation', 'accepted')",
+            uuid,
+            source,
+            dest,
+        )
+
+    def migration_get(self, migration_id: int) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM migrations WHERE id=?", migration_id)
+        if not rows:
+            raise LookupError(f"no migration {migration_id}")
+        return rows[0]
+
+    def migration_query(
+        self,
+        host: str | None = None,
+        source: str | None = None,
+        dest: str | None = None,
+        statuses: list[str] | None = None,
+        in_progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM migrations WHERE 1=1", []
+        if host is not None:
+            sql, args = sql + " AND (source=? OR dest=?)", args + [host, host]
+        for col, value in (("source", source), ("dest", dest)):
+            if value is not None:
+                sql, args = sql + f" AND {col}=?", args + [value]
+        if statuses is not None:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            args += list(statuses)
+        if in_progress:  # Nova's MigrationList.get_in_progress_and_error (simplified)
+            sql += f" AND status NOT IN ({','.join('?' * len(FINISHED))})"
+            args += list(FINISHED)
+        return self._rows(sql + " ORDER BY id", *args)
+
+    def migration_save(self, migration_id: int, status: str) -> None:
+        if status not in MIGRATION_STATUSES:
+            raise ValueError(f"unknown migration status '{status}'")
+        self.migration_get(migration_id)
+        self._write("UPDATE migrations SET status=? WHERE id=?", status, migration_id)
+
+    # -- tasks ----------------------------------------------------------------------------
+    def task_create(self, host: str, op: str) -> str:
+        task = uuidlib.uuid4().hex
+        self._write("INSERT INTO tasks VALUES (?, ?, ?, 'running', NULL)", task, host, op)
+        return task
+
+    def task_done(self, task: str, ok: bool, error: str | None = None) -> None:
+        self._write(
+            "UPDATE tasks SET state=?, error=? WHERE id=?", "done" if ok else "failed", error, task
+        )
+
+    def task_get(self, task: str) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM tasks WHERE id=?", task)
+        if not rows:
+            raise LookupError(f"no task {task}")
+        return rows[0]
+
+    def tasks_running(self, host: str | None = None) -> list[dict[str, Any]]:
+        if host is None:
+            return self._rows("SELECT * FROM tasks WHERE state='running'")
+        return self._rows("SELECT * FROM tasks WHERE state='running' AND host=?", host)

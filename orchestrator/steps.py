@@ -1,0 +1,109 @@
+"""Scenario steps: each a small function of the cluster, declared with the fields it takes.
+
+A step returns a ``CheckResult`` when it checks something; the runner stops at the first
+check that fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.checks import CheckResult, Expect, check_allocations
+from orchestrator.cluster import Cluster
+from orchestrator.supervisor import SIGNALS
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class StepType:
+    run: Callable[..., CheckResult | None]
+    fields: dict[str, tuple[type, Any]]  # name -> (type, default or REQUIRED)
+    doc: str
+
+
+def _create_server(c: Cluster, server: str, host: str = "", pci: int = 1) -> None:
+    c.api.create_server(server, host or None, pci)
+
+
+def _check(c: Cluster, expect: list[str]) -> CheckResult:
+    return check_allocations(c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks)
+
+
+def _kill(c: Cluster, host: str, signal: str = "KILL") -> None:
+    c.kill(host, SIGNALS[signal])
+
+
+def _sleep(c: Cluster, seconds: float) -> None:
+    time.sleep(min(seconds, c.config.timeouts.settle))  # bounded like every other wait
+
+
+STEPS: dict[str, StepType] = {
+    "create_server": StepType(
+        _create_server,
+        {"server": (str, REQUIRED), "host": (str, ""), "pci": (int, 1)},
+        "build a server (on a host, or the scheduler's pick)",
+    ),
+    "check": StepType(
+        _check,
+        {"expect": (list, REQUIRED)},
+        "devices bound per SERVER:HOST=N, retried under [checks]",
+    ),
+    "kill": StepType(
+        _kill,
+        {"host": (str, REQUIRED), "signal": (str, "KILL")},
+        "send a signal (KILL, TERM, STOP, CONT) to a host process",
+    ),
+    "wait_down": StepType(
+        lambda c, host: c.api.wait_host(host, "down"),
+        {"host": (str, REQUIRED)},
+        "wait until the orchestrator sees the host down",
+    ),
+    "wait_up": StepType(
+        lambda c, host: c.api.wait_host(host, "up"),
+        {"host": (str, REQUIRED)},
+        "wait until the host is up",
+    ),
+    "force_down": StepType(
+        lambda c, host, up=False: c.api.force_down(host, not up),
+        {"host": (str, REQUIRED), "up": (bool, False)},
+        "force a host's service down (or up again)",
+    ),
+    "evacuate": StepType(
+        lambda c, server, to="", until="done": c.api.evacuate(server, to or None, until),
+        {"server": (str, REQUIRED), "to": (str, ""), "until": (str, "done")},
+        "evacuate a server off its down host; until = accepted | claimed | done",
+    ),
+    "audit": StepType(
+        lambda c, host, wait=True: c.api.audit(host, wait),
+        {"host": (str, REQUIRED), "wait": (bool, True)},
+        "run update_available_resource on a host now",
+    ),
+    "wait_server": StepType(
+        lambda c, server, host, state="active": c.api.wait_server(server, host, state),
+        {"server": (str, REQUIRED), "host": (str, REQUIRED), "state": (str, "active")},
+        "wait until the server is settled on a host",
+    ),
+    "wait_idle": StepType(
+        lambda c: c.api.wait_idle(), {}, "wait until no task runs on a live host"
+    ),
+    "restart": StepType(
+        lambda c, host: c.restart(host),
+        {"host": (str, REQUIRED)},
+        "stop (if running) and start a host; init_host runs",
+    ),
+    "delete": StepType(
+        lambda c, server: c.api.delete(server), {"server": (str, REQUIRED)}, "delete a server"
+    ),
+    "rebuild": StepType(
+        lambda c, server: c.api.rebuild(server),
+        {"server": (str, REQUIRED)},
+        "rebuild a server on its host",
+    ),
+    "sleep": StepType(
+        _sleep, {"seconds": (float, REQUIRED)}, "wait a fixed time (bounded by timeouts.settle)"
+    ),
+}

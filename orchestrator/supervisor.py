@@ -1,0 +1,99 @@
+"""The supervisor: starts, stops, kills and restarts host processes, by pid only.
+
+Hosts are forked (multiprocessing-logging needs fork), each with a fresh log queue of its own
+so that a host killed mid-write cannot silence another.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+
+from testbed.launch import HostSpec
+from testbed.logs import RunLog
+
+log = logging.getLogger("testbed.supervisor")
+_fork = multiprocessing.get_context("fork")
+
+SIGNALS = {
+    "KILL": signal.SIGKILL,
+    "TERM": signal.SIGTERM,
+    "STOP": signal.SIGSTOP,
+    "CONT": signal.SIGCONT,
+    "INT": signal.SIGINT,
+}
+
+
+class Supervisor:
+    def __init__(
+        self,
+        entry: Callable,
+        spec_for: Callable[[str], HostSpec],
+        runlog: RunLog,
+        stop_grace: float,
+    ) -> None:
+        self.entry, self.spec_for, self.runlog = entry, spec_for, runlog
+        self.stop_grace = stop_grace
+        self.procs: dict[str, multiprocessing.process.BaseProcess] = {}
+        self.history: dict[str, list[int]] = {}  # every pid each host ever had
+
+    def start(self, host: str) -> int:
+        if self.alive(host):
+            raise RuntimeError(f"host {host} is already running (pid {self.procs[host].pid})")
+        handler = self.runlog.host_handler(host)
+        proc = _fork.Process(
+            target=self.entry, args=(self.spec_for(host), handler), name=host, daemon=True
+        )
+        proc.start()
+        self.procs[host] = proc
+        self.history.setdefault(host, []).append(proc.pid)
+        log.info("started %s as pid %d", host, proc.pid)
+        return proc.pid
+
+    def pid(self, host: str) -> int | None:
+        proc = self.procs.get(host)
+        return proc.pid if proc is not None else None
+
+    def alive(self, host: str) -> bool:
+        proc = self.procs.get(host)
+        return proc is not None and proc.is_alive()
+
+    def kill(self, host: str, sig: int = signal.SIGKILL) -> int:
+        proc = self.procs.get(host)
+        if proc is None or not proc.is_alive():
+            raise RuntimeError(f"host {host} is not running")
+        os.kill(proc.pid, sig)
+        log.info("sent %s to %s (pid %d)", signal.Signals(sig).name, host, proc.pid)
+        if sig == signal.SIGKILL:
+            proc.join(self.stop_grace)  # reap it, so no zombie is left behind
+        return proc.pid
+
+    def stop(self, host: str) -> None:
+        """Graceful: SIGTERM, then SIGKILL after ``stop_grace``; always reaped."""
+        proc = self.procs.get(host)
+        if proc is None or proc.exitcode is not None:
+            return
+        for sig in (signal.SIGCONT, signal.SIGTERM):  # a stopped (SIGSTOP) host must wake up
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        proc.join(self.stop_grace)
+        if proc.is_alive():
+            log.warning("%s (pid %d) ignored SIGTERM; killing it", host, proc.pid)
+            proc.kill()
+            proc.join(self.stop_grace)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():  # signal every host first, then wait for each
+            if proc.exitcode is None:
+                for sig in (signal.SIGCONT, signal.SIGTERM):
+                    try:
+                        os.kill(proc.pid, sig)
+                    except ProcessLookupError:
+                        pass
+        for host in self.procs:
+            self.stop(host)

@@ -1,0 +1,224 @@
+"""Configuration: defaults, then layers (scenario, TOML file, command line), validated.
+
+Every section is a small dataclass; a layer is a plain mapping checked against them, so an
+unknown key, a wrong type or a negative duration is reported naming the key and the layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from testbed.errors import ConfigError
+from testbed.points import Address, parse_address
+
+TRACKERS = ("buggy", "fixed")
+TRANSPORTS = ("ipc", "tcp")
+WAITS = ("fixed", "exponential")
+
+
+@dataclass
+class Cluster:
+    hosts: list[str] = field(default_factory=lambda: ["host1", "host2"])
+    tracker: str = "fixed"  # buggy: Nova before the fix; fixed: finish_evacuation under lock
+    transport: str = "ipc"  # ipc: private per-run directory; tcp: 127.0.0.1, port at bind
+    audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
+    host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
+
+
+@dataclass
+class Devices:
+    per_host: int = 2
+    vendor_id: str = "8086"
+    product_id: str = "154c"
+    hosts: dict[str, int] = field(default_factory=dict)  # per-host count overrides
+
+    def count(self, host: str) -> int:
+        return self.hosts.get(host, self.per_host)
+
+
+@dataclass
+class Timeouts:
+    rpc: float = 2.0  # a request's reply deadline
+    heartbeat_interval: float = 0.05  # how often a host reports it is alive
+    service_down_time: float = 0.5  # a host is down after this long without a heartbeat
+    orphan_after: float = 2.0  # a host exits when its orchestrator is silent this long
+    host_start: float = 10.0  # a started host must register within this
+    settle: float = 10.0  # waits for a server/migration/task to reach a state
+    stop_grace: float = 2.0  # graceful stop before SIGKILL
+
+
+@dataclass
+class Checks:
+    stop_after: float = 5.0  # give up retrying a check after this many seconds
+    wait: str = "fixed"  # fixed | exponential
+    wait_min: float = 0.05  # fixed: the wait; exponential: the first wait
+    wait_max: float = 1.0  # exponential: the largest wait
+
+
+@dataclass
+class Config:
+    cluster: Cluster = field(default_factory=Cluster)
+    devices: Devices = field(default_factory=Devices)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    checks: Checks = field(default_factory=Checks)
+    delays: dict[str, float] = field(default_factory=dict)  # "HOST:POINT" -> seconds
+
+    def delay_addresses(self) -> dict[Address, float]:
+        return {parse_address(k, self.cluster.hosts): v for k, v in self.delays.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _type_name(tp: Any) -> str:
+    return {float: "a number", int: "an integer", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
+    """Check (TOML) or convert (command-line string) one value to the declared type."""
+    origin = getattr(tp, "__origin__", None)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}: '{key}' must be a list of names")
+        return list(value)
+    if isinstance(value, str) and tp in (int, float):
+        try:
+            value = tp(value)
+        except ValueError:
+            raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got '{value}'") from None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, tp) or (tp in (int, float) and isinstance(value, bool)):
+        raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}")
+    if tp in (int, float) and value < 0:
+        raise ConfigError(f"{where}: '{key}' must not be negative, got {value}")
+    return value
+
+
+def _merge_section(target: Any, raw: Mapping[str, Any], section: str, where: str) -> None:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: '{section}' must be a table")
+    if isinstance(target, dict):  # free-form keys ("delays"): values must be numbers
+        for key, value in raw.items():
+            target[key] = _coerce(value, float, f"{section}.{key}", where)
+        return
+    types = get_type_hints(type(target))
+    for key, value in raw.items():
+        tp = types.get(key)
+        if tp is None:
+            raise ConfigError(f"{where}: unknown key '{section}.{key}'")
+        if getattr(tp, "__origin__", None) is dict:
+            sub = dict(getattr(target, key))
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: '{section}.{key}' must be a table")
+            for k, v in value.items():
+                sub[k] = _coerce(v, tp.__args__[1], f"{section}.{key}.{k}", where)
+            value = sub
+        else:
+            value = _coerce(value, tp, f"{section}.{key}", where)
+        setattr(target, key, value)
+
+
+def apply_layer(config: Config, layer: Mapping[str, Any], where: str) -> None:
+    """Apply one mapping (a TOML document or parsed overrides) onto ``config`` in place."""
+    for section, raw in layer.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section '{section}'")
+        _merge_section(getattr(config, section), raw, section, where)
+
+
+def validate(config: Config) -> Config:
+    """Cross-field checks: choices, host names, device counts, delay addresses."""
+    c = config.cluster
+    if c.tracker not in TRACKERS:
+        raise ConfigError(f"'cluster.tracker' must be one of {', '.join(TRACKERS)}: '{c.tracker}'")
+    if c.transport not in TRANSPORTS:
+        raise ConfigError(
+            f"'cluster.transport' must be one of {', '.join(TRANSPORTS)}: '{c.transport}'"
+        )
+    if not c.hosts or len(set(c.hosts)) != len(c.hosts):
+        raise ConfigError("'cluster.hosts' must name at least one host, each once")
+    for host in c.hosts:
+        if not host.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(
+                f"'cluster.hosts': host name '{host}' must be letters, digits, - or _"
+            )
+    for host in config.devices.hosts:
+        if host not in c.hosts:
+            raise ConfigError(f"'devices.hosts.{host}': unknown host '{host}'")
+    if config.checks.wait not in WAITS:
+        raise ConfigError(
+            f"'checks.wait' must be one of {', '.join(WAITS)}: '{config.checks.wait}'"
+        )
+    for key, seconds in config.delays.items():
+        parse_address(key, c.hosts)
+        if seconds < 0:
+            raise ConfigError(f"delay '{key}' must not be negative, got {seconds}")
+    return config
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file '{path}': {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
+
+
+def parse_set(text: str) -> dict[str, Any]:
+    """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
+    key, sep, value = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
+    layer: dict[str, Any] = {}
+    node = layer
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value.strip()
+    return layer
+
+
+def parse_delay(text: str) -> dict[str, Any]:
+    """``--delay HOST:POINT=SECONDS`` as a one-key layer."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ConfigError(f"--delay '{text}' is not HOST:POINT=SECONDS")
+    parse_address(key.strip())
+    return {"delays": {key.strip(): value.strip()}}
+
+
+def load(
+    layers: list[tuple[str, Mapping[str, Any]]] = (),  # type: ignore[assignment]
+    config_file: str | Path | None = None,
+    sets: list[str] = (),  # type: ignore[assignment]
+    delays: list[str] = (),  # type: ignore[assignment]
+    tracker: str | None = None,
+) -> Config:
+    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker."""
+    config = Config()
+    for where, layer in layers:
+        apply_layer(config, layer, where)
+    if config_file is not None:
+        apply_layer(config, read_toml(config_file), f"config file '{config_file}'")
+    for text in sets:
+        apply_layer(config, parse_set(text), f"--set '{text}'")
+    for text in delays:
+        apply_layer(config, parse_delay(text), f"--delay '{text}'")
+    if tracker is not None:
+        apply_layer(config, {"cluster": {"tracker": tracker}}, "--tracker")
+    return validate(config)

@@ -1,0 +1,94 @@
+"""Logging across processes: every host's records reach the orchestrator's handlers.
+
+Each host process gets its own multiprocessing-logging handler, and so its own queue: a host
+killed with SIGKILL while it holds its queue's write lock can only silence itself, never the
+other hosts. Records carry the host name (the process name) and pid, formatted in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from multiprocessing_logging import MultiProcessingHandler
+
+ROOT = "testbed"  # every logger of the project is below this one
+FORMAT = "%(asctime)s %(host)s[%(process)d] %(levelname)s %(name)s: %(message)s"
+
+
+class HostFormatter(logging.Formatter):
+    """Adds ``host``: the host's name in a host process, ``orchestrator`` in the main one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.processName
+        record.host = "orchestrator" if name == "MainProcess" else name
+        return super().format(record)
+
+
+class _Forward(logging.Handler):
+    """Hands records received from a host to the run's handlers, each at its own level."""
+
+    def __init__(self, targets: list[logging.Handler]) -> None:
+        super().__init__()
+        self.targets = targets
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for handler in self.targets:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+class HostLogHandler(MultiProcessingHandler):
+    """multiprocessing-logging's handler with a bounded close.
+
+    The library waits up to 5 s for a queue to drain; a host killed between queueing a record
+    and writing it never drains, so teardown would stall. Here the wait is ours to bound.
+    """
+
+    def close(self, timeout: float = 0.5) -> None:  # type: ignore[override]
+        if not self._is_closed:
+            self._is_closed = True
+            self._receive_thread.join(timeout)
+            logging.Handler.close(self)
+
+
+class RunLog:
+    """The run's log: a file in the run directory, and the console with ``verbose``."""
+
+    def __init__(self, path: Path, verbose: bool = False, level: int = logging.INFO) -> None:
+        self.path = path
+        self.handlers: list[logging.Handler] = [logging.FileHandler(path)]
+        if verbose:
+            self.handlers.append(logging.StreamHandler(sys.stderr))
+        for handler in self.handlers:
+            handler.setFormatter(HostFormatter(FORMAT))
+            handler.setLevel(level)
+        self.logger = logging.getLogger(ROOT)
+        self.logger.setLevel(level)
+        for handler in self.handlers:
+            self.logger.addHandler(handler)
+        self.channels: list[HostLogHandler] = []
+
+    def host_handler(self, host: str) -> HostLogHandler:
+        """A fresh queue for one host process (one per start, so restarts get a new one)."""
+        handler = HostLogHandler(f"log-{host}", sub_handler=_Forward(self.handlers))
+        self.channels.append(handler)
+        return handler
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+        for handler in self.handlers:
+            self.logger.removeHandler(handler)
+            handler.close()
+
+
+def install_in_host(handler: logging.Handler, level: int) -> None:
+    """In a freshly forked host: send every record through ``handler`` and nowhere else."""
+    logger = logging.getLogger(ROOT)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)  # the parent's file/console handlers, copied by fork
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False

@@ -1,0 +1,171 @@
+"""ZeroMQ transport: ROUTER servers, DEALER clients, every call with an id and a deadline.
+
+A socket belongs to the thread that made it. Endpoints are ``ipc://`` paths in a private
+per-run directory or ``tcp://127.0.0.1`` with the port picked at bind time; never fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from testbed import wire
+
+log = logging.getLogger("testbed.transport")
+
+
+class RpcTimeout(Exception):
+    def __init__(self, op: str, timeout: float, peer: str = "orchestrator") -> None:
+        super().__init__(f"no reply from {peer} to '{op}' within {timeout:g} s")
+
+
+class RemoteError(Exception):
+    """The peer answered with an error."""
+
+
+class Unreachable(Exception):
+    """The ROUTER has no connected peer of that identity."""
+
+
+def bind(sock: zmq.Socket, transport: str, ipc_dir: str, name: str) -> str:
+    """Bind ``sock`` and return the endpoint peers connect to."""
+    if transport == "tcp":
+        port = sock.bind_to_random_port("tcp://127.0.0.1")
+        return f"tcp://127.0.0.1:{port}"
+    endpoint = f"ipc://{ipc_dir}/{name}"
+    sock.bind(endpoint)
+    return endpoint
+
+
+def _await_reply(sock: zmq.Socket, msg: wire.Message, deadline: float, recv: Callable) -> Any:
+    """Poll until the reply to ``msg`` arrives or the deadline passes; drop stale replies."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sock.poll(int(left * 1000) + 1):
+            if time.monotonic() >= deadline:
+                return None
+            continue
+        try:
+            got = wire.decode(recv())
+        except wire.WireError as exc:
+            log.warning("dropped malformed reply: %s", exc)
+            continue
+        if got.id != msg.id or not got.is_reply:
+            log.debug("dropped stale message %s", got.id)
+            continue
+        return got
+
+
+def _result(got: wire.Message | None, op: str, timeout: float, peer: str) -> Any:
+    if got is None:
+        raise RpcTimeout(op, timeout, peer)
+    if not got.ok:
+        raise RemoteError(got.error)
+    return got.body
+
+
+class RpcClient:
+    """A DEALER that sends requests and waits for their replies, one thread only."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, timeout: float, identity: str = "") -> None:
+        self.timeout = timeout
+        self.sock = ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        if identity:
+            self.sock.setsockopt(zmq.IDENTITY, identity.encode())
+        self.sock.connect(endpoint)
+
+    def call(
+        self, op: str, body: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Any:
+        timeout = self.timeout if timeout is None else timeout
+        msg = wire.request(op, body)
+        deadline = time.monotonic() + timeout
+        try:
+            self.sock.send(wire.encode(msg), zmq.NOBLOCK)
+        except zmq.Again:
+            raise RpcTimeout(op, timeout) from None
+        return _result(
+            _await_reply(self.sock, msg, deadline, self.sock.recv), op, timeout, "orchestrator"
+        )
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+Handler = Callable[[wire.Message], Any]
+
+
+def serve_one(sock: zmq.Socket, handler: Handler) -> None:
+    """Receive one request and answer it: ``[identity, frame]`` on a ROUTER, ``[frame]`` on a
+    DEALER (the routing prefix goes back unchanged).
+
+    A malformed message is answered with an error when it carries an id, else dropped with a
+    log line; a handler exception becomes an error reply. Nothing here raises.
+    """
+    frames = sock.recv_multipart()
+    prefix, data = frames[:-1], frames[-1]
+    peer = prefix[0] if prefix else b"orchestrator"
+    if len(prefix) > 1:
+        log.warning("dropped message with %d frames", len(frames))
+        return
+    try:
+        msg = wire.decode(data)
+    except wire.WireError as exc:
+        log.warning("malformed message from %r: %s", peer, exc)
+        if exc.msg_id:
+            sock.send_multipart([*prefix, wire.encode(wire.error_reply(exc.msg_id, str(exc)))])
+        return
+    if msg.is_reply:
+        log.warning("dropped unexpected reply %s from %r", msg.id, peer)
+        return
+    try:
+        out = wire.reply(msg, body=handler(msg))
+    except Exception as exc:  # the handler's failure goes back to the caller, not up the stack
+        if not isinstance(exc, (LookupError, ValueError, RemoteError)):
+            log.exception("op '%s' failed", msg.op)
+        out = wire.reply(msg, error=f"{type(exc).__name__}: {exc}")
+    sock.send_multipart([*prefix, wire.encode(out)])
+
+
+class RouterCaller:
+    """Requests from a bound ROUTER to a connected DEALER, addressed by identity.
+
+    Used by the orchestrator to send commands to hosts. A lock makes the socket usable from
+    any thread, one call at a time (ZeroMQ allows moving a socket between threads behind a
+    full memory barrier).
+    """
+
+    def __init__(self, ctx: zmq.Context, transport: str, ipc_dir: str, name: str) -> None:
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted host takes its name back
+        self.endpoint = bind(self.sock, transport, ipc_dir, name)
+        self.lock = threading.Lock()
+
+    def call(self, identity: str, op: str, body: dict[str, Any], timeout: float) -> Any:
+        msg = wire.request(op, body)
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:  # a just-started peer may not have finished its handshake yet
+                try:
+                    self.sock.send_multipart([identity.encode(), wire.encode(msg)], zmq.NOBLOCK)
+                    break
+                except zmq.ZMQError as exc:
+                    if exc.errno != zmq.EHOSTUNREACH:
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise Unreachable(f"host '{identity}' is not connected") from None
+                    time.sleep(0.005)
+            got = _await_reply(self.sock, msg, deadline, lambda: self.sock.recv_multipart()[-1])
+        return _result(got, op, timeout, f"host '{identity}'")
+
+    def close(self) -> None:
+        with self.lock:
+            self.sock.close(linger=0)

@@ -1,0 +1,143 @@
+"""The wire format: versioned JSON envelopes, validated on receipt. Never pickle.
+
+A request is ``{"v": 1, "id": ID, "op": OP, "body": {...}}``; its reply is
+``{"v": 1, "id": ID, "ok": true, "body": ...}`` or ``{"v": 1, "id": ID, "ok": false,
+"error": "..."}``. Every op a host or the orchestrator accepts is declared in ``OPS`` with the
+fields of its body, so a malformed or unknown message is refused before any handler runs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+VERSION = 1
+
+# Field types of each op's body. (type, required)
+_S, _I, _L, _D, _B, _F = str, int, list, dict, bool, float
+OPS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    # host -> conductor
+    "service.register": {"host": (_S, True), "pid": (_I, True)},
+    "service.heartbeat": {"host": (_S, True), "pid": (_I, True)},
+    "pci.get": {"host": (_S, True)},
+    "pci.save": {"host": (_S, True), "devices": (_L, True)},
+    "instance.get": {"uuid": (_S, True)},
+    "instance.list_by_host": {"host": (_S, True)},
+    "instance.save": {"uuid": (_S, True), "updates": (_D, True)},
+    "migration.query": {
+        "host": (_S, False),
+        "source": (_S, False),
+        "dest": (_S, False),
+        "statuses": (_L, False),
+        "in_progress": (_B, False),
+    },
+    "migration.get": {"id": (_I, True)},
+    "migration.save": {"id": (_I, True), "status": (_S, True)},
+    "task.done": {"task": (_S, True), "ok": (_B, True), "error": (_S, False)},
+    # orchestrator -> host
+    "build": {"task": (_S, True), "uuid": (_S, True)},
+    "evacuate": {"task": (_S, True), "uuid": (_S, True), "migration": (_I, True)},
+    "rebuild": {"task": (_S, True), "uuid": (_S, True)},
+    "delete": {"task": (_S, True), "uuid": (_S, True)},
+    "audit": {"task": (_S, True)},
+    "pci.view": {},
+    "ping": {},
+}
+
+
+class WireError(ValueError):
+    """A message that cannot be accepted; ``msg_id`` is set when an error reply is possible."""
+
+    def __init__(self, reason: str, msg_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.msg_id = msg_id
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    op: str | None = None  # set on requests
+    body: Any = field(default_factory=dict)
+    ok: bool | None = None  # set on replies
+    error: str | None = None
+
+    @property
+    def is_reply(self) -> bool:
+        return self.ok is not None
+
+
+def request(op: str, body: dict[str, Any] | None = None) -> Message:
+    body = body or {}
+    check_body(op, body)
+    return Message(id=uuid.uuid4().hex, op=op, body=body)
+
+
+def reply(to: Message, body: Any = None, error: str | None = None) -> Message:
+    if error is not None:
+        return Message(id=to.id, ok=False, error=error)
+    return Message(id=to.id, ok=True, body=body)
+
+
+def error_reply(msg_id: str, error: str) -> Message:
+    return Message(id=msg_id, ok=False, error=error)
+
+
+def encode(msg: Message) -> bytes:
+    doc: dict[str, Any] = {"v": VERSION, "id": msg.id}
+    if msg.is_reply:
+        doc["ok"] = msg.ok
+        doc["body" if msg.ok else "error"] = msg.body if msg.ok else msg.error
+    else:
+        doc["op"], doc["body"] = msg.op, msg.body
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def check_body(op: str, body: Any) -> None:
+    schema = OPS.get(op)
+    if schema is None:
+        raise WireError(f"unknown op '{op}'")
+    if not isinstance(body, dict):
+        raise WireError(f"op '{op}': body must be an object")
+    for name, (tp, required) in schema.items():
+        if name not in body:
+            if required:
+                raise WireError(f"op '{op}': missing field '{name}'")
+            continue
+        value = body[name]
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise WireError(f"op '{op}': field '{name}' has the wrong type")
+    extra = set(body) - set(schema)
+    if extra:
+        raise WireError(f"op '{op}': unknown field '{sorted(extra)[0]}'")
+
+
+def decode(data: bytes) -> Message:
+    """Parse and validate one frame; raises WireError saying what is wrong."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WireError("not a JSON document") from None
+    if not isinstance(doc, dict):
+        raise WireError("not a JSON object")
+    msg_id = doc.get("id")
+    if not isinstance(msg_id, str) or not msg_id:
+        raise WireError("missing message id")
+    if doc.get("v") != VERSION:
+        raise WireError(f"unsupported version {doc.get('v')!r} (expected {VERSION})", msg_id)
+    if "ok" in doc:
+        if not isinstance(doc["ok"], bool):
+            raise WireError("reply field 'ok' must be true or false", msg_id)
+        if doc["ok"]:
+            return Message(id=msg_id, ok=True, body=doc.get("body"))
+        return Message(id=msg_id, ok=False, error=str(doc.get("error", "error")))
+    op = doc.get("op")
+    if not isinstance(op, str):
+        raise WireError("request without 'op'", msg_id)
+    body = doc.get("body", {})
+    try:
+        check_body(op, body)
+    except WireError as exc:
+        raise WireError(str(exc), msg_id) from None
+    return Message(id=msg_id, op=op, body=body)
