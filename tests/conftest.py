@@ -1,0 +1,33 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
+
+import pytest  # noqa: E402
+
+from orchestrator.cluster import Cluster  # noqa: E402
+from testbed.config import load  # noqa: E402
+
+FAST = [
+    "cluster.audit_interval=0",
+    "timeouts.heartbeat_interval=0.02",
+    "timeouts.service_down_time=0.15",
+    "checks.stop_after=1",
+]
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    """Start clusters with fast timeouts; every one is closed after the test, whatever happens."""
+    made = []
+
+    def make(*sets: str, delays: tuple[str, ...] = (), tracker: str = "fixed") -> Cluster:
+        config = load(sets=[*FAST, *sets], delays=list(delays), tracker=tracker)
+        cluster = Cluster(config, tmp_path / f"run{len(made)}")
+        made.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.close()
