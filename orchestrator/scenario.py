@@ -2,6 +2,7 @@
 
     name = "my-scenario"
     description = "one line"
+    outcomes = { fixed = "pass", buggy = "fail" }   # expected outcome per tracker
     [config]            # any configuration section: cluster, devices, timeouts, checks, delays
     [[steps]]
     do = "create_server"
@@ -20,7 +21,7 @@ from typing import Any
 from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
 from orchestrator.supervisor import SIGNALS
-from testbed.config import Config, apply_layer, read_toml
+from testbed.config import TRACKERS, Config, apply_layer, read_toml
 from testbed.errors import ConfigError
 
 BUILTIN = resources.files("orchestrator") / "scenarios"
@@ -43,6 +44,7 @@ class Scenario:
     description: str
     config: dict[str, Any]
     steps: list[Step]
+    outcomes: dict[str, str] = field(default_factory=lambda: {"fixed": "pass", "buggy": "pass"})
 
 
 def builtin_names() -> list[str]:
@@ -72,7 +74,7 @@ def _field(step: int, do: str, key: str, value: Any, tp: type) -> Any:
 
 
 def parse(doc: dict[str, Any], where: str) -> Scenario:
-    unknown = set(doc) - {"name", "description", "config", "steps"}
+    unknown = set(doc) - {"name", "description", "config", "steps", "outcomes"}
     if unknown:
         raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}'")
     raw_steps = doc.get("steps")
@@ -100,7 +102,12 @@ def parse(doc: dict[str, Any], where: str) -> Scenario:
     config = doc.get("config", {})
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: 'config' must be a table")
-    return Scenario(str(doc.get("name", where)), str(doc.get("description", "")), config, steps)
+    outcomes = {"fixed": "pass", "buggy": "pass"} | doc.get("outcomes", {})
+    if set(outcomes) != set(TRACKERS) or not set(outcomes.values()) <= {"pass", "fail"}:
+        raise ConfigError(f"{where}: 'outcomes' maps each tracker (buggy, fixed) to pass or fail")
+    return Scenario(
+        str(doc.get("name", where)), str(doc.get("description", "")), config, steps, outcomes
+    )
 
 
 def check_names(scenario: Scenario, config: Config, where: str) -> None:
