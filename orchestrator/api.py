@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from orchestrator.invariants import violations
 from orchestrator.scheduler import pick_host
 from orchestrator.state import State
 from testbed.config import Config
@@ -121,8 +122,10 @@ class API:
         return pick_host(self.free_devices(), up, count, exclude)
 
     def create_server(
-        self, name: str, host: str | None = None, pci: int = 1, wait: bool = True
+        self, name: str, host: str | None = None, pci: int | None = None, wait: bool = True
     ) -> dict[str, Any]:
+        """Build a server with ``pci`` devices (default ``devices.per_server``)."""
+        pci = self.config.devices.per_server if pci is None else pci
         if any(i["name"] == name for i in self.state.instances()):
             raise ApiError(f"a server named '{name}' exists already")
         host = self._known(host) if host else self._pick(pci)
@@ -199,6 +202,24 @@ class API:
                 server = names.get(d["instance_uuid"], d["instance_uuid"])
                 out.setdefault(d["host"], {})[server] = out[d["host"]].get(server, 0) + 1
         return out
+
+    def host_view(self, host: str) -> list[dict[str, Any]]:
+        """The host's own view of its devices, asked of the host process itself."""
+        try:
+            return self.commands.call(host, "pci.view", {}, self.config.timeouts.rpc)
+        except (Unreachable, RpcTimeout, RemoteError) as exc:
+            raise ApiError(f"pci.view on {host}: {exc}") from None
+
+    def invariant_violations(self) -> list[str]:
+        states = self.host_states()
+        views = {h: self.host_view(h) for h, s in states.items() if s == "up"}
+        return violations(
+            self.config,
+            self.state.devices(),
+            self.state.instances(include_deleted=True),
+            states,
+            views,
+        )
 
     def status(self) -> dict[str, Any]:
         services, states = self.state.services(), self.host_states()

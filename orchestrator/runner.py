@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.checks import CheckResult
 from orchestrator.cluster import Cluster
+from orchestrator.invariants import InvariantResult, check_invariants
 from orchestrator.scenario import Scenario, Step
 from orchestrator.steps import STEPS
 from testbed.config import Config
@@ -29,6 +30,7 @@ class Result:
     kept: bool = True
     duration: float = 0.0
     last_check: CheckResult | None = None
+    invariants: InvariantResult | None = None
     failed_step: Step | None = None
     error: str | None = None
     allocations: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -54,6 +56,7 @@ class Result:
             "error": self.error,
             "failed_step": str(self.failed_step) if self.failed_step else None,
             "check": self.last_check.to_dict() if self.last_check else None,
+            "invariants": self.invariants.to_dict() if self.invariants else None,
         }
 
 
@@ -64,8 +67,9 @@ def run(
     verbose: bool = False,
     keep: bool = False,
 ) -> Result:
-    """Start the cluster, run every step, stop at the first failing one; always tear down.
-    The run directory is removed when everything held, unless ``keep``."""
+    """Start the cluster, run every step, stop at the first failing one, then check the
+    invariants; always tear down. The run directory is removed when everything held, unless
+    ``keep``."""
     if run_base:
         Path(run_base).mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
@@ -84,7 +88,11 @@ def run(
                     log.error("%s failed: %s", step, "; ".join(outcome.diff()))
                     break
         else:
-            result.ok, result.failed_step = True, None
+            result.failed_step = None
+            result.invariants = check_invariants(cluster.api.invariant_violations, config)
+            result.ok = result.invariants.ok
+            if not result.ok:
+                log.error("invariants violated: %s", "; ".join(result.invariants.violations))
     except (ApiError, WaitTimeout) as exc:
         result.error = str(exc)
         log.error("%s failed: %s", result.failed_step, exc)

@@ -25,8 +25,8 @@ class StepType:
     doc: str
 
 
-def _create_server(c: Cluster, server: str, host: str = "", pci: int = 1) -> None:
-    c.api.create_server(server, host or None, pci)
+def _create_server(c: Cluster, server: str, host: str = "", pci: int = -1) -> None:
+    c.api.create_server(server, host or None, None if pci < 0 else pci)
 
 
 def _check(c: Cluster, expect: list[str]) -> CheckResult:
@@ -44,8 +44,9 @@ def _sleep(c: Cluster, seconds: float) -> None:
 STEPS: dict[str, StepType] = {
     "create_server": StepType(
         _create_server,
-        {"server": (str, REQUIRED), "host": (str, ""), "pci": (int, 1)},
-        "build a server (on a host, or the scheduler's pick)",
+        {"server": (str, REQUIRED), "host": (str, ""), "pci": (int, -1)},
+        "build a server (on a host, or the scheduler's pick) with pci devices "
+        "(default devices.per_server)",
     ),
     "check": StepType(
         _check,

@@ -129,12 +129,20 @@ def _print_result(r: Any) -> None:
                 f"  {row.expect.host:<10} {row.expect.server:<10} {row.actual} of "
                 f"{row.expect.count} device(s) bound  {mark}"
             )
+    if r.invariants is not None:
+        print(f"invariants {'hold' if r.invariants.ok else 'VIOLATED'}")
     print(f"outcome   {'PASS' if r.ok else 'FAIL'}")
     if not r.ok:
-        where = f" at {r.failed_step}" if r.failed_step else ""
-        for line in [r.error] if r.error else r.last_check.diff() if r.last_check else []:
+        if r.error:
+            lines = [r.error]
+        elif r.failed_step and r.last_check:
+            lines = r.last_check.diff()
+        else:
+            lines = r.invariants.diff() if r.invariants else []
+        for line in lines:
             print(f"  {line}")
-        print(f"  (failed{where})")
+        if r.failed_step:
+            print(f"  (failed at {r.failed_step})")
     print(f"duration  {r.duration:.2f} s")
     print(f"run dir   {r.run_dir}" + (" (kept)" if r.kept else " (removed; --keep keeps it)"))
 

@@ -33,6 +33,7 @@ class Cluster:
 @dataclass
 class Devices:
     per_host: int = 2
+    per_server: int = 1  # devices a server requests unless its step says otherwise
     vendor_id: str = "8086"
     product_id: str = "154c"
     hosts: dict[str, int] = field(default_factory=dict)  # per-host count overrides
