@@ -1,0 +1,103 @@
+"""Scenario files: the README's example works as documented; malformed files exit 2 with one
+line naming the step and the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import run_cli, run_json
+
+from orchestrator.steps import STEPS
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_example() -> str:
+    text = README.read_text()
+    block = text.split("<!-- scenario-example -->", 1)[1]
+    return re.search(r"```toml\n(.*?)```", block, re.S).group(1)
+
+
+@pytest.mark.parametrize("tracker,code", [("fixed", 0), ("buggy", 1)])
+def test_readme_example_runs_as_documented(tracker: str, code: int, tmp_path) -> None:
+    path = tmp_path / "three-hosts.toml"
+    path.write_text(readme_example())
+    rc, out = run_json("run", str(path), "--tracker", tracker, "--run-dir", str(tmp_path))
+    assert rc == code, out
+    assert set(out["pids"]) == {"orchestrator", "alpha", "beta", "gamma"}
+    if code == 0:
+        assert out["allocations"] == {"alpha": {}, "beta": {"web": 2}, "gamma": {"db": 2}}
+        assert out["invariants"]["ok"]
+    else:  # the documented failing check: web lost both devices on beta
+        assert "web:beta=2" in out["failed_step"]
+        assert out["allocations"]["beta"] == {}
+        assert out["allocations"]["gamma"] == {"db": 2}
+
+
+def test_every_step_is_documented() -> None:
+    text = README.read_text()
+    for name in STEPS:
+        assert f"`{name}`" in text, name
+
+
+STEP = '[[steps]]\ndo = "create_server"\nserver = "vm1"\n'
+MALFORMED = {
+    "unknown step": ('[[steps]]\ndo = "explode"\n', "step 1", "'explode'"),
+    "missing do": ('[[steps]]\nserver = "vm1"\n', "step 1", "'do'"),
+    "missing field": ('[[steps]]\ndo = "create_server"\n', "step 1", "'server'"),
+    "mistyped field": (STEP + 'pci = "two"\n', "step 1", "'pci'"),
+    "unknown field": (STEP + 'hots = "host1"\n', "step 1", "'hots'"),
+    "undeclared host": (STEP + '[[steps]]\ndo = "kill"\nhost = "host9"\n', "step 2", "'host'"),
+    "undeclared server": ('[[steps]]\ndo = "delete"\nserver = "vm9"\n', "step 1", "'server'"),
+    "bad expectation": (
+        STEP + '[[steps]]\ndo = "check"\nexpect = ["vm1-host1"]\n',
+        "step 2",
+        "'expect'",
+    ),
+    "expectation on unknown server": (
+        STEP + '[[steps]]\ndo = "check"\nexpect = ["vm2:host1=1"]\n',
+        "step 2",
+        "'expect'",
+    ),
+    "negative sleep": ('[[steps]]\ndo = "sleep"\nseconds = -1\n', "step 1", "'seconds'"),
+    "bad signal": (
+        STEP + '[[steps]]\ndo = "kill"\nhost = "host1"\nsignal = "HUP"\n',
+        "step 2",
+        "'signal'",
+    ),
+    "bad until": (
+        STEP + '[[steps]]\ndo = "evacuate"\nserver = "vm1"\nuntil = "soon"\n',
+        "step 2",
+        "'until'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_scenario_exits_2_naming_step_and_key(case: str, tmp_path) -> None:
+    text, step, key = MALFORMED[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    proc = run_cli("run", str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert step in lines[0] and key in lines[0], lines[0]
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ('[config.timeouts]\nrpcc = 1\n[[steps]]\ndo = "wait_idle"\n', "timeouts.rpcc"),
+        ('[[steps]]\ndo = "wait_idle"\n[config]\ncluster = { tracker = "maybe" }\n', "tracker"),
+        ("steps = []\n", "steps"),
+    ],
+)
+def test_malformed_scenario_config_exits_2(text: str, key: str, tmp_path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    proc = run_cli("run", str(path))
+    assert proc.returncode == 2 and key in proc.stderr and "Traceback" not in proc.stderr
