@@ -59,7 +59,7 @@ class HostProcess:
         log.info("host %s stopping", self.name)
 
     # -- commands -------------------------------------------------------------------------
-    def handle(self, msg: wire.Message) -> Any:
+    def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
         b, m = msg.body, self.manager
         if msg.op == "ping":
             return {"host": self.name, "pid": os.getpid()}

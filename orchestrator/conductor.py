@@ -42,7 +42,7 @@ class Conductor:
     def start(self) -> None:
         self.thread.start()
 
-    def handle(self, msg: wire.Message) -> Any:
+    def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
         op = self.ops.get(msg.op)
         if op is None:
             raise ValueError(f"the conductor does not take '{msg.op}'")

@@ -7,6 +7,7 @@ unknown key, a wrong type or a negative duration is reported naming the key and 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Config:
 
 
 SECTIONS = {f.name: f for f in dataclasses.fields(Config)}
+FREE_FORM = {n for n, tp in get_type_hints(Config).items() if getattr(tp, "__origin__", 0) is dict}
 
 
 def _type_name(tp: Any) -> str:
@@ -103,6 +105,8 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         value = float(value)
     if not isinstance(value, tp) or (tp in (int, float) and isinstance(value, bool)):
         raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}")
+    if tp in (int, float) and not math.isfinite(value):  # nan/inf would unbound a wait
+        raise ConfigError(f"{where}: '{key}' must be a finite number, got {value}")
     if tp in (int, float) and value < 0:
         raise ConfigError(f"{where}: '{key}' must not be negative, got {value}")
     return value
@@ -176,6 +180,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
 
@@ -183,7 +189,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 def parse_set(text: str) -> dict[str, Any]:
     """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
     key, sep, value = text.partition("=")
-    parts = key.strip().split(".")
+    section, _, rest = key.strip().partition(".")
+    # keys of free-form tables ("delays") are point addresses, which contain dots themselves
+    parts = [section, rest] if section in FREE_FORM else key.strip().split(".")
     if not sep or len(parts) < 2 or not all(parts):
         raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
     layer: dict[str, Any] = {}

@@ -98,7 +98,20 @@ class RpcClient:
         self.sock.close(linger=0)
 
 
-Handler = Callable[[wire.Message], Any]
+Route = tuple[bytes, ...]  # the routing frames a reply goes back with
+Handler = Callable[[wire.Message, Route], Any]
+DEFER = object()  # a handler's answer meaning "I will reply later with send_reply"
+
+
+def send_reply(
+    sock: zmq.Socket, route: Route, msg_id: str, body: Any = None, error: str | None = None
+) -> None:
+    try:
+        frame = wire.encode(wire.error_reply(msg_id, error) if error else wire.Message(
+            id=msg_id, ok=True, body=body))
+    except (TypeError, ValueError) as exc:  # a result JSON cannot carry
+        frame = wire.encode(wire.error_reply(msg_id, f"unencodable reply: {exc}"))
+    sock.send_multipart([*route, frame])
 
 
 def serve_one(sock: zmq.Socket, handler: Handler) -> None:
@@ -106,12 +119,13 @@ def serve_one(sock: zmq.Socket, handler: Handler) -> None:
     DEALER (the routing prefix goes back unchanged).
 
     A malformed message is answered with an error when it carries an id, else dropped with a
-    log line; a handler exception becomes an error reply. Nothing here raises.
+    log line; a handler exception becomes an error reply; a handler returning ``DEFER``
+    replies later. Nothing here raises.
     """
     frames = sock.recv_multipart()
-    prefix, data = frames[:-1], frames[-1]
-    peer = prefix[0] if prefix else b"orchestrator"
-    if len(prefix) > 1:
+    route, data = tuple(frames[:-1]), frames[-1]
+    peer = route[0] if route else b"orchestrator"
+    if len(route) > 1:
         log.warning("dropped message with %d frames", len(frames))
         return
     try:
@@ -119,18 +133,20 @@ def serve_one(sock: zmq.Socket, handler: Handler) -> None:
     except wire.WireError as exc:
         log.warning("malformed message from %r: %s", peer, exc)
         if exc.msg_id:
-            sock.send_multipart([*prefix, wire.encode(wire.error_reply(exc.msg_id, str(exc)))])
+            send_reply(sock, route, exc.msg_id, error=str(exc))
         return
     if msg.is_reply:
         log.warning("dropped unexpected reply %s from %r", msg.id, peer)
         return
     try:
-        out = wire.reply(msg, body=handler(msg))
+        body = handler(msg, route)
     except Exception as exc:  # the handler's failure goes back to the caller, not up the stack
         if not isinstance(exc, (LookupError, ValueError, RemoteError)):
             log.exception("op '%s' failed", msg.op)
-        out = wire.reply(msg, error=f"{type(exc).__name__}: {exc}")
-    sock.send_multipart([*prefix, wire.encode(out)])
+        send_reply(sock, route, msg.id, error=f"{type(exc).__name__}: {exc}")
+        return
+    if body is not DEFER:
+        send_reply(sock, route, msg.id, body)
 
 
 class RouterCaller:

@@ -117,14 +117,14 @@ def decode(data: bytes) -> Message:
     """Parse and validate one frame; raises WireError saying what is wrong."""
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, huge ints, absurd nesting
         raise WireError("not a JSON document") from None
     if not isinstance(doc, dict):
         raise WireError("not a JSON object")
     msg_id = doc.get("id")
     if not isinstance(msg_id, str) or not msg_id:
         raise WireError("missing message id")
-    if doc.get("v") != VERSION:
+    if type(doc.get("v")) is not int or doc["v"] != VERSION:  # true == 1 in Python
         raise WireError(f"unsupported version {doc.get('v')!r} (expected {VERSION})", msg_id)
     if "ok" in doc:
         if not isinstance(doc["ok"], bool):
