@@ -26,6 +26,7 @@ import zmq
 from orchestrator.conductor import Conductor
 from orchestrator.state import State
 from testbed import wire
+from testbed.config import load
 from testbed.transport import RpcClient, bind, serve_one
 
 NOVA_TEST_SECONDS = 13.0  # quoted figure for Nova's own regression test; not measured here
@@ -268,7 +269,8 @@ def bench_rtt(transport: str, calls: int, reps: int, progress: Progress) -> dict
 
         state = State(Path(ipc_dir) / "state.sqlite")
         closers.append(state.close)
-        conductor = Conductor(ctx, state, transport, ipc_dir)
+        config = load(sets=[f"cluster.transport={transport}"])
+        conductor = Conductor(ctx, state, config, ipc_dir)
         conductor.start()
 
         def stop_conductor() -> bool:

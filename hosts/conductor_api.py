@@ -41,6 +41,10 @@ class ConductorAPI:
             client.close()
             self._local.client = None
 
+    def trace(self, body: dict[str, Any], timeout: float) -> Any:
+        """Report a point or lock event; the reply may be held back (see testbed.injection)."""
+        return self._client().call("trace", body, timeout)
+
     def service_heartbeat(self, pid: int, timeout: float) -> None:
         self._client().call("service.heartbeat", {"host": self.host, "pid": pid}, timeout)
 

@@ -8,6 +8,7 @@ itself when its orchestrator is gone (parent pid changed, or heartbeats unanswer
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -22,24 +23,25 @@ from hosts.conductor_api import ConductorAPI
 from hosts.manager import ComputeManager
 from hosts.pci import PciDeviceUnavailable
 from testbed import wire
-from testbed.injection import Injector
-from testbed.launch import HostSpec
+from testbed.injection import HoldTimeout, Injector
+from testbed.launch import HostSpec, stacks_path
 from testbed.logs import HostLogHandler, install_in_host
 from testbed.transport import RemoteError, RpcTimeout, serve_one
 
 log = logging.getLogger("testbed.host")
 
-EXPECTED_FAILURES = (PciDeviceUnavailable, RemoteError, RpcTimeout, LookupError)
+EXPECTED_FAILURES = (PciDeviceUnavailable, RemoteError, RpcTimeout, LookupError, HoldTimeout)
 
 
 class HostProcess:
     def __init__(self, spec: HostSpec, stop: threading.Event) -> None:
         self.spec, self.stop, self.name = spec, stop, spec.name
         self.ctx = zmq.Context()
-        self.inject = Injector(spec.name, spec.config.delay_addresses())
+        self.inject = Injector(spec.name, spec.config, spec.incarnation)
         self.conductor = ConductorAPI(
             self.ctx, spec.conductor, spec.config.timeouts.rpc, spec.name, self.inject
         )
+        self.inject.report = self.conductor.trace
         self.manager = ComputeManager(spec.name, spec.config, self.conductor, self.inject)
         self.commands = self.ctx.socket(zmq.DEALER)
         self.commands.setsockopt(zmq.LINGER, 0)
@@ -79,6 +81,7 @@ class HostProcess:
 
     def _start_task(self, op: str, task: str, fn: Callable[[], Any]) -> None:
         def run() -> None:
+            self.inject.bind(task)
             ok, error = True, None
             try:
                 fn()
@@ -142,6 +145,8 @@ def main(spec: HostSpec, log_handler: HostLogHandler) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     install_in_host(log_handler, spec.log_level)
+    stacks = open(stacks_path(spec.run_dir, spec.name, os.getpid()), "w")  # noqa: SIM115
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     code = 0
     try:
         HostProcess(spec, stop).run()
@@ -150,4 +155,6 @@ def main(spec: HostSpec, log_handler: HostLogHandler) -> None:
         code = 1
     finally:
         _flush(log_handler)
+        if stacks.tell() == 0:  # nothing was dumped: leave no empty file behind
+            os.unlink(stacks.name)
         os._exit(code)  # skip interpreter teardown: worker threads may be mid-delay

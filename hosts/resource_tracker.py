@@ -18,11 +18,41 @@ from testbed.injection import Injector
 log = logging.getLogger("testbed.host.resource_tracker")
 
 
+class TracedLock:
+    """The resource lock. On a traced host every request, wait, acquisition and release is
+    reported, so the orchestrator can order lock holders and see who blocks whom."""
+
+    def __init__(self, inject: Injector) -> None:
+        self._lock = threading.Lock()
+        self.inject = inject
+
+    def __enter__(self) -> TracedLock:
+        self.inject.lock_event("lock.request")
+        if not self._lock.acquire(blocking=False):
+            self.inject.lock_event("lock.wait")
+            self._lock.acquire()
+        self.inject.lock_event("lock.acquired")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        self.inject.lock_event("lock.released")
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
 class ResourceTracker:
     def __init__(self, host: str, pci: PciDevTracker, conductor: ConductorAPI, inject: Injector):
         self.host, self.pci_tracker = host, pci
         self.conductor, self.inject = conductor, inject
-        self.lock = threading.Lock()  # COMPUTE_RESOURCE_SEMAPHORE
+        self.lock = TracedLock(inject)  # COMPUTE_RESOURCE_SEMAPHORE
 
     def _save(self) -> None:
         """Nova ``_update``: write the compute node's device states back."""
@@ -31,8 +61,8 @@ class ResourceTracker:
     # -- claims -------------------------------------------------------------------------
     def instance_claim(self, instance: dict[str, Any]) -> None:
         """Build: claim the instance's devices and allocate them (Nova ``instance_claim``)."""
+        self.inject("build.claim")
         with self.lock:
-            self.inject("build.claim")
             self.pci_tracker.claim_instance(instance["uuid"], instance["pci_count"])
             self.pci_tracker.allocate_instance(instance["uuid"])
             self._save()
@@ -41,8 +71,8 @@ class ResourceTracker:
         """Evacuation: a move claim on the destination (Nova ``rebuild_claim``/``_move_claim``).
 
         The instance gets a migration context; its host is still the source."""
+        self.inject("evacuate.claim")
         with self.lock:
-            self.inject("evacuate.claim")
             devs = self.pci_tracker.claim_instance(instance["uuid"], instance["pci_count"])
             self._save()
             context = {
@@ -56,8 +86,8 @@ class ResourceTracker:
 
     def free_instance(self, uuid: str) -> None:
         """Delete (and clean-up): free the instance's devices on this host."""
+        self.inject("delete.free")
         with self.lock:
-            self.inject("delete.free")
             if self.pci_tracker.free_instance(uuid):
                 self._save()
 

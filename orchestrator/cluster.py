@@ -39,13 +39,15 @@ class Cluster:
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
         self.ctx = zmq.Context()
         transport = config.cluster.transport
-        self.conductor = Conductor(self.ctx, self.state, transport, self.ipc_dir)
+        self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir)
         self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
         self.api = API(self.state, self.commands, config)
-        self.supervisor = Supervisor(entry, self._spec, self.runlog, config.timeouts.stop_grace)
+        self.supervisor = Supervisor(
+            self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
+        )
         self.closed = False
 
-    def _spec(self, host: str) -> HostSpec:
+    def _spec(self, host: str, incarnation: int) -> HostSpec:
         return HostSpec(
             host,
             self.config,
@@ -53,6 +55,8 @@ class Cluster:
             self.commands.endpoint,
             os.getpid(),
             self.runlog.logger.level,
+            str(self.run_dir),
+            incarnation,
         )
 
     def __enter__(self) -> Cluster:

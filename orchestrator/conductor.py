@@ -1,4 +1,9 @@
-"""The conductor: the hosts' only way to the state, served on a ROUTER in its own thread."""
+"""The conductor: the hosts' only way to the state, served on a ROUTER in its own thread.
+
+It also keeps the hold board: a traced host's report may get its reply later, when the board
+releases it. Releases decided in other threads (the explorer) reach this thread through an
+outbox and a wake-up socket, since only this thread may use the ROUTER.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,28 @@ from typing import Any
 
 import zmq
 
+from orchestrator.holds import Board
 from orchestrator.state import State
 from testbed import wire
-from testbed.transport import bind, serve_one
+from testbed.config import Config
+from testbed.transport import DEFER, bind, send_reply, serve_one
 
 log = logging.getLogger("testbed.conductor")
 
 
 class Conductor:
-    def __init__(self, ctx: zmq.Context, state: State, transport: str, ipc_dir: str) -> None:
+    def __init__(self, ctx: zmq.Context, state: State, config: Config, ipc_dir: str) -> None:
         self.state = state
+        self.board = Board(config)
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.endpoint = bind(self.sock, transport, ipc_dir, "conductor")
+        self.endpoint = bind(self.sock, config.cluster.transport, ipc_dir, "conductor")
+        wake = f"inproc://wake-{id(self)}"
+        self.wake_rx = ctx.socket(zmq.PAIR)
+        self.wake_rx.bind(wake)
+        self.wake_tx = ctx.socket(zmq.PAIR)
+        self.wake_tx.connect(wake)
+        self.wake_lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
         s = state
@@ -36,26 +50,53 @@ class Conductor:
             "migration.get": lambda b: s.migration_get(b["id"]),
             "migration.query": lambda b: s.migration_query(**b),
             "migration.save": lambda b: s.migration_save(b["id"], b["status"]),
-            "task.done": lambda b: s.task_done(b["task"], b["ok"], b.get("error")),
+            "task.done": self._task_done,
         }
 
     def start(self) -> None:
         self.thread.start()
 
+    def _task_done(self, body: dict[str, Any]) -> None:
+        self.state.task_done(body["task"], body["ok"], body.get("error"))
+        self.board.on_done(body["task"])
+
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
+        if msg.op == "trace":
+            return DEFER if self.board.on_trace(msg.body, (route, msg.id)) else None
         op = self.ops.get(msg.op)
         if op is None:
             raise ValueError(f"the conductor does not take '{msg.op}'")
         return op(msg.body)
 
+    def wake(self) -> None:
+        """Called from other threads after they released something on the board."""
+        with self.wake_lock:
+            self.wake_tx.send(b"", zmq.NOBLOCK)
+
+    def _send_released(self) -> None:
+        while self.board.outbox:
+            route, msg_id = self.board.outbox.popleft()
+            send_reply(self.sock, route, msg_id, None)
+
     def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.wake_rx, zmq.POLLIN)
         try:
             while not self.stop.is_set():
-                if self.sock.poll(50):
+                ready = dict(poller.poll(50))
+                if self.wake_rx in ready:
+                    while self.wake_rx.poll(0):
+                        self.wake_rx.recv()
+                if self.sock in ready:
                     serve_one(self.sock, self.handle)
+                self._send_released()
         finally:
             self.sock.close(linger=0)
+            self.wake_rx.close(linger=0)
 
     def close(self, timeout: float = 2.0) -> None:
         self.stop.set()
         self.thread.join(timeout)
+        with self.wake_lock:
+            self.wake_tx.close(linger=0)

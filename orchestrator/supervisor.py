@@ -11,8 +11,9 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
-from testbed.launch import HostSpec
+from testbed.launch import HostSpec, stacks_path
 from testbed.logs import RunLog
 
 log = logging.getLogger("testbed.supervisor")
@@ -30,12 +31,13 @@ SIGNALS = {
 class Supervisor:
     def __init__(
         self,
+        run_dir: Path,
         entry: Callable,
-        spec_for: Callable[[str], HostSpec],
+        spec_for: Callable[[str, int], HostSpec],  # (host, incarnation) -> spec
         runlog: RunLog,
         stop_grace: float,
     ) -> None:
-        self.entry, self.spec_for, self.runlog = entry, spec_for, runlog
+        self.run_dir, self.entry, self.spec_for, self.runlog = run_dir, entry, spec_for, runlog
         self.stop_grace = stop_grace
         self.procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self.history: dict[str, list[int]] = {}  # every pid each host ever had
@@ -44,9 +46,8 @@ class Supervisor:
         if self.alive(host):
             raise RuntimeError(f"host {host} is already running (pid {self.procs[host].pid})")
         handler = self.runlog.host_handler(host)
-        proc = _fork.Process(
-            target=self.entry, args=(self.spec_for(host), handler), name=host, daemon=True
-        )
+        spec = self.spec_for(host, len(self.history.get(host, [])) + 1)
+        proc = _fork.Process(target=self.entry, args=(spec, handler), name=host, daemon=True)
         proc.start()
         self.procs[host] = proc
         self.history.setdefault(host, []).append(proc.pid)
@@ -83,7 +84,10 @@ class Supervisor:
                 pass
         proc.join(self.stop_grace)
         if proc.is_alive():
-            log.warning("%s (pid %d) ignored SIGTERM; killing it", host, proc.pid)
+            os.kill(proc.pid, signal.SIGUSR1)  # the host dumps its thread stacks (faulthandler)
+            proc.join(0.2)
+            log.warning("%s (pid %d) ignored SIGTERM for %g s; killed it (stacks in %s)", host,
+                        proc.pid, self.stop_grace, stacks_path(self.run_dir, host, proc.pid))
             proc.kill()
             proc.join(self.stop_grace)
 
@@ -97,3 +101,8 @@ class Supervisor:
                         pass
         for host in self.procs:
             self.stop(host)
+        for host, pids in self.history.items():  # killed hosts never removed their empty dump
+            for pid in pids:
+                path = stacks_path(self.run_dir, host, pid)
+                if path.exists() and path.stat().st_size == 0:
+                    path.unlink()

@@ -20,6 +20,7 @@ from testbed.points import Address, parse_address
 TRACKERS = ("buggy", "fixed")
 TRANSPORTS = ("ipc", "tcp")
 WAITS = ("fixed", "exponential")
+FAULTS = ("kill",)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Cluster:
     transport: str = "ipc"  # ipc: private per-run directory; tcp: 127.0.0.1, port at bind
     audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
+    trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Timeouts:
     host_start: float = 10.0  # a started host must register within this
     settle: float = 10.0  # waits for a server/migration/task to reach a state
     stop_grace: float = 2.0  # graceful stop before SIGKILL
+    hold: float = 5.0  # a point held by an ordering gives up (with an error) after this
 
 
 @dataclass
@@ -69,9 +72,16 @@ class Config:
     timeouts: Timeouts = field(default_factory=Timeouts)
     checks: Checks = field(default_factory=Checks)
     delays: dict[str, float] = field(default_factory=dict)  # "HOST:POINT" -> seconds
+    faults: dict[str, str] = field(default_factory=dict)  # "HOST:POINT" -> "kill"
+    holds: dict[str, list[str]] = field(default_factory=dict)  # point -> points passed first
 
-    def delay_addresses(self) -> dict[Address, float]:
-        return {parse_address(k, self.cluster.hosts): v for k, v in self.delays.items()}
+    def addresses(self, table: dict[str, Any]) -> dict[Address, Any]:
+        """A table keyed by ``HOST:POINT`` (delays, faults, holds) with parsed keys."""
+        return {parse_address(k, self.cluster.hosts): v for k, v in table.items()}
+
+    def traced(self, host: str) -> bool:
+        """Does ``host`` report its points and lock use to the orchestrator? Holds need it."""
+        return host in self.cluster.trace or bool(self.holds)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,9 +125,10 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
 def _merge_section(target: Any, raw: Mapping[str, Any], section: str, where: str) -> None:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: '{section}' must be a table")
-    if isinstance(target, dict):  # free-form keys ("delays"): values must be numbers
+    if isinstance(target, dict):  # free-form keys (point addresses), typed values
+        tp = get_type_hints(Config)[section].__args__[1]
         for key, value in raw.items():
-            target[key] = _coerce(value, float, f"{section}.{key}", where)
+            target[key] = _coerce(value, tp, f"{section}.{key}", where)
         return
     types = get_type_hints(type(target))
     for key, value in raw.items():
@@ -171,6 +182,17 @@ def validate(config: Config) -> Config:
         parse_address(key, c.hosts)
         if seconds < 0:
             raise ConfigError(f"delay '{key}' must not be negative, got {seconds}")
+    for key, action in config.faults.items():
+        parse_address(key, c.hosts)
+        if action not in FAULTS:
+            raise ConfigError(f"fault '{key}' must be one of {', '.join(FAULTS)}, got '{action}'")
+    for key, after in config.holds.items():
+        parse_address(key, c.hosts)
+        for other in after:
+            parse_address(other, c.hosts)
+    for host in c.trace:
+        if host not in c.hosts:
+            raise ConfigError(f"'cluster.trace': unknown host '{host}'")
     return config
 
 

@@ -1,32 +1,116 @@
 """Actions at injection points, run inside a host when it reaches a point.
 
-A host asks its ``Injector`` at each named point; the configuration says what happens there.
-Today the action is a delay; a point addressed to one host overrides the same point on ``*``.
-Actions are armed once the host has started, so ``init_host`` runs unhindered (as Nova's test
-patches its sleeps in after the services are up).
+A host asks its ``Injector`` at each named point; the configuration says what happens there,
+in this order:
+
+- **trace** (hosts in ``cluster.trace``, or every host when ``[holds]`` is set): the host
+  reports the point to the orchestrator and goes on only when the orchestrator answers. That
+  answer is how a point is *held*: by an ordering from ``[holds]`` or by the explorer. An
+  answer that does not come within ``timeouts.hold`` is an error naming the point and what it
+  waited for — never a hang.
+- **fault** (``[faults]``): ``kill`` ends the host process with SIGKILL, before the step's
+  effect. It fires in a host's first process only, so a restarted host can recover.
+- **delay** (``[delays]``): sleep that many seconds.
+
+A point addressed to one host overrides the same point on ``*``. Actions are armed once the
+host has started, so ``init_host`` runs unhindered (as Nova's test patches in its sleeps after
+the services are up). Lock use is reported the same way on traced hosts (see ``lock_event``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+from testbed.config import Config
 from testbed.points import ANY_HOST, POINTS, Address
+from testbed.transport import RemoteError, RpcTimeout
 
 log = logging.getLogger("testbed.injection")
 
+Report = Callable[[dict[str, Any], float], Any]  # (trace body, timeout) -> reply
+
+
+class HoldTimeout(Exception):
+    """A held point was not released in time."""
+
+
+def for_host(table: dict[Address, Any], host: str) -> dict[str, Any]:
+    """Point -> value for ``host``; entries for this host win over ``*``."""
+    ordered = sorted(table.items(), key=lambda kv: kv[0].host != ANY_HOST)
+    return {a.point: v for a, v in ordered if a.host in (ANY_HOST, host)}
+
 
 class Injector:
-    def __init__(self, host: str, delays: dict[Address, float]) -> None:
+    def __init__(self, host: str, config: Config, incarnation: int = 1) -> None:
         self.host = host
-        ordered = sorted(delays.items(), key=lambda kv: kv[0].host != ANY_HOST)  # '*' first
-        self.delays = {a.point: s for a, s in ordered if a.host in (ANY_HOST, host)}
+        self.delays: dict[str, float] = for_host(config.addresses(config.delays), host)
+        faults = for_host(config.addresses(config.faults), host)
+        self.faults: dict[str, str] = faults if incarnation == 1 else {}
+        self.waits_for: dict[str, list[str]] = for_host(config.addresses(config.holds), host)
+        self.traced = config.traced(host)
+        self.hold_timeout = config.timeouts.hold
+        self.rpc_timeout = config.timeouts.rpc
         self.armed = False
+        self.report: Report | None = None  # set by the host process: the conductor's "trace"
+        self._local = threading.local()
+
+    def bind(self, task: str) -> None:
+        """The task the calling thread works for (reported with every trace)."""
+        self._local.task = task
+
+    @property
+    def task(self) -> str:
+        return getattr(self._local, "task", "periodic")
 
     def __call__(self, point: str) -> None:
         if point not in POINTS:  # a programming error in the host, not a user's mistake
             raise KeyError(f"undeclared injection point '{point}'")
-        seconds = self.delays.get(point, 0.0) if self.armed else 0.0
+        if not self.armed:
+            return
+        if self.traced:
+            self._trace("point", point)
+        if self.faults.get(point) == "kill":
+            self._kill(point)
+        seconds = self.delays.get(point, 0.0)
         if seconds > 0:
             log.info("%s: delay %.3f s", point, seconds)
             time.sleep(seconds)
+
+    def lock_event(self, event: str) -> None:
+        """``lock.request`` may be held (the explorer grants the lock); ``lock.wait``,
+        ``lock.acquired`` and ``lock.released`` are only reported, and never raise."""
+        if not (self.armed and self.traced):
+            return
+        if event == "lock.request":
+            self._trace(event)
+            return
+        try:
+            self._trace(event, timeout=self.rpc_timeout)
+        except (HoldTimeout, RemoteError) as exc:
+            log.warning("could not report %s: %s", event, exc)
+
+    def _trace(self, event: str, point: str = "", timeout: float | None = None) -> None:
+        body = {"host": self.host, "task": self.task, "event": event, "point": point}
+        timeout = self.hold_timeout if timeout is None else timeout
+        try:
+            self.report(body, timeout)
+        except RpcTimeout:
+            what = point or event
+            waits = self.waits_for.get(point)
+            reason = f"for {', '.join(waits)} to pass" if waits else "for the orchestrator"
+            raise HoldTimeout(f"{self.host}:{what} held {timeout:g} s waiting {reason}") from None
+
+    def _kill(self, point: str) -> None:
+        log.warning("%s: kill (injected fault)", point)
+        try:  # let the orchestrator know why this host is about to vanish
+            self.report({"host": self.host, "task": self.task, "event": "kill", "point": point},
+                        self.rpc_timeout)
+        except (RpcTimeout, RemoteError):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from testbed.config import Config
 from testbed.errors import ConfigError
@@ -18,6 +19,13 @@ class HostSpec:
     commands: str  # endpoint the orchestrator sends commands from (ROUTER)
     parent_pid: int  # the orchestrator; the host exits when it is gone
     log_level: int
+    run_dir: str  # where the host may leave files (its stack dump, if it hangs)
+    incarnation: int = 1  # 1 for a host's first process, 2 after its first restart, ...
+
+
+def stacks_path(run_dir: str | Path, host: str, pid: int) -> Path:
+    """Where a host dumps its thread stacks on SIGUSR1 (before a forced kill)."""
+    return Path(run_dir) / f"{host}-{pid}.stacks"
 
 
 def resolve_entry(text: str) -> Callable:

@@ -13,7 +13,7 @@ from testbed.errors import ConfigError
 
 POINTS: dict[str, str] = {
     # build_and_run_instance
-    "build.claim": "build: before the instance claim of its PCI devices (under the lock)",
+    "build.claim": "build: before the instance claim of its PCI devices (takes the lock)",
     "build.spawn": "build: before the fake driver spawns the instance",
     "build.active": "build: before the instance is marked active",
     # update_available_resource, the periodic audit
@@ -27,7 +27,7 @@ POINTS: dict[str, str] = {
     "audit.clean_usage": "audit: before clean_usage frees claims of unknown instances",
     "audit.save": "audit: before saving device states to the orchestrator",
     # rebuild_instance on the destination (evacuation)
-    "evacuate.claim": "evacuate: before the move claim of PCI devices on the destination",
+    "evacuate.claim": "evacuate: before the move claim on the destination (takes the lock)",
     "evacuate.spawn": "evacuate: before the fake driver spawns the rebuilt instance",
     "evacuate.finish": "evacuate: before finishing (taking the lock with the fixed tracker)",
     "evacuate.set_host": "evacuate: before setting instance host/node and saving",
@@ -37,7 +37,7 @@ POINTS: dict[str, str] = {
     "evacuate.migration_done": "evacuate: before marking the migration done",
     # other paths
     "rebuild.spawn": "rebuild on the same host: before the fake driver respawns",
-    "delete.free": "delete: before freeing the instance's devices",
+    "delete.free": "delete: before freeing the instance's devices (takes the lock)",
     "init_host.cleanup": "init_host: before freeing devices of evacuated and cut-off servers",
 }
 

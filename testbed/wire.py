@@ -36,6 +36,7 @@ OPS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "migration.get": {"id": (_I, True)},
     "migration.save": {"id": (_I, True), "status": (_S, True)},
     "task.done": {"task": (_S, True), "ok": (_B, True), "error": (_S, False)},
+    "trace": {"host": (_S, True), "task": (_S, True), "event": (_S, True), "point": (_S, True)},
     # orchestrator -> host
     "build": {"task": (_S, True), "uuid": (_S, True)},
     "evacuate": {"task": (_S, True), "uuid": (_S, True), "migration": (_I, True)},

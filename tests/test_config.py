@@ -54,7 +54,7 @@ def test_layers_apply_in_order_later_wins(tmp_path):
     assert config.devices.count("host2") == 3
     assert config.cluster.tracker == "fixed"
     assert config.delays == {"host2:audit.start": 0.5, "*:evacuate.spawn": 1.0}
-    assert config.delay_addresses() == {
+    assert config.addresses(config.delays) == {
         Address("host2", "audit.start"): 0.5,
         Address("*", "evacuate.spawn"): 1.0,
     }

@@ -64,6 +64,10 @@ class RecordingInjector:
         self.locked_at = {}
         self.hooks = {}
         self.rt = None
+        self.lock_events = []
+
+    def lock_event(self, event):
+        self.lock_events.append(event)
 
     def __call__(self, point):
         assert point in POINTS, f"undeclared point {point}"
@@ -226,7 +230,9 @@ def test_instance_claim_allocates_and_saves_under_the_lock():
     rt, conductor, inject, log = make_rt()
     rt.instance_claim(instance("vm1"))
     assert log == ["build.claim", "conductor.pci_save"]
-    assert inject.locked_at["build.claim"] is True
+    # the point fires before the claim takes the lock, so a hold there can order lock takers
+    assert inject.locked_at["build.claim"] is False
+    assert inject.lock_events[:3] == ["lock.request", "lock.acquired", "lock.released"]
     assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [ALLOCATED]
     assert conductor.saved_pci[-1][0]["status"] == ALLOCATED
 
@@ -251,7 +257,8 @@ def test_rebuild_claim_saves_devices_sets_migration_context_and_pre_migrating():
         "conductor.instance_save",
         "conductor.migration_save",
     ]
-    assert inject.locked_at["evacuate.claim"] is True
+    assert inject.locked_at["evacuate.claim"] is False  # before the lock, as build.claim
+    assert inject.lock_events[-3:] == ["lock.request", "lock.acquired", "lock.released"]
     # devices: claimed (not allocated) for the instance, and saved so
     claimed = rt.pci_tracker.claims["vm1"]
     assert [d.status for d in claimed] == [CLAIMED, CLAIMED]

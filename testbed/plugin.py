@@ -1,0 +1,313 @@
+"""The pytest plugin (``pytest11`` entry point ``testbed``): options, ini keys, a marker, the
+``testbed_config``, ``cluster`` and ``run_scenario`` fixtures, and a report section on failure.
+
+Thin on purpose: configuration is ``testbed.config``'s, clusters and scenarios are the
+orchestrator's. The orchestrator is imported inside the fixtures only, so loading the plugin
+(every pytest session of an environment where testbed is installed) costs nothing more.
+
+Configuration layers, later wins: defaults, (a scenario's ``[config]``,) the ini options, the
+command line, ``@pytest.mark.testbed(...)`` (class, then function), then the arguments given
+to ``run_scenario``. Every cluster lives in a directory under the test's ``tmp_path``; its ipc
+endpoints are in a private directory of its own, so parallel tests and parallel sessions
+never share a path or a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from testbed.config import SECTIONS, Config, load, parse_delay, parse_set, read_toml
+from testbed.errors import ConfigError, TestbedError
+
+if TYPE_CHECKING:
+    from orchestrator.cluster import Cluster
+    from orchestrator.runner import Result
+
+Layer = tuple[str, Mapping[str, Any]]
+
+MARKER_KEYS = ("hosts", "devices", "tracker", "delays", "timeouts", "checks", "sets")
+MARKER_HELP = (
+    "testbed(hosts=[...], devices=N, tracker='buggy'|'fixed', delays={'HOST:POINT': s}, "
+    "timeouts={...}, checks={...}, sets=['section.key=value'], or any configuration section "
+    "as a table): configure the cluster and run_scenario fixtures of this test (wins over the "
+    "command line and the ini file)"
+)
+LOG_TAIL = 30
+
+
+# -- options, ini keys, marker --------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(
+        "testbed", "testbed clusters (later wins: ini, command line, @pytest.mark.testbed)"
+    )
+    group.addoption(
+        "--testbed-config",
+        metavar="FILE",
+        help="TOML configuration file for every cluster (ini: testbed_config)",
+    )
+    group.addoption(
+        "--testbed-tracker",
+        choices=("buggy", "fixed"),
+        help="resource tracker of every host (ini: testbed_tracker)",
+    )
+    group.addoption(
+        "--testbed-delay",
+        action="append",
+        default=[],
+        metavar="HOST:POINT=S",
+        help="delay a host at an injection point, repeatable; * = every host (ini: testbed_delays)",
+    )
+    group.addoption(
+        "--testbed-check-timeout",
+        metavar="SECONDS",
+        help="give up retrying a check after this long: checks.stop_after "
+        "(ini: testbed_check_timeout)",
+    )
+    parser.addini(
+        "testbed_config", "testbed: TOML configuration file, relative to the ini file", default=""
+    )
+    parser.addini("testbed_tracker", "testbed: resource tracker, buggy or fixed", default="")
+    parser.addini(
+        "testbed_delays", "testbed: HOST:POINT=SECONDS delays, one a line", type="linelist"
+    )
+    parser.addini(
+        "testbed_check_timeout",
+        "testbed: seconds before a check gives up (checks.stop_after)",
+        default="",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+# -- configuration layers -------------------------------------------------------------------
+def _option_layers(
+    where: str,
+    config_file: str | None,
+    tracker: str | None,
+    delays: list[str],
+    check_timeout: str | None,
+) -> list[Layer]:
+    layers: list[Layer] = []
+    if config_file:
+        layers.append((f"{where} config file '{config_file}'", read_toml(config_file)))
+    if tracker:
+        layers.append((f"{where} tracker", {"cluster": {"tracker": tracker}}))
+    for text in delays:
+        layers.append((f"{where} delay '{text}'", parse_delay(text)))
+    if check_timeout:
+        layers.append((f"{where} check timeout", {"checks": {"stop_after": check_timeout}}))
+    return layers
+
+
+def _marker_layer(kwargs: Mapping[str, Any], args: tuple[Any, ...], where: str) -> list[Layer]:
+    """Marker keywords as layers: ``hosts``, ``tracker`` (cluster keys), ``devices`` (N per
+    host, or {host: N}), ``sets`` (``section.key=value`` strings), and any configuration
+    section as a table (``timeouts``, ``checks``, ``delays``, ``cluster``, ...)."""
+    known = [*MARKER_KEYS, *(s for s in SECTIONS if s not in MARKER_KEYS)]
+    if args:
+        raise ConfigError(f"{where}: takes keyword arguments only ({', '.join(known)})")
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown argument '{unknown[0]}' (known: {', '.join(known)})")
+    layers: list[Layer] = []
+    for key, value in kwargs.items():
+        if key in ("hosts", "tracker"):
+            layers.append((f"{where} {key}", {"cluster": {key: value}}))
+        elif key == "devices":
+            table = {"hosts": value} if isinstance(value, Mapping) else {"per_host": value}
+            layers.append((f"{where} devices", {"devices": table}))
+        elif key == "sets":
+            if isinstance(value, str) or not isinstance(value, list | tuple):
+                raise ConfigError(f"{where}: 'sets' must be a list of 'section.key=value' strings")
+            layers += [(f"{where} sets '{text}'", parse_set(text)) for text in value]
+        else:
+            layers.append((where, {key: value}))
+    return layers
+
+
+def config_layers(node: pytest.Item, **overrides: Any) -> list[Layer]:
+    """Ini options, then the command line, then the test's markers (farthest first), then
+    ``overrides`` (marker keywords), each named so that an error says where it came from."""
+    cfg = node.config
+    ini_file = cfg.getini("testbed_config")
+    if ini_file and cfg.inipath is not None:
+        ini_file = str(cfg.inipath.parent / ini_file)
+    layers = _option_layers(
+        "ini",
+        ini_file or None,
+        cfg.getini("testbed_tracker") or None,
+        list(cfg.getini("testbed_delays")),
+        cfg.getini("testbed_check_timeout") or None,
+    )
+    layers += _option_layers(
+        "command line",
+        cfg.getoption("testbed_config"),
+        cfg.getoption("testbed_tracker"),
+        list(cfg.getoption("testbed_delay")),
+        cfg.getoption("testbed_check_timeout"),
+    )
+    for mark in reversed(list(node.iter_markers("testbed"))):
+        layers += _marker_layer(mark.kwargs, mark.args, "@pytest.mark.testbed")
+    if overrides:
+        layers += _marker_layer(overrides, (), "run_scenario")
+    return layers
+
+
+def _fail(exc: Exception) -> NoReturn:
+    """Fail the test with the error's one line: no traceback, no chained exception."""
+    raise pytest.fail.Exception(f"testbed: {exc}", pytrace=False) from None
+
+
+def _build(node: pytest.Item, first: Sequence[Layer] = (), **overrides: Any) -> Config:
+    try:
+        return load([*first, *config_layers(node, **overrides)])
+    except ConfigError as exc:
+        _fail(exc)
+
+
+# -- what a failing test's report shows -----------------------------------------------------
+@dataclass
+class _Run:
+    """One cluster or scenario run of a test, for the report section."""
+
+    label: str
+    run_dir: Path
+    allocations: Callable[[], dict[str, dict[str, int]]]
+    extra: list[str] = field(default_factory=list)
+
+
+_RUNS = pytest.StashKey[list[_Run]]()
+
+
+def _remember(node: pytest.Item, run: _Run) -> None:
+    node.stash.setdefault(_RUNS, []).append(run)
+
+
+def _section(run: _Run) -> str:
+    lines = [f"run directory: {run.run_dir}", *run.extra, "allocations (last observed):"]
+    try:
+        observed = run.allocations()
+    except Exception as exc:  # the test may have closed the cluster itself
+        lines.append(f"  unavailable ({type(exc).__name__}: {exc}); see state.sqlite")
+    else:
+        for host, servers in sorted(observed.items()):
+            bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
+            lines.append(f"  {host}: {bound}")
+    log = run.run_dir / "testbed.log"
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+    except OSError as exc:
+        tail = [f"  unavailable ({exc.strerror})"]
+    lines.append(f"log tail (last {len(tail)} lines of {log}):")
+    lines += tail
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call"):
+        for run in item.stash.get(_RUNS, []):
+            report.sections.append((f"testbed {run.label}", _section(run)))
+
+
+# -- fixtures -------------------------------------------------------------------------------
+@pytest.fixture
+def testbed_config(request: pytest.FixtureRequest) -> Config:
+    """The configuration of this test's cluster: defaults < ini < command line < marker."""
+    return _build(request.node)
+
+
+@pytest.fixture
+def cluster(
+    request: pytest.FixtureRequest, testbed_config: Config, tmp_path: Path
+) -> Iterator[Cluster]:
+    """A started cluster in ``tmp_path / "cluster"``; always closed (every host stopped by
+    pid), whether the test passes, fails or is interrupted."""
+    from orchestrator.cluster import Cluster
+
+    try:
+        made = Cluster(testbed_config, tmp_path / "cluster")
+    except ConfigError as exc:  # e.g. a cluster.host_entry that cannot be loaded
+        _fail(exc)
+    last: dict[str, dict[str, int]] = {}
+
+    def allocations() -> dict[str, dict[str, int]]:
+        if not made.closed:
+            return made.api.allocations()
+        if not last:
+            raise RuntimeError("the cluster was closed before they could be read")
+        return last
+
+    _remember(
+        request.node,
+        _Run("cluster", made.run_dir, allocations, [f"tracker: {testbed_config.cluster.tracker}"]),
+    )
+    try:
+        try:
+            made.start()
+        except TestbedError as exc:  # a host that did not start: one line, and the log tail
+            _fail(exc)
+        yield made
+    finally:
+        try:  # for a report made after teardown (a failed setup)
+            last.update(made.api.allocations())
+        except Exception:
+            pass
+        made.close()
+
+
+@pytest.fixture
+def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Result]:
+    """``run_scenario(name_or_path, tracker=None, **marker_keywords) -> Result``: run a
+    built-in scenario or a scenario file on a fresh cluster, configured from the scenario's
+    ``[config]``, then ini, command line, marker, then the keywords and ``tracker`` given.
+    The run directory (kept) is under ``tmp_path / "runs"``."""
+    from orchestrator import runner
+    from orchestrator import scenario as sc
+
+    def run(name_or_path: str | Path, tracker: str | None = None, **overrides: Any) -> Result:
+        name = str(name_or_path)
+        try:
+            scenario = sc.load(name)
+        except ConfigError as exc:
+            _fail(exc)
+        if tracker is not None:
+            overrides["tracker"] = tracker
+        config = _build(
+            request.node, [(f"scenario '{name}' [config]", scenario.config)], **overrides
+        )
+        try:
+            sc.check_names(scenario, config, f"scenario '{name}'")
+        except ConfigError as exc:
+            _fail(exc)
+        try:
+            result = runner.run(scenario, config, str(tmp_path / "runs"), keep=True)
+        except ConfigError as exc:
+            _fail(exc)
+        extra = [f"scenario: {result.scenario}, tracker {result.tracker}: {result.outcome}"]
+        if not result.ok:
+            where = f" at {result.failed_step}" if result.failed_step else ""
+            extra.append(f"failed{where}" + (f": {result.error}" if result.error else ""))
+            if result.last_check is not None:
+                extra += [f"  {line}" for line in result.last_check.diff() if line[:1] != " "]
+        _remember(
+            request.node,
+            _Run(
+                f"scenario {result.scenario}",
+                Path(result.run_dir),
+                lambda: result.allocations,
+                extra,
+            ),
+        )
+        return result
+
+    return run
