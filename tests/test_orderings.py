@@ -1,0 +1,53 @@
+"""Orderings from [holds]: points wait for others to pass; bounded; aware of the lock."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.errors import ApiError
+
+RACE = (
+    "holds.host2:audit.start=host2:evacuate.claim",
+    "holds.host2:evacuate.finish=host2:audit.start",
+    "holds.host2:evacuate.set_host=host2:audit.instance_list",
+    "holds.host2:audit.migration_list=host2:evacuate.migration_done",
+)
+
+
+def race(cluster) -> dict[str, int]:
+    cluster.api.create_server("vm1", "host1", 1)
+    cluster.kill("host1")
+    cluster.api.wait_host("host1", "down")
+    cluster.api.evacuate("vm1", "host2", until="accepted")
+    cluster.api.audit("host2", wait=False)
+    cluster.api.wait_server("vm1", "host2")
+    cluster.api.wait_idle()
+    return cluster.api.allocations()["host2"]
+
+
+@pytest.mark.parametrize("tracker,bound", [("buggy", {}), ("fixed", {"vm1": 1})])
+def test_orderings_decide_the_race(make_cluster, tracker: str, bound: dict) -> None:
+    cluster = make_cluster(*RACE, tracker=tracker)
+    assert race(cluster) == bound
+    log = cluster.runlog.path.read_text()
+    released = "cannot wait for host2:evacuate.migration_done: it holds the lock" in log
+    assert released is (tracker == "fixed"), log  # only the lock makes it impossible
+
+
+def test_a_hold_never_released_times_out_naming_what_it_waited_for(make_cluster) -> None:
+    cluster = make_cluster("holds.host2:audit.start=host2:evacuate.claim", "timeouts.hold=0.3")
+    with pytest.raises(ApiError) as err:
+        cluster.api.audit("host2")  # no evacuation ever makes its claim
+    assert "host2:audit.start held 0.3 s waiting for host2:evacuate.claim to pass" in str(err.value)
+    cluster.api.create_server("vm1", "host2", 1)  # the host goes on
+    assert cluster.api.allocations()["host2"] == {"vm1": 1}
+
+
+def test_holds_on_unknown_points_or_hosts_are_config_errors() -> None:
+    from testbed.config import load
+    from testbed.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown injection point 'audit.nope'"):
+        load(sets=["holds.host2:audit.start=host2:audit.nope"])
+    with pytest.raises(ConfigError, match="unknown host 'host7'"):
+        load(sets=["holds.host7:audit.start=host2:evacuate.claim"])
