@@ -19,9 +19,13 @@ UNTIL = ("accepted", "claimed", "done")
 
 
 class API:
-    def __init__(self, state: State, commands: RouterCaller, config: Config) -> None:
+    def __init__(self, state: State, commands: RouterCaller, config: Config,
+                 exited: Callable[[str], bool] = lambda host: False) -> None:
         self.state, self.commands, self.config = state, commands, config
+        self.exited = exited  # the supervisor saw the host's process end: down, no need to wait
         self.hosts = config.cluster.hosts
+        self.waiting = 0  # callers inside wait_for (under the state lock)
+        self.abort: str | None = None  # set by an observer that failed: every wait ends
 
     # -- waiting --------------------------------------------------------------------------
     def wait_for(self, what: str, predicate: Callable[[], T], timeout: float | None = None) -> T:
@@ -31,14 +35,20 @@ class API:
         deadline = time.monotonic() + timeout
         tick = self.config.timeouts.heartbeat_interval
         with self.state.changed:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
-                self.state.changed.wait(min(left, tick))
+            self.waiting += 1  # the explorer decides only while its caller waits
+            try:
+                while True:
+                    if self.abort:
+                        raise ApiError(self.abort)
+                    value = predicate()
+                    if value:
+                        return value
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
+                    self.state.changed.wait(min(left, tick))
+            finally:
+                self.waiting -= 1
 
     # -- hosts ----------------------------------------------------------------------------
     def _known(self, host: str) -> str:
@@ -57,6 +67,7 @@ class API:
                 and not s["forced_down"]
                 and s["last_seen"] is not None
                 and now - s["last_seen"] <= down_after
+                and not self.exited(host)
             )
             out[host] = "up" if up else "down"
         return out

@@ -41,11 +41,15 @@ class Cluster:
         transport = config.cluster.transport
         self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir)
         self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
-        self.api = API(self.state, self.commands, config)
+        self.api = API(self.state, self.commands, config, self._exited)
         self.supervisor = Supervisor(
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
         )
         self.closed = False
+
+    def _exited(self, host: str) -> bool:
+        """A host whose process ended is down at once; heartbeats tell about the others."""
+        return self.supervisor.exited(host)
 
     def _spec(self, host: str, incarnation: int) -> HostSpec:
         return HostSpec(

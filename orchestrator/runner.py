@@ -6,6 +6,8 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,16 +62,35 @@ class Result:
         }
 
 
+def _steps(scenario: Scenario, config: Config, cluster: Cluster, result: Result) -> None:
+    """Every step in order; the first failing check ends the run; then the invariants."""
+    for step in scenario.steps:
+        log.info("%s", step)
+        result.failed_step = step
+        outcome = STEPS[step.do].run(cluster, **step.args)
+        if isinstance(outcome, CheckResult):
+            result.last_check = outcome
+            if not outcome.ok:
+                log.error("%s failed: %s", step, "; ".join(outcome.diff()))
+                return
+    result.failed_step = None
+    result.invariants = check_invariants(cluster.api.invariant_violations, config)
+    result.ok = result.invariants.ok
+    if not result.ok:
+        log.error("invariants violated: %s", "; ".join(result.invariants.violations))
+
+
 def run(
     scenario: Scenario,
     config: Config,
     run_base: str | None = None,
     verbose: bool = False,
     keep: bool = False,
+    observer: Callable[[Cluster], AbstractContextManager] | None = None,
 ) -> Result:
     """Start the cluster, run every step, stop at the first failing one, then check the
     invariants; always tear down. The run directory is removed when everything held, unless
-    ``keep``."""
+    ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks."""
     if run_base:
         Path(run_base).mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
@@ -78,21 +99,8 @@ def run(
     cluster = Cluster(config, Path(run_dir), verbose)
     try:
         cluster.start()
-        for step in scenario.steps:
-            log.info("%s", step)
-            result.failed_step = step
-            outcome = STEPS[step.do].run(cluster, **step.args)
-            if isinstance(outcome, CheckResult):
-                result.last_check = outcome
-                if not outcome.ok:
-                    log.error("%s failed: %s", step, "; ".join(outcome.diff()))
-                    break
-        else:
-            result.failed_step = None
-            result.invariants = check_invariants(cluster.api.invariant_violations, config)
-            result.ok = result.invariants.ok
-            if not result.ok:
-                log.error("invariants violated: %s", "; ".join(result.invariants.violations))
+        with observer(cluster) if observer else nullcontext():
+            _steps(scenario, config, cluster, result)
     except (ApiError, WaitTimeout) as exc:
         result.error = str(exc)
         log.error("%s failed: %s", result.failed_step, exc)

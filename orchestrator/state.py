@@ -235,6 +235,9 @@ class State:
             raise LookupError(f"no task {task}")
         return rows[0]
 
+    def tasks(self, host: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM tasks WHERE host=? ORDER BY rowid", host)
+
     def tasks_running(self, host: str | None = None) -> list[dict[str, Any]]:
         if host is None:
             return self._rows("SELECT * FROM tasks WHERE state='running'")

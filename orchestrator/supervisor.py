@@ -58,6 +58,11 @@ class Supervisor:
         proc = self.procs.get(host)
         return proc.pid if proc is not None else None
 
+    def exited(self, host: str) -> bool:
+        """Its last process was started by us and has ended (it is reaped here too)."""
+        proc = self.procs.get(host)
+        return proc is not None and not proc.is_alive()
+
     def alive(self, host: str) -> bool:
         proc = self.procs.get(host)
         return proc is not None and proc.is_alive()
@@ -74,6 +79,10 @@ class Supervisor:
 
     def stop(self, host: str) -> None:
         """Graceful: SIGTERM, then SIGKILL after ``stop_grace``; always reaped."""
+        self._terminate(host)
+        self._reap(host)
+
+    def _terminate(self, host: str) -> None:
         proc = self.procs.get(host)
         if proc is None or proc.exitcode is not None:
             return
@@ -82,6 +91,11 @@ class Supervisor:
                 os.kill(proc.pid, sig)
             except ProcessLookupError:
                 pass
+
+    def _reap(self, host: str) -> None:
+        proc = self.procs.get(host)
+        if proc is None:
+            return
         proc.join(self.stop_grace)
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGUSR1)  # the host dumps its thread stacks (faulthandler)
@@ -92,15 +106,10 @@ class Supervisor:
             proc.join(self.stop_grace)
 
     def stop_all(self) -> None:
-        for proc in self.procs.values():  # signal every host first, then wait for each
-            if proc.exitcode is None:
-                for sig in (signal.SIGCONT, signal.SIGTERM):
-                    try:
-                        os.kill(proc.pid, sig)
-                    except ProcessLookupError:
-                        pass
+        for host in self.procs:  # signal every host first (once), then wait for each
+            self._terminate(host)
         for host in self.procs:
-            self.stop(host)
+            self._reap(host)
         for host, pids in self.history.items():  # killed hosts never removed their empty dump
             for pid in pids:
                 path = stacks_path(self.run_dir, host, pid)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from typing import Any
 
 from testbed import __version__
 from testbed.config import TRACKERS, load
-from testbed.errors import TestbedError
+from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.points import POINTS
 
 EPILOG = """\
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scenario",
         nargs="?",
-        default="evacuate-race",
+        default=None,
         help="built-in name or scenario TOML file (default: evacuate-race)",
     )
     _config_args(run)
@@ -84,7 +85,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="show every process's log")
     run.add_argument("--keep", action="store_true", help="keep the run directory on success")
     run.add_argument("--run-dir", metavar="DIR", help="where run directories go (default: tmp)")
+    run.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="replay a schedule the explorer wrote (its scenario, tracker and exact release order)",
+    )
     run.set_defaults(func=cmd_run)
+
+    exp = sub.add_parser(
+        "explore",
+        help="run a scenario under every (or random) interleaving",
+        description="Hold every lock request and every racing step of one host "
+        "(default: the scenario's evacuation destination), release them in a "
+        "chosen order, check the scenario at the end of each schedule. Exit 0 "
+        "when no schedule loses, 1 when one does (each written as a replay file).",
+    )
+    exp.add_argument(
+        "scenario",
+        nargs="?",
+        default="evacuate-race",
+        help="built-in name or scenario TOML file (default: evacuate-race)",
+    )
+    _config_args(exp)
+    exp.add_argument("--strategy", choices=("exhaustive", "random"), default="exhaustive")
+    exp.add_argument("--runs", type=int, default=20, metavar="N", help="random: schedules to run")
+    exp.add_argument("--seed", type=int, default=0, metavar="S", help="random: the seed")
+    exp.add_argument("--host", help="the host whose order is explored")
+    exp.add_argument(
+        "--out", metavar="DIR", help="where replay files go (default: a new temporary directory)"
+    )
+    exp.add_argument("--json", action="store_true", help="print one JSON object")
+    exp.set_defaults(func=cmd_explore)
 
     points = sub.add_parser("points", help="list the injection points")
     points.add_argument("--json", action="store_true", help="print one JSON object")
@@ -147,20 +178,106 @@ def _print_result(r: Any) -> None:
     print(f"run dir   {r.run_dir}" + (" (kept)" if r.kept else " (removed; --keep keeps it)"))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator import runner
+def _scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
     from orchestrator import scenario as sc
 
-    scenario = sc.load(args.scenario)
+    scenario = sc.load(name)
     config = load(
-        [(f"scenario '{args.scenario}' [config]", scenario.config)],
+        [(f"scenario '{name}' [config]", scenario.config)],
         args.config,
         args.sets,
         args.delays,
         args.tracker,
     )
-    sc.check_names(scenario, config, f"scenario '{args.scenario}'")
-    result = runner.run(scenario, config, args.run_dir, args.verbose, args.keep)
+    sc.check_names(scenario, config, f"scenario '{name}'")
+    return scenario, config
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from orchestrator import explorer
+    from orchestrator.strategies.exhaustive import Exhaustive
+    from orchestrator.strategies.randomized import Randomized
+    from testbed.progress import Progress
+
+    if args.runs < 1:
+        raise ConfigError(f"--runs must be at least 1, got {args.runs}")
+    scenario, config = _scenario_and_config(args, args.scenario)
+    host = args.host or explorer.default_host(scenario)
+    random = args.strategy == "random"
+    strategy = Randomized(args.runs, args.seed) if random else Exhaustive()
+    # made only when a schedule loses: an exploration that finds nothing leaves nothing
+    out = Path(args.out or Path(tempfile.gettempdir()) / f"testbed-replays-{os.getpid()}")
+    bar = Progress(
+        f"explore {scenario.name} ({config.cluster.tracker})", args.runs if random else None
+    )
+    losing = 0
+
+    def progress(schedule: Any) -> None:
+        nonlocal losing
+        losing += not schedule.ok
+        bar.step(f"losing {losing}")
+
+    try:
+        summary = explorer.explore(scenario, config, host, strategy, out, progress=progress)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(
+            f"explore   {summary.scenario} on {summary.host}, tracker {summary.tracker}, "
+            f"strategy {args.strategy}"
+        )
+        print(
+            f"schedules {len(summary.schedules)}, losing {len(summary.losing)}, "
+            f"{summary.seconds:.2f} s"
+        )
+        for n, sched in enumerate(summary.losing, 1):
+            print(f"  {n}. {sched.line}")
+            print(f"     replay: testbed run --replay {sched.replay}")
+        if not summary.losing:
+            print("no losing schedule")
+    if summary.error:
+        print(f"testbed: {summary.error}", file=sys.stderr)
+        return 1
+    return 1 if summary.losing else 0
+
+
+def _replay(args: argparse.Namespace) -> Any:
+    from orchestrator import explorer
+    from orchestrator.strategies.replay import Replay
+
+    doc = explorer.read_replay(args.replay)
+    if args.scenario not in (None, doc["scenario"]):
+        raise ConfigError(
+            f"--replay '{args.replay}' is for scenario '{doc['scenario']}', not '{args.scenario}'"
+        )
+    if args.tracker not in (None, doc["tracker"]):
+        raise ConfigError(
+            f"--replay '{args.replay}' was recorded with tracker "
+            f"'{doc['tracker']}', not '{args.tracker}'"
+        )
+    args.tracker = doc["tracker"]
+    scenario, config = _scenario_and_config(args, doc["scenario"])
+    replay = Replay(doc["order"])
+    summary = explorer.explore(scenario, config, doc["host"], replay)
+    if summary.error or replay.depth != len(doc["order"]):
+        why = summary.error or f"the run made {replay.depth} of {len(doc['order'])} decisions"
+        raise ApiError(f"replay '{args.replay}' diverged: {why}")
+    return summary.schedules[0].result
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator import runner
+
+    if args.replay:
+        result = _replay(args)
+    else:
+        scenario, config = _scenario_and_config(args, args.scenario or "evacuate-race")
+        result = runner.run(scenario, config, args.run_dir, args.verbose, args.keep)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -49,6 +49,8 @@ class HostLogHandler(MultiProcessingHandler):
     def close(self, timeout: float = 0.5) -> None:  # type: ignore[override]
         if not self._is_closed:
             self._is_closed = True
+            # Wake the receiver at once (it polls every 0.2 s) with a record below every level.
+            self.queue.put(logging.LogRecord("testbed", 0, "", 0, "", None, None))
             self._receive_thread.join(timeout)
             logging.Handler.close(self)
 
