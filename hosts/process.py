@@ -34,8 +34,10 @@ EXPECTED_FAILURES = (PciDeviceUnavailable, RemoteError, RpcTimeout, LookupError,
 
 
 class HostProcess:
-    def __init__(self, spec: HostSpec, stop: threading.Event) -> None:
-        self.spec, self.stop, self.name = spec, stop, spec.name
+    def __init__(self, spec: HostSpec) -> None:
+        self.spec, self.name = spec, spec.name
+        self.stop = threading.Event()
+        self.terminating = False  # set by the SIGTERM handler, which must take no lock
         self.ctx = zmq.Context()
         self.inject = Injector(spec.name, spec.config, spec.incarnation)
         self.conductor = ConductorAPI(
@@ -56,6 +58,9 @@ class HostProcess:
         for target in (self._heartbeat, self._periodic_audit):
             threading.Thread(target=target, name=target.__name__, daemon=True).start()
         while not self.stop.is_set():
+            if self.terminating:
+                self.stop.set()  # here, not in the handler: Event.set takes a lock
+                break
             if self.commands.poll(20):  # short, so SIGTERM is acted on at once
                 serve_one(self.commands, self.handle)
         log.info("host %s stopping", self.name)
@@ -142,14 +147,14 @@ def _flush(handler: HostLogHandler, timeout: float = 1.0) -> None:
 def main(spec: HostSpec, log_handler: HostLogHandler) -> None:
     """Entry point of a forked host process (``cluster.host_entry``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     install_in_host(log_handler, spec.log_level)
     stacks = open(stacks_path(spec.run_dir, spec.name, os.getpid()), "w")  # noqa: SIM115
     faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     code = 0
     try:
-        HostProcess(spec, stop).run()
+        host = HostProcess(spec)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(host, "terminating", True))
+        host.run()
     except Exception:
         log.exception("host %s failed", spec.name)
         code = 1
