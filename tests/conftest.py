@@ -8,6 +8,8 @@ import pytest  # noqa: E402
 from orchestrator.cluster import Cluster  # noqa: E402
 from testbed.config import load  # noqa: E402
 
+pytest_plugins = ["pytester"]  # inner pytest sessions (tests/test_plugin.py)
+
 FAST = [
     "cluster.audit_interval=0",
     "timeouts.heartbeat_interval=0.02",
