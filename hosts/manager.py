@@ -36,6 +36,7 @@ class ComputeManager:
         self.inject("init_host.cleanup")
         self._destroy_evacuated_instances()
         self._fail_interrupted_evacuations()
+        self._error_out_interrupted_builds()
         self.update_available_resource()
 
     def _destroy_evacuated_instances(self) -> None:
@@ -55,6 +56,14 @@ class ComputeManager:
                 uuid, vm_state="error", task_state=None, migration_context=None
             )
             self.rt.free_instance(uuid)
+
+    def _error_out_interrupted_builds(self) -> None:
+        """Nova ``_error_out_instances_whose_build_was_interrupted``: a build our crash cut off
+        puts its server in error; the server keeps its devices here until it is deleted."""
+        for inst in self.conductor.instance_list_by_host():
+            if inst["vm_state"] == "building":
+                log.warning("build of %s was cut off; marking it error", inst["uuid"])
+                self.conductor.instance_save(inst["uuid"], vm_state="error", task_state=None)
 
     # -- commands -------------------------------------------------------------------------
     def build_and_run_instance(self, uuid: str) -> None:

@@ -72,6 +72,8 @@ class HostProcess:
             return {"host": self.name, "pid": os.getpid()}
         if msg.op == "pci.view":
             return m.pci_view()
+        if msg.op == "inject":
+            return self.inject.arm(b["point"], b["action"])
         work: dict[str, Callable[[], Any]] = {
             "build": lambda: m.build_and_run_instance(b["uuid"]),
             "evacuate": lambda: m.evacuate_instance(b["uuid"], b["migration"]),

@@ -19,8 +19,13 @@ UNTIL = ("accepted", "claimed", "done")
 
 
 class API:
-    def __init__(self, state: State, commands: RouterCaller, config: Config,
-                 exited: Callable[[str], bool] = lambda host: False) -> None:
+    def __init__(
+        self,
+        state: State,
+        commands: RouterCaller,
+        config: Config,
+        exited: Callable[[str], bool] = lambda host: False,
+    ) -> None:
         self.state, self.commands, self.config = state, commands, config
         self.exited = exited  # the supervisor saw the host's process end: down, no need to wait
         self.hosts = config.cluster.hosts
@@ -95,9 +100,16 @@ class API:
         return task
 
     def wait_task(self, task: str) -> None:
-        t = self.wait_for(
-            f"task {task[:8]}", lambda: (r := self.state.task_get(task))["state"] != "running" and r
-        )
+        """Until the task is done; a task whose host process ended is lost, at once."""
+
+        def finished() -> dict[str, Any] | None:
+            t = self.state.task_get(task)
+            if t["state"] == "running" and self.exited(t["host"]):
+                self.state.task_done(task, False, f"{t['op']} on {t['host']} lost: the host died")
+                t = self.state.task_get(task)
+            return t if t["state"] != "running" else None
+
+        t = self.wait_for(f"task {task[:8]}", finished)
         if t["state"] != "done":
             raise ApiError(t["error"] or f"{t['op']} on {t['host']} {t['state']}")
 
@@ -220,6 +232,18 @@ class API:
             return self.commands.call(host, "pci.view", {}, self.config.timeouts.rpc)
         except (Unreachable, RpcTimeout, RemoteError) as exc:
             raise ApiError(f"pci.view on {host}: {exc}") from None
+
+    def arm_fault(self, host: str, point: str, action: str = "kill") -> None:
+        """Arm a fault at a point of a running host (its current process only)."""
+        try:
+            self.commands.call(
+                self._known(host),
+                "inject",
+                {"point": point, "action": action},
+                self.config.timeouts.rpc,
+            )
+        except (Unreachable, RpcTimeout, RemoteError) as exc:
+            raise ApiError(f"fault on {host}: {exc}") from None
 
     def invariant_violations(self) -> list[str]:
         states = self.host_states()

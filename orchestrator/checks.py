@@ -56,6 +56,17 @@ class CheckResult:
     def ok(self) -> bool:
         return all(r.ok for r in self.rows)
 
+    def lines(self) -> list[str]:
+        """One line per expectation: host, server, bound of expected, verdict."""
+        out = []
+        for r in self.rows:
+            e = r.expect
+            what = f"{r.actual} of {e.count}" if e.count else f"{r.actual} (expected none)"
+            out.append(
+                f"  {e.host:<10} {e.server:<10} {what} device(s) bound  {'ok' if r.ok else 'FAIL'}"
+            )
+        return out
+
     def diff(self) -> list[str]:
         """Expected vs actual, one line per failing (server, host), then the last state."""
         lines = [
@@ -72,6 +83,7 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "lines": self.lines(),
             "rows": [
                 {
                     "server": r.expect.server,

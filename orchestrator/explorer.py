@@ -62,11 +62,17 @@ class Summary:
         return [s for s in self.schedules if not s.ok]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "tracker": self.tracker, "host": self.host,
-                "schedules": len(self.schedules), "losing": len(self.losing),
-                "replays": [s.replay for s in self.losing],
-                "losing_orders": [s.line for s in self.losing],
-                "seconds": round(self.seconds, 3), "error": self.error}
+        return {
+            "scenario": self.scenario,
+            "tracker": self.tracker,
+            "host": self.host,
+            "schedules": len(self.schedules),
+            "losing": len(self.losing),
+            "replays": [s.replay for s in self.losing],
+            "losing_orders": [s.line for s in self.losing],
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
 
 
 class Driver:
@@ -125,8 +131,9 @@ class Driver:
             self.cluster.api.abort = f"explorer: {exc}"
 
 
-def _new_driver(out: list[Driver], host: str, strategy: Strategy, tick: float,
-                cluster: Cluster) -> Driver:
+def _new_driver(
+    out: list[Driver], host: str, strategy: Strategy, tick: float, cluster: Cluster
+) -> Driver:
     out.append(Driver(cluster, host, strategy, tick))
     return out[-1]
 
@@ -148,13 +155,21 @@ def default_host(scenario: Scenario) -> str:
     for step in scenario.steps:
         if step.do == "evacuate" and step.args.get("to"):
             return step.args["to"]
-    raise ConfigError(f"explore: scenario '{scenario.name}' has no evacuate step with 'to'; "
-                      "name the host to explore with --host")
+    raise ConfigError(
+        f"explore: scenario '{scenario.name}' has no evacuate step with 'to'; "
+        "name the host to explore with --host"
+    )
 
 
 def write_replay(path: Path, scenario: str, tracker: str, host: str, sched: Schedule) -> str:
-    lines = [f'scenario = "{scenario}"', f'tracker = "{tracker}"', f'host = "{host}"',
-             f'outcome = "{"pass" if sched.ok else "fail"}"', f"# {sched.line}", "order = ["]
+    lines = [
+        f'scenario = "{scenario}"',
+        f'tracker = "{tracker}"',
+        f'host = "{host}"',
+        f'outcome = "{"pass" if sched.ok else "fail"}"',
+        f"# {sched.line}",
+        "order = [",
+    ]
     lines += [f'    "{label}",' for label in sched.order] + ["]", ""]
     path.write_text("\n".join(lines))
     return str(path)
@@ -174,9 +189,15 @@ def read_replay(path: str) -> dict[str, Any]:
     return doc
 
 
-def explore(scenario: Scenario, config: Config, host: str, strategy: Strategy,
-            out_dir: Path | None = None, run_base: str | None = None,
-            progress: Callable[[Schedule], None] | None = None) -> Summary:
+def explore(
+    scenario: Scenario,
+    config: Config,
+    host: str,
+    strategy: Strategy,
+    out_dir: Path | None = None,
+    run_base: str | None = None,
+    progress: Callable[[Schedule], None] | None = None,
+) -> Summary:
     config = explore_config(config, host)
     summary = Summary(scenario.name, config.cluster.tracker, host)
     started = time.monotonic()

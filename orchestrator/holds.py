@@ -65,6 +65,7 @@ class Board:
         self.holder: dict[str, str | None] = {}
         self.passed: set[tuple[str, str]] = set()
         self.outbox: deque[Any] = deque()  # replies to send: the conductor drains this
+        self.killed: list[tuple[str, str]] = []  # (host, point) of every injected kill
 
     # -- reports from hosts (conductor thread) --------------------------------------------
     def on_trace(self, body: dict[str, Any], pending: Any) -> bool:
@@ -83,6 +84,7 @@ class Board:
             elif event == "lock.released" and self.holder.get(t.host) == t.task:
                 self.holder[t.host] = None
             elif event == "kill":
+                self.killed.append((t.host, point))
                 log.warning("%s kills itself at %s (injected fault)", t.host, point)
             held = event in HOLDABLE and self._holds(t, event, point)
             if held:
@@ -119,8 +121,12 @@ class Board:
                 continue
             unmet = self._unmet(t.host, t.point)
             if unmet and self._blocks_everyone(t):
-                log.info("%s:%s cannot wait for %s: it holds the lock the others wait for; "
-                         "released", t.host, t.point, ", ".join(map(str, unmet)))
+                log.info(
+                    "%s:%s cannot wait for %s: it holds the lock the others wait for; released",
+                    t.host,
+                    t.point,
+                    ", ".join(map(str, unmet)),
+                )
                 unmet = []
             if not unmet:
                 self._release(t)
@@ -128,8 +134,9 @@ class Board:
     def _blocks_everyone(self, t: Trace) -> bool:
         if self.holder.get(t.host) != t.task:
             return False
-        others = [o for o in self.tasks.values()
-                  if o.host == t.host and o is not t and o.state != "done"]
+        others = [
+            o for o in self.tasks.values() if o.host == t.host and o is not t and o.state != "done"
+        ]
         return bool(others) and all(o.state == "waiting" for o in others)
 
     def _release(self, t: Trace) -> None:
@@ -149,8 +156,13 @@ class Board:
     def options(self, host: str) -> list[Trace]:
         """Held tasks of ``host`` that may go on now (a lock request only when it is free)."""
         with self.cond:
-            return [t for t in self.tasks.values() if t.host == host and t.state == "held"
-                    and (t.event == "point" or self.holder.get(host) is None)]
+            return [
+                t
+                for t in self.tasks.values()
+                if t.host == host
+                and t.state == "held"
+                and (t.event == "point" or self.holder.get(host) is None)
+            ]
 
     def at_rest(self, running: set[str]) -> bool:
         """Every task of ``running`` has reported and waits (held) — nothing is on the move."""

@@ -21,8 +21,9 @@ from typing import Any
 from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
 from orchestrator.supervisor import SIGNALS
-from testbed.config import TRACKERS, Config, apply_layer, read_toml
+from testbed.config import FAULTS, TRACKERS, Config, apply_layer, read_toml
 from testbed.errors import ConfigError
+from testbed.points import POINTS
 
 BUILTIN = resources.files("orchestrator") / "scenarios"
 
@@ -120,6 +121,10 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
         for key in ("host", "to"):
             if a.get(key) and a[key] not in hosts:
                 raise ConfigError(f"{prefix}: '{key}': unknown host '{a[key]}'")
+        if step.do == "fault" and a["point"] not in POINTS:
+            raise ConfigError(f"{prefix}: 'point': unknown injection point '{a['point']}'")
+        if step.do == "fault" and a.get("action", "kill") not in FAULTS:
+            raise ConfigError(f"{prefix}: 'action' must be one of {', '.join(FAULTS)}")
         if step.do == "kill" and a.get("signal", "KILL") not in SIGNALS:
             raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
         if step.do == "evacuate" and a.get("until", "done") not in ("accepted", "claimed", "done"):

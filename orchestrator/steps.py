@@ -104,6 +104,11 @@ STEPS: dict[str, StepType] = {
         {"server": (str, REQUIRED)},
         "rebuild a server on its host",
     ),
+    "fault": StepType(
+        lambda c, host, point, action="kill": c.api.arm_fault(host, point, action),
+        {"host": (str, REQUIRED), "point": (str, REQUIRED), "action": (str, "kill")},
+        "arm a fault at a point of a running host: kill it there, before the step's effect",
+    ),
     "sleep": StepType(
         _sleep, {"seconds": (float, REQUIRED)}, "wait a fixed time (bounded by timeouts.settle)"
     ),

@@ -100,8 +100,13 @@ class Supervisor:
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGUSR1)  # the host dumps its thread stacks (faulthandler)
             proc.join(0.2)
-            log.warning("%s (pid %d) ignored SIGTERM for %g s; killed it (stacks in %s)", host,
-                        proc.pid, self.stop_grace, stacks_path(self.run_dir, host, proc.pid))
+            log.warning(
+                "%s (pid %d) ignored SIGTERM for %g s; killed it (stacks in %s)",
+                host,
+                proc.pid,
+                self.stop_grace,
+                stacks_path(self.run_dir, host, proc.pid),
+            )
             proc.kill()
             proc.join(self.stop_grace)
 

@@ -12,9 +12,10 @@ import json
 import os
 import signal
 import sys
+import time
 from typing import Any
 
-from testbed import __version__
+from testbed import __version__, cli_control
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.points import POINTS
@@ -117,6 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--json", action="store_true", help="print one JSON object")
     exp.set_defaults(func=cmd_explore)
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="kill a host at every point of the race, recover, check the invariants",
+        description="For each point on the evacuation and audit paths, kill "
+        "the source or the destination there (a fresh cluster each time), "
+        "restart it, let the cluster settle and check the invariants. Exit 0 "
+        "when every trial holds, 1 when one does not.",
+    )
+    sweep.add_argument(
+        "scenario",
+        nargs="?",
+        default="evacuate-race",
+        help="the scenario whose cluster and hosts are used (default: evacuate-race)",
+    )
+    _config_args(sweep)
+    sweep.add_argument("--json", action="store_true", help="print one JSON object")
+    sweep.set_defaults(func=cmd_sweep)
+
+    cli_control.add_parsers(sub, _config_args)
+
     points = sub.add_parser("points", help="list the injection points")
     points.add_argument("--json", action="store_true", help="print one JSON object")
     points.set_defaults(func=cmd_points)
@@ -154,12 +175,7 @@ def _print_result(r: Any) -> None:
     print(f"scenario  {r.scenario}")
     print(f"tracker   {r.tracker}")
     if r.last_check is not None:
-        for row in r.last_check.rows:
-            mark = "ok" if row.ok else "FAIL"
-            print(
-                f"  {row.expect.host:<10} {row.expect.server:<10} {row.actual} of "
-                f"{row.expect.count} device(s) bound  {mark}"
-            )
+        print("\n".join(r.last_check.lines()))
     if r.invariants is not None:
         print(f"invariants {'hold' if r.invariants.ok else 'VIOLATED'}")
     print(f"outcome   {'PASS' if r.ok else 'FAIL'}")
@@ -244,6 +260,57 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(f"testbed: {summary.error}", file=sys.stderr)
         return 1
     return 1 if summary.losing else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from orchestrator import sweep
+    from testbed.progress import Progress
+
+    scenario, config = _scenario_and_config(args, args.scenario)
+    source, dest = sweep.roles(scenario, config)
+    trials_plan = sweep.plan(source, dest)
+    bar = Progress(f"sweep ({config.cluster.tracker})", len(trials_plan))
+    started = time.monotonic()
+    try:
+        trials = sweep.sweep(config, source, dest, progress=lambda t: bar.step(t.point))
+    finally:
+        bar.close()
+    seconds = time.monotonic() - started
+    bad = [t for t in trials if not t.ok]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "tracker": config.cluster.tracker,
+                    "source": source,
+                    "dest": dest,
+                    "trials": [t.to_dict() for t in trials],
+                    "violations": len(bad),
+                    "seconds": round(seconds, 3),
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"sweep: kill at each point, source {source}, destination {dest}, "
+            f"tracker {config.cluster.tracker}"
+        )
+        print(f"  {'KILLED':<12} {'AT POINT':<42} {'OUTCOME':<18} LEAKED  DOUBLE")
+        for t in trials:
+            print(
+                f"  {t.host + ' (' + t.role[:4] + ')':<12} {t.point:<42} {t.outcome:<18} "
+                f"{t.leaked:<7} {t.double_bound}"
+            )
+            for line in t.violations:
+                print(f"      {line}")
+            if t.run_dir:
+                print(f"      run dir: {t.run_dir}")
+        print(
+            f"trials {len(trials)}, kills fired {sum(t.fired for t in trials)}, "
+            f"violated {len(bad)}, {seconds:.1f} s"
+        )
+    return 1 if bad else 0
 
 
 def _replay(args: argparse.Namespace) -> Any:

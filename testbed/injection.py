@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from testbed.config import Config
+from testbed.config import FAULTS, Config
 from testbed.points import ANY_HOST, POINTS, Address
 from testbed.transport import RemoteError, RpcTimeout
 
@@ -59,6 +59,12 @@ class Injector:
         self.armed = False
         self.report: Report | None = None  # set by the host process: the conductor's "trace"
         self._local = threading.local()
+
+    def arm(self, point: str, action: str) -> None:
+        """A fault armed at run time (the ``fault`` step), for this process only."""
+        if point not in POINTS or action not in FAULTS:
+            raise ValueError(f"cannot arm '{action}' at '{point}'")
+        self.faults[point] = action
 
     def bind(self, task: str) -> None:
         """The task the calling thread works for (reported with every trace)."""
@@ -107,10 +113,13 @@ class Injector:
             raise HoldTimeout(f"{self.host}:{what} held {timeout:g} s waiting {reason}") from None
 
     def _kill(self, point: str) -> None:
-        log.warning("%s: kill (injected fault)", point)
+        # No log line here: a record half-written at SIGKILL is lost anyway. The orchestrator
+        # logs the kill when this report reaches it.
         try:  # let the orchestrator know why this host is about to vanish
-            self.report({"host": self.host, "task": self.task, "event": "kill", "point": point},
-                        self.rpc_timeout)
+            self.report(
+                {"host": self.host, "task": self.task, "event": "kill", "point": point},
+                self.rpc_timeout,
+            )
         except (RpcTimeout, RemoteError):
             pass
         os.kill(os.getpid(), signal.SIGKILL)

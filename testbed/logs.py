@@ -50,6 +50,9 @@ class HostLogHandler(MultiProcessingHandler):
         if not self._is_closed:
             self._is_closed = True
             # Wake the receiver at once (it polls every 0.2 s) with a record below every level.
+            # A host killed mid-write holds the queue's write lock for ever: never let the
+            # interpreter's exit wait for our feeder thread behind it (the join above is bounded).
+            self.queue.cancel_join_thread()
             self.queue.put(logging.LogRecord("testbed", 0, "", 0, "", None, None))
             self._receive_thread.join(timeout)
             logging.Handler.close(self)

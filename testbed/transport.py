@@ -107,8 +107,11 @@ def send_reply(
     sock: zmq.Socket, route: Route, msg_id: str, body: Any = None, error: str | None = None
 ) -> None:
     try:
-        frame = wire.encode(wire.error_reply(msg_id, error) if error else wire.Message(
-            id=msg_id, ok=True, body=body))
+        frame = wire.encode(
+            wire.error_reply(msg_id, error)
+            if error
+            else wire.Message(id=msg_id, ok=True, body=body)
+        )
     except (TypeError, ValueError) as exc:  # a result JSON cannot carry
         frame = wire.encode(wire.error_reply(msg_id, f"unencodable reply: {exc}"))
     sock.send_multipart([*route, frame])

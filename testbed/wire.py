@@ -37,6 +37,8 @@ OPS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "migration.save": {"id": (_I, True), "status": (_S, True)},
     "task.done": {"task": (_S, True), "ok": (_B, True), "error": (_S, False)},
     "trace": {"host": (_S, True), "task": (_S, True), "event": (_S, True), "point": (_S, True)},
+    # control client -> orchestrator
+    "control": {"cmd": (_S, True), "args": (_D, True)},
     # orchestrator -> host
     "build": {"task": (_S, True), "uuid": (_S, True)},
     "evacuate": {"task": (_S, True), "uuid": (_S, True), "migration": (_I, True)},
@@ -44,6 +46,7 @@ OPS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "delete": {"task": (_S, True), "uuid": (_S, True)},
     "audit": {"task": (_S, True)},
     "pci.view": {},
+    "inject": {"point": (_S, True), "action": (_S, True)},
     "ping": {},
 }
 

@@ -30,8 +30,10 @@ class Exhaustive:
         d, self.depth = self.depth, self.depth + 1
         if d < len(self.prefix):
             if self.widths[d] != len(labels):
-                raise Diverged(f"decision {d + 1} offered {len(labels)} options, "
-                               f"{self.widths[d]} before: {', '.join(labels)}")
+                raise Diverged(
+                    f"decision {d + 1} offered {len(labels)} options, "
+                    f"{self.widths[d]} before: {', '.join(labels)}"
+                )
             return self.prefix[d]
         self.prefix.append(0)
         self.widths.append(len(labels))

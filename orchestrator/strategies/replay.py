@@ -20,9 +20,12 @@ class Replay:
     def choose(self, labels: list[str]) -> int:
         d, self.depth = self.depth, self.depth + 1
         if d >= len(self.order):
-            raise Diverged(f"the replay ends after {len(self.order)} steps; the run offers more: "
-                           f"{', '.join(labels)}")
+            raise Diverged(
+                f"the replay ends after {len(self.order)} steps; the run offers more: "
+                f"{', '.join(labels)}"
+            )
         if self.order[d] not in labels:
-            raise Diverged(f"step {d + 1} of the replay is {self.order[d]}; the run offers "
-                           f"{', '.join(labels)}")
+            raise Diverged(
+                f"step {d + 1} of the replay is {self.order[d]}; the run offers {', '.join(labels)}"
+            )
         return labels.index(self.order[d])
