@@ -58,6 +58,18 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tracker", choices=TRACKERS, help="resource tracker of every host")
 
 
+def _scenario_args(
+    p: argparse.ArgumentParser, default: str | None = "evacuate-race", what: str = "to run"
+) -> None:
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default=default,
+        help=f"the scenario {what}: a built-in name or a TOML file (default: evacuate-race)",
+    )
+    _config_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="testbed",
@@ -75,13 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the hosts, run the scenario's steps, check the PCI "
         "allocations. Exit 0 when every check holds, 1 when one fails.",
     )
-    run.add_argument(
-        "scenario",
-        nargs="?",
-        default=None,
-        help="built-in name or scenario TOML file (default: evacuate-race)",
-    )
-    _config_args(run)
+    _scenario_args(run, default=None)  # None: --replay names its own scenario
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("-v", "--verbose", action="store_true", help="show every process's log")
     run.add_argument("--keep", action="store_true", help="keep the run directory on success")
@@ -101,13 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "chosen order, check the scenario at the end of each schedule. Exit 0 "
         "when no schedule loses, 1 when one does (each written as a replay file).",
     )
-    exp.add_argument(
-        "scenario",
-        nargs="?",
-        default="evacuate-race",
-        help="built-in name or scenario TOML file (default: evacuate-race)",
-    )
-    _config_args(exp)
+    _scenario_args(exp)
     exp.add_argument("--strategy", choices=("exhaustive", "random"), default="exhaustive")
     exp.add_argument("--runs", type=int, default=20, metavar="N", help="random: schedules to run")
     exp.add_argument("--seed", type=int, default=0, metavar="S", help="random: the seed")
@@ -126,13 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "restart it, let the cluster settle and check the invariants. Exit 0 "
         "when every trial holds, 1 when one does not.",
     )
-    sweep.add_argument(
-        "scenario",
-        nargs="?",
-        default="evacuate-race",
-        help="the scenario whose cluster and hosts are used (default: evacuate-race)",
-    )
-    _config_args(sweep)
+    _scenario_args(sweep, what="whose cluster and hosts are used")
     sweep.add_argument("--json", action="store_true", help="print one JSON object")
     sweep.set_defaults(func=cmd_sweep)
 
