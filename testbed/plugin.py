@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from testbed.config import SECTIONS, Config, load, parse_delay, parse_set, read_toml
+from testbed.config import (
+    SECTIONS,
+    TRACKERS,
+    Config,
+    load,
+    parse_delay,
+    parse_set,
+    read_toml,
+)
 from testbed.errors import ConfigError, TestbedError
 
 if TYPE_CHECKING:
@@ -52,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--testbed-tracker",
-        choices=("buggy", "fixed"),
+        choices=TRACKERS,
         help="resource tracker of every host (ini: testbed_tracker)",
     )
     group.addoption(

@@ -1,0 +1,22 @@
+"""Every built-in scenario, against both trackers, must end as its ``outcomes`` declare: a race
+scenario has to keep failing against the buggy tracker, or its timing has silently decayed."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import wait_gone
+
+from orchestrator import scenario as sc
+from testbed.config import TRACKERS
+
+
+@pytest.mark.parametrize("tracker", TRACKERS)
+@pytest.mark.parametrize("name", sc.builtin_names())
+def test_builtin_scenario(run_scenario, name: str, tracker: str) -> None:
+    expected = sc.load(name).outcomes[tracker]
+    result = run_scenario(name, tracker=tracker)
+    assert result.tracker == tracker
+    detail = result.error or (result.last_check.diff() if result.last_check else None)
+    assert result.outcome == expected, f"{name} with {tracker}: {detail}"
+    pids = [pid for history in result.pid_history.values() for pid in history]
+    assert pids and wait_gone(pids, 1) == []
