@@ -11,6 +11,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -38,6 +39,7 @@ class HostProcess:
         self.spec, self.name = spec, spec.name
         self.stop = threading.Event()
         self.terminating = False  # set by the SIGTERM handler, which must take no lock
+        self.orphaned = False  # the orchestrator is gone: nobody else will clean up after it
         self.ctx = zmq.Context()
         self.inject = Injector(spec.name, spec.config, spec.incarnation)
         self.conductor = ConductorAPI(
@@ -64,6 +66,9 @@ class HostProcess:
             if self.commands.poll(20):  # short, so SIGTERM is acted on at once
                 serve_one(self.commands, self.handle)
         log.info("host %s stopping", self.name)
+        if self.orphaned and self.spec.conductor.startswith("ipc://"):
+            # The run's private socket directory; its owner died before removing it.
+            shutil.rmtree(os.path.dirname(self.spec.conductor[len("ipc://"):]), ignore_errors=True)
 
     # -- commands -------------------------------------------------------------------------
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
@@ -115,6 +120,7 @@ class HostProcess:
         while not self.stop.wait(t.heartbeat_interval):
             if os.getppid() != self.spec.parent_pid:
                 log.error("orchestrator (pid %d) is gone; exiting", self.spec.parent_pid)
+                self.orphaned = True
                 self.stop.set()
                 break
             try:
@@ -123,6 +129,7 @@ class HostProcess:
             except (RpcTimeout, RemoteError) as exc:
                 if time.monotonic() - last_ok > t.orphan_after:
                     log.error("orchestrator silent for %.1f s (%s); exiting", t.orphan_after, exc)
+                    self.orphaned = True
                     self.stop.set()
         self.conductor.release()
 

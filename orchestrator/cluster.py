@@ -71,6 +71,8 @@ class Cluster:
 
     # -- hosts ----------------------------------------------------------------------------
     def start(self) -> None:
+        log.info("conductor at %s, commands from %s", self.conductor.endpoint,
+                 self.commands.endpoint)
         self.conductor.start()
         pids = {host: self._launch(host) for host in self.config.cluster.hosts}
         for host, pid in pids.items():

@@ -6,10 +6,13 @@ so that a host killed mid-write cannot silence another.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
+import multiprocessing.util  # its exit handler is registered first, so ours runs before it
 import os
 import signal
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +21,22 @@ from testbed.logs import RunLog
 
 log = logging.getLogger("testbed.supervisor")
 _fork = multiprocessing.get_context("fork")
+_LIVE: weakref.WeakSet[Supervisor] = weakref.WeakSet()
+
+
+@atexit.register  # runs before multiprocessing's own exit handler (registered earlier)
+def _kill_leftovers() -> None:
+    """An orchestrator leaving without ``close`` (an error in a test harness, say) still ends
+    its hosts: multiprocessing would SIGTERM them and wait for ever on a stopped one."""
+    for supervisor in list(_LIVE):
+        for proc in supervisor.procs.values():
+            if proc.exitcode is None:
+                for sig in (signal.SIGCONT, signal.SIGKILL):
+                    try:
+                        os.kill(proc.pid, sig)
+                    except ProcessLookupError:
+                        pass
+                proc.join(1.0)
 
 SIGNALS = {
     "KILL": signal.SIGKILL,
@@ -41,6 +60,7 @@ class Supervisor:
         self.stop_grace = stop_grace
         self.procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self.history: dict[str, list[int]] = {}  # every pid each host ever had
+        _LIVE.add(self)
 
     def start(self, host: str) -> int:
         if self.alive(host):

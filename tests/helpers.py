@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,12 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def run_json(*args: str) -> tuple[int, dict]:
     proc = run_cli(*args, "--json")
     return proc.returncode, json.loads(proc.stdout)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a CLI child that must take Ctrl-C as a terminal's child does, even
+    when this suite was started with SIGINT ignored (``pytest &`` from a script)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def alive(pid: int) -> bool:

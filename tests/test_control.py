@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from helpers import CLI, alive, wait_gone
+from helpers import CLI, alive, default_sigint, wait_gone
 
 
 class Up:
@@ -20,6 +20,7 @@ class Up:
         self.proc = subprocess.Popen(
             [*CLI, "up", "--refresh", "0.1", *args],
             cwd=cwd,
+            preexec_fn=default_sigint,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

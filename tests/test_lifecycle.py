@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import zmq
-from helpers import CLI, alive, wait_for_file_text, wait_gone
+from helpers import CLI, alive, default_sigint, wait_for_file_text, wait_gone
 
 from orchestrator.checks import Expect, check_allocations
 
@@ -17,6 +17,7 @@ from orchestrator.checks import Expect, check_allocations
 def _start_slow_run(tmp_path, *extra: str) -> tuple[subprocess.Popen, object]:
     proc = subprocess.Popen(
         [*CLI, "run", "--run-dir", str(tmp_path), "--delay", "host2:evacuate.spawn=30", *extra],
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -48,9 +49,11 @@ def test_ctrl_c_during_evacuation_leaves_nothing(tmp_path) -> None:
 def test_hosts_exit_when_orchestrator_is_killed(tmp_path) -> None:
     proc, log = _start_slow_run(tmp_path, "--set", "timeouts.orphan_after=1")
     pids = _host_pids(log)
+    sockets = re.search(r"conductor at ipc://(\S+)/conductor", log.read_text()).group(1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
     assert wait_gone(pids, 1 + 2) == [], "hosts outlived their orchestrator"
+    assert not os.path.exists(sockets), "the orphaned hosts left the socket directory behind"
 
 
 def test_killed_host_does_not_silence_the_others(make_cluster) -> None:
