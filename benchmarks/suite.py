@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from testbed.procs import running
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 PR_SET_CHILD_SUBREAPER = 36
@@ -84,15 +86,6 @@ def children() -> set[int]:
     return pids
 
 
-def _running(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = next((ln for ln in status.splitlines() if ln.startswith("State:")), "")
-    return "Z" not in state.split()[1:2]
-
-
 def reap_leftovers(ours: set[int], grace: float) -> list[int]:
     """Wait (bounded) for re-parented descendants to exit, reaping them; return those still
     running. ``ours`` are live Popen children, which are left to their Popen."""
@@ -104,7 +97,7 @@ def reap_leftovers(ours: set[int], grace: float) -> list[int]:
                 done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 continue
-            if not done and _running(pid):
+            if not done and running(pid):
                 left.append(pid)
         if not left or time.monotonic() >= deadline:
             return sorted(left)
@@ -172,7 +165,7 @@ def run_suites(runs: list[Run], timeout: float, grace: float) -> tuple[list[int]
         with out:
             wall = ended[proc.pid] - started
             _finish(run, proc, out, wall, killed=wall > timeout)
-    at_end = sorted(p for p in children() if _running(p))
+    at_end = sorted(p for p in children() if running(p))
     left = reap_leftovers(set(), grace)
     for run in runs:
         run.cpu = round((_cpu() - cpu) / len(runs), 3)

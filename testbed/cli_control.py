@@ -19,20 +19,11 @@ import zmq
 
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
+from testbed.procs import running
 from testbed.transport import RemoteError, RpcClient, RpcTimeout
 
 DISCOVERY = Path(".testbed-control.json")
 SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def render(status: dict[str, Any]) -> str:
@@ -73,7 +64,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             pid = json.loads(DISCOVERY.read_text())["pid"]
         except (ValueError, KeyError, TypeError):
             pid = None
-        if pid and _alive(pid):
+        if pid and running(pid):
             raise ConfigError(
                 f"a cluster is already up in this directory (pid {pid}); stop it "
                 "first, or run testbed up from another directory"

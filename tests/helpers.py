@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from testbed.procs import running
+
 CLI = [sys.executable, "-c", "import sys; from testbed.cli import main; sys.exit(main())"]
 
 
@@ -27,14 +29,20 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = next((ln for ln in status.splitlines() if ln.startswith("State:")), "")
-    return "Z" not in state.split()[1:2]
+alive = running  # a zombie counts as gone
+
+
+def start_cli(*args: str, cwd=None) -> subprocess.Popen:
+    """The CLI in its own session, as a terminal would start it (Ctrl-C reaches its group)."""
+    return subprocess.Popen(
+        [*CLI, *args],
+        cwd=cwd,
+        preexec_fn=default_sigint,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:

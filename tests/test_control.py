@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from helpers import CLI, alive, default_sigint, wait_gone
+from helpers import CLI, alive, start_cli, wait_gone
 
 
 class Up:
@@ -17,15 +17,7 @@ class Up:
 
     def __init__(self, cwd, *args: str) -> None:
         self.cwd = cwd
-        self.proc = subprocess.Popen(
-            [*CLI, "up", "--refresh", "0.1", *args],
-            cwd=cwd,
-            preexec_fn=default_sigint,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        self.proc = start_cli("up", "--refresh", "0.1", *args, cwd=cwd)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (cwd / ".testbed-control.json").exists():
             assert self.proc.poll() is None, self.proc.communicate()

@@ -9,19 +9,14 @@ import subprocess
 import time
 
 import zmq
-from helpers import CLI, alive, default_sigint, wait_for_file_text, wait_gone
+from helpers import alive, start_cli, wait_for_file_text, wait_gone
 
 from orchestrator.checks import Expect, check_allocations
 
 
 def _start_slow_run(tmp_path, *extra: str) -> tuple[subprocess.Popen, object]:
-    proc = subprocess.Popen(
-        [*CLI, "run", "--run-dir", str(tmp_path), "--delay", "host2:evacuate.spawn=30", *extra],
-        preexec_fn=default_sigint,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    proc = start_cli(
+        "run", "--run-dir", str(tmp_path), "--delay", "host2:evacuate.spawn=30", *extra
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any(tmp_path.iterdir()):
