@@ -56,7 +56,7 @@ class API:
                 self.waiting -= 1
 
     # -- hosts ----------------------------------------------------------------------------
-    def _known(self, host: str) -> str:
+    def known(self, host: str) -> str:
         if host not in self.hosts:
             raise ApiError(f"unknown host '{host}' (hosts: {', '.join(self.hosts)})")
         return host
@@ -78,14 +78,14 @@ class API:
         return out
 
     def is_up(self, host: str) -> bool:
-        return self.host_states()[self._known(host)] == "up"
+        return self.host_states()[self.known(host)] == "up"
 
     def wait_host(self, host: str, state: str) -> None:
-        self._known(host)
+        self.known(host)
         self.wait_for(f"{host} to be {state}", lambda: self.host_states()[host] == state)
 
     def force_down(self, host: str, down: bool = True) -> None:
-        self.state.set_forced_down(self._known(host), down)
+        self.state.set_forced_down(self.known(host), down)
 
     # -- commands to hosts ----------------------------------------------------------------
     def _task(self, host: str, op: str, **body: Any) -> str:
@@ -121,7 +121,7 @@ class API:
         )
 
     def audit(self, host: str, wait: bool = True) -> str:
-        task = self._task(self._known(host), "audit")
+        task = self._task(self.known(host), "audit")
         if wait:
             self.wait_task(task)
         return task
@@ -151,7 +151,7 @@ class API:
         pci = self.config.devices.per_server if pci is None else pci
         if any(i["name"] == name for i in self.state.instances()):
             raise ApiError(f"a server named '{name}' exists already")
-        host = self._known(host) if host else self._pick(pci)
+        host = self.known(host) if host else self._pick(pci)
         uuid = self.state.instance_create(name, host, pci)
         task = self._task(host, "build", uuid=uuid)
         if wait:
@@ -170,7 +170,7 @@ class API:
                 f"cannot evacuate {name}: its host {source} is up "
                 "(evacuation needs the source host down)"
             )
-        if target is not None and self._known(target) == source:
+        if target is not None and self.known(target) == source:
             raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
         target = target or self._pick(inst["pci_count"], exclude=source)
         migration = self.state.migration_create(inst["uuid"], source, target)
@@ -237,7 +237,7 @@ class API:
         """Arm a fault at a point of a running host (its current process only)."""
         try:
             self.commands.call(
-                self._known(host),
+                self.known(host),
                 "inject",
                 {"point": point, "action": action},
                 self.config.timeouts.rpc,

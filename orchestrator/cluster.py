@@ -96,18 +96,18 @@ class Cluster:
         self.api.wait_for(f"{host} to start", registered, self.config.timeouts.host_start)
 
     def start_host(self, host: str) -> int:
-        self.api._known(host)
+        self.api.known(host)
         pid = self._launch(host)
         self._await_registration(host, pid)
         return pid
 
     def restart(self, host: str) -> int:
-        self.api._known(host)
+        self.api.known(host)
         self.supervisor.stop(host)
         return self.start_host(host)
 
     def kill(self, host: str, sig: int = signal.SIGKILL) -> int:
-        self.api._known(host)
+        self.api.known(host)
         try:
             return self.supervisor.kill(host, sig)
         except RuntimeError as exc:

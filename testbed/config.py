@@ -74,6 +74,9 @@ class Config:
     delays: dict[str, float] = field(default_factory=dict)  # "HOST:POINT" -> seconds
     faults: dict[str, str] = field(default_factory=dict)  # "HOST:POINT" -> "kill"
     holds: dict[str, list[str]] = field(default_factory=dict)  # point -> points passed first
+    # "section.key" of an address table -> the layer that set it, so that errors found only
+    # once every layer is in (an unknown host) can still name where the key came from
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def addresses(self, table: dict[str, Any]) -> dict[Address, Any]:
         """A table keyed by ``HOST:POINT`` (delays, faults, holds) with parsed keys."""
@@ -87,8 +90,8 @@ class Config:
         return dataclasses.asdict(self)
 
 
-SECTIONS = {f.name: f for f in dataclasses.fields(Config)}
-FREE_FORM = {n for n, tp in get_type_hints(Config).items() if getattr(tp, "__origin__", 0) is dict}
+SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "origins"}
+FREE_FORM = {n for n in SECTIONS if getattr(get_type_hints(Config)[n], "__origin__", 0) is dict}
 
 
 def _type_name(tp: Any) -> str:
@@ -122,13 +125,16 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     return value
 
 
-def _merge_section(target: Any, raw: Mapping[str, Any], section: str, where: str) -> None:
+def _merge_section(
+    target: Any, raw: Mapping[str, Any], section: str, where: str, origins: dict[str, str]
+) -> None:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: '{section}' must be a table")
     if isinstance(target, dict):  # free-form keys (point addresses), typed values
         tp = get_type_hints(Config)[section].__args__[1]
         for key, value in raw.items():
             target[key] = _coerce(value, tp, f"{section}.{key}", where)
+            origins[f"{section}.{key}"] = where
         return
     types = get_type_hints(type(target))
     for key, value in raw.items():
@@ -152,7 +158,7 @@ def apply_layer(config: Config, layer: Mapping[str, Any], where: str) -> None:
     for section, raw in layer.items():
         if section not in SECTIONS:
             raise ConfigError(f"{where}: unknown section '{section}'")
-        _merge_section(getattr(config, section), raw, section, where)
+        _merge_section(getattr(config, section), raw, section, where, config.origins)
 
 
 def validate(config: Config) -> Config:
@@ -178,18 +184,21 @@ def validate(config: Config) -> Config:
         raise ConfigError(
             f"'checks.wait' must be one of {', '.join(WAITS)}: '{config.checks.wait}'"
         )
-    for key, seconds in config.delays.items():
-        parse_address(key, c.hosts)
-        if seconds < 0:
-            raise ConfigError(f"delay '{key}' must not be negative, got {seconds}")
-    for key, action in config.faults.items():
-        parse_address(key, c.hosts)
-        if action not in FAULTS:
-            raise ConfigError(f"fault '{key}' must be one of {', '.join(FAULTS)}, got '{action}'")
-    for key, after in config.holds.items():
-        parse_address(key, c.hosts)
-        for other in after:
-            parse_address(other, c.hosts)
+    for name in ("delays", "faults", "holds"):
+        table = getattr(config, name)
+        for key, value in table.items():
+            try:  # hosts may come from a later layer, so addresses are checked last
+                parse_address(key, c.hosts)
+                for other in value if table is config.holds else ():
+                    parse_address(other, c.hosts)
+                if name == "delays" and value < 0:
+                    raise ConfigError(f"delay '{key}' must not be negative, got {value}")
+                if table is config.faults and value not in FAULTS:
+                    raise ConfigError(f"fault '{key}' must be one of {', '.join(FAULTS)}, "
+                                      f"got '{value}'")
+            except ConfigError as exc:
+                where = config.origins.get(f"{name}.{key}")
+                raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
     for host in c.trace:
         if host not in c.hosts:
             raise ConfigError(f"'cluster.trace': unknown host '{host}'")
