@@ -387,3 +387,13 @@ def test_cli_points_json(tmp_path):
     assert points == POINTS
     assert points["instance.drop_migration_context"]
     assert points["migration_list.get_in_progress_and_error"]
+
+
+def test_late_address_errors_name_their_layer():
+    with pytest.raises(ConfigError, match=r"^--delay 'host9:audit\.start=1': unknown host 'host9'"):
+        load(delays=["host9:audit.start=1"])
+    with pytest.raises(ConfigError, match=r"^--set 'holds\.host2:audit\.start=host7:audit\.save'"):
+        load(sets=["holds.host2:audit.start=host7:audit.save"])
+    # a later layer may bring the host: then the address is fine
+    config = load(delays=["host3:audit.start=1"], sets=["cluster.hosts=host1,host2,host3"])
+    assert config.delays == {"host3:audit.start": 1.0}
