@@ -258,9 +258,10 @@ class API:
 
     def status(self) -> dict[str, Any]:
         services, states = self.state.services(), self.host_states()
+        devices = self.state.devices()  # once, not once per host
         hosts = {}
         for host in self.hosts:
-            devs = [d for d in self.state.devices() if d["host"] == host]
+            devs = [d for d in devices if d["host"] == host]
             s = services.get(host) or {}
             hosts[host] = {
                 "pid": s.get("pid"),

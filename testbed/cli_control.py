@@ -159,10 +159,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if out["ok"] else 1
 
 
+def cmd_force_down(args: argparse.Namespace) -> int:
+    call(args, "force_down", host=args.host, up=args.up)
+    print(f"{args.host}: " + ("no longer forced down" if args.up else "forced down"))
+    return 0
+
+
 def _simple(cmd: str, say: str, *fields: str) -> Any:
     def run(args: argparse.Namespace) -> int:
         out = call(args, cmd, **{f: getattr(args, f) for f in fields})
-        args.forced = not getattr(args, "up", False)
         print(say.format(args=args, out=out or {}))
         return 0
 
@@ -245,9 +250,7 @@ def add_parsers(sub: Any, config_args: Any) -> None:
     p = control_args(sub.add_parser("force-down", help="force a host's service down"))
     p.add_argument("host")
     p.add_argument("--up", action="store_true", help="undo: let heartbeats decide again")
-    p.set_defaults(
-        func=_simple("force_down", "{args.host}: forced down = {args.forced}", "host", "up")
-    )
+    p.set_defaults(func=cmd_force_down)
     p = control_args(sub.add_parser("evacuate", help="evacuate a server off its down host"))
     p.add_argument("server")
     p.add_argument("--to", help="the destination (default: the scheduler's pick)")

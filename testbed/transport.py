@@ -108,9 +108,7 @@ def send_reply(
 ) -> None:
     try:
         frame = wire.encode(
-            wire.error_reply(msg_id, error)
-            if error
-            else wire.Message(id=msg_id, ok=True, body=body)
+            wire.error_reply(msg_id, error) if error else wire.ok_reply(msg_id, body)
         )
     except (TypeError, ValueError) as exc:  # a result JSON cannot carry
         frame = wire.encode(wire.error_reply(msg_id, f"unencodable reply: {exc}"))

@@ -79,9 +79,11 @@ def request(op: str, body: dict[str, Any] | None = None) -> Message:
 
 
 def reply(to: Message, body: Any = None, error: str | None = None) -> Message:
-    if error is not None:
-        return Message(id=to.id, ok=False, error=error)
-    return Message(id=to.id, ok=True, body=body)
+    return error_reply(to.id, error) if error is not None else ok_reply(to.id, body)
+
+
+def ok_reply(msg_id: str, body: Any = None) -> Message:
+    return Message(id=msg_id, ok=True, body=body)
 
 
 def error_reply(msg_id: str, error: str) -> Message:
