@@ -98,7 +98,7 @@ def testbed_command() -> list[str]:
     found = shutil.which("testbed")
     if found:
         return [found]
-    return [sys.executable, "-c", "import sys; from testbed.cli import main; sys.exit(main())"]
+    return [sys.executable, "-m", "orchestrator.cli"]
 
 
 def time_run(cmd: list[str], tracker: str, run_dir: str, timeout: float) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-CLI = [sys.executable, "-c", "import sys; from testbed.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "orchestrator.cli"]
 
 
 def busy(stop: multiprocessing.synchronize.Event) -> None:

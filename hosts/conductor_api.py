@@ -10,7 +10,7 @@ from typing import Any
 
 import zmq
 
-from testbed.injection import Injector
+from hosts.injection import Injector
 from testbed.transport import RpcClient
 
 # Nova's MigrationList.get_in_progress_and_error leaves out migrations in these states.
@@ -42,7 +42,7 @@ class ConductorAPI:
             self._local.client = None
 
     def trace(self, body: dict[str, Any], timeout: float) -> Any:
-        """Report a point or lock event; the reply may be held back (see testbed.injection)."""
+        """Report a point or lock event; the reply may be held back (see hosts.injection)."""
         return self._client().call("trace", body, timeout)
 
     def service_heartbeat(self, pid: int, timeout: float) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from hosts.conductor_api import ConductorAPI
+from hosts.injection import Injector
 from hosts.pci import PciDevTracker, make_devices
 from hosts.resource_tracker import TRACKERS, ResourceTracker
 from testbed.config import Config
-from testbed.injection import Injector
 
 log = logging.getLogger("testbed.host.manager")
 

@@ -21,10 +21,10 @@ from typing import Any
 import zmq
 
 from hosts.conductor_api import ConductorAPI
+from hosts.injection import HoldTimeout, Injector
 from hosts.manager import ComputeManager
 from hosts.pci import PciDeviceUnavailable
 from testbed import wire
-from testbed.injection import HoldTimeout, Injector
 from testbed.launch import HostSpec, stacks_path
 from testbed.logs import HostLogHandler, install_in_host
 from testbed.transport import RemoteError, RpcTimeout, serve_one

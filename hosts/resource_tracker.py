@@ -12,8 +12,8 @@ import threading
 from typing import Any
 
 from hosts.conductor_api import ConductorAPI
+from hosts.injection import Injector
 from hosts.pci import PciDevTracker
-from testbed.injection import Injector
 
 log = logging.getLogger("testbed.host.resource_tracker")
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_result
 
+from orchestrator.retry import policy
 from testbed.config import Checks
 from testbed.errors import ConfigError
-from testbed.retry import policy
 
 _EXPECT = re.compile(r"^([\w.-]+):([\w-]+)=(\d+)$")
 

@@ -1,7 +1,7 @@
 """The hold board: what every traced host thread is doing, and which of them wait.
 
 Traced hosts report each point they reach and each use of their resource lock (see
-``testbed.injection``). A report that must wait is *held*: the conductor keeps its reply back
+``hosts.injection``). A report that must wait is *held*: the conductor keeps its reply back
 until the board releases it. Two masters decide:
 
 - **orderings** from ``[holds]``: ``P = [Q, ...]`` holds P until every Q has *passed* (the task

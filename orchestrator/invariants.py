@@ -10,8 +10,8 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_result
 
+from orchestrator.retry import policy
 from testbed.config import Config
-from testbed.retry import policy
 
 BOUND = ("claimed", "allocated")
 

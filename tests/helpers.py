@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from testbed.procs import running
+from orchestrator.procs import running
 
-CLI = [sys.executable, "-c", "import sys; from testbed.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "orchestrator.cli"]
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

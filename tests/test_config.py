@@ -301,7 +301,7 @@ def cli_command():
     script = Path(sys.executable).parent / "testbed"
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from testbed.cli import main; sys.exit(main())"]
+    return [sys.executable, "-m", "orchestrator.cli"]
 
 
 def run_cli(*args, cwd):

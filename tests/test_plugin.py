@@ -137,7 +137,7 @@ def outcomes(result: pytest.RunResult) -> dict[str, int]:
 # -- discovery: options, ini keys and marker from the installed plugin ----------------------
 def test_plugin_is_installed_as_pytest11_entry_point() -> None:
     found = {e.name: e.value for e in entry_points(group="pytest11")}
-    assert found.get("testbed") == "testbed.plugin"
+    assert found.get("testbed") == "orchestrator.pytest_plugin"
 
 
 def test_help_and_markers_show_the_plugin(pytester: pytest.Pytester) -> None:
@@ -160,10 +160,13 @@ def test_help_and_markers_show_the_plugin(pytester: pytest.Pytester) -> None:
     markers.stdout.fnmatch_lines(["@pytest.mark.testbed(hosts=*devices=N*): configure the clus*"])
 
 
-def test_plugin_does_not_import_the_orchestrator() -> None:
+def test_plugin_loads_no_cluster_machinery() -> None:
+    """Every pytest session of an environment with testbed installed loads the plugin: it must
+    not pull in ZeroMQ, SQLite, the cluster or the hosts until a fixture asks for them."""
+    heavy = ("zmq", "sqlite3", "hosts", "orchestrator.cluster", "orchestrator.runner")
     code = (
-        "import sys, testbed.plugin; "
-        "print([m for m in sys.modules if m.split('.')[0] in ('orchestrator', 'hosts')])"
+        "import sys, orchestrator.pytest_plugin; "
+        f"print([m for m in sys.modules if m.startswith({heavy!r})])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr

@@ -2,8 +2,8 @@
 ``testbed_config``, ``cluster`` and ``run_scenario`` fixtures, and a report section on failure.
 
 Thin on purpose: configuration is ``testbed.config``'s, clusters and scenarios are the
-orchestrator's. The orchestrator is imported inside the fixtures only, so loading the plugin
-(every pytest session of an environment where testbed is installed) costs nothing more.
+orchestrator's. The cluster machinery is imported inside the fixtures only, so loading the
+plugin (every pytest session of an environment where testbed is installed) costs nothing more.
 
 Configuration layers, later wins: defaults, (a scenario's ``[config]``,) the ini options, the
 command line, ``@pytest.mark.testbed(...)`` (class, then function), then the arguments given

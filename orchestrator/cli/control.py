@@ -15,12 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import zmq
-
+from orchestrator.procs import running
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
-from testbed.procs import running
-from testbed.transport import RemoteError, RpcClient, RpcTimeout
 
 DISCOVERY = Path(".testbed-control.json")
 SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT")
@@ -121,6 +118,10 @@ def _endpoint(args: argparse.Namespace) -> str:
 
 
 def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
+    import zmq
+
+    from testbed.transport import RemoteError, RpcClient, RpcTimeout
+
     endpoint = _endpoint(args)
     ctx = zmq.Context()
     client = RpcClient(ctx, endpoint, args.timeout)

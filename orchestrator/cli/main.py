@@ -1,8 +1,9 @@
 """The ``testbed`` command. Exit codes: 0 checks hold, 1 a check failed, 2 bad usage or
 configuration, 130 interrupted (the cluster is torn down first).
 
-This is the composition root: it imports the orchestrator lazily, per command, so the kernel
-itself stays free of it.
+A face of the orchestrator: it parses arguments, prints results and maps errors to exit
+codes. The cluster machinery is imported inside each command, so ``--help``, ``points`` and
+``scenarios`` start at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import sys
 import time
 from typing import Any
 
-from testbed import __version__, cli_control
+from orchestrator.cli import control as cli_control
+from testbed import __version__
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.points import POINTS
@@ -208,9 +210,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from orchestrator import explorer
+    from orchestrator.cli.progress import Progress
     from orchestrator.strategies.exhaustive import Exhaustive
     from orchestrator.strategies.randomized import Randomized
-    from testbed.progress import Progress
 
     if args.runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {args.runs}")
@@ -258,7 +260,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from orchestrator import sweep
-    from testbed.progress import Progress
+    from orchestrator.cli.progress import Progress
 
     scenario, config = _scenario_and_config(args, args.scenario)
     source, dest = sweep.roles(scenario, config)
