@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import zmq
@@ -27,9 +28,16 @@ from hosts.pci import PciDeviceUnavailable
 from testbed import wire
 from testbed.launch import HostSpec, stacks_path
 from testbed.logs import HostLogHandler, install_in_host
+from testbed.operations import Operations
 from testbed.transport import RemoteError, RpcTimeout, serve_one
 
 log = logging.getLogger("testbed.host")
+
+# What the orchestrator may ask of a host. A task command carries a task id and runs in a
+# worker thread (so an audit and an evacuation race inside one host, as in Nova); its end is
+# reported to the conductor with ``task.done``.
+COMMANDS = Operations("host")
+task_command = partial(COMMANDS.declare, extra={"task": str})
 
 EXPECTED_FAILURES = (PciDeviceUnavailable, RemoteError, RpcTimeout, LookupError, HoldTimeout)
 
@@ -68,28 +76,49 @@ class HostProcess:
         log.info("host %s stopping", self.name)
         if self.orphaned and self.spec.conductor.startswith("ipc://"):
             # The run's private socket directory; its owner died before removing it.
-            shutil.rmtree(os.path.dirname(self.spec.conductor[len("ipc://"):]), ignore_errors=True)
+            shutil.rmtree(os.path.dirname(self.spec.conductor[len("ipc://") :]), ignore_errors=True)
 
-    # -- commands -------------------------------------------------------------------------
+    # -- commands: each declared once; a task command runs in a worker thread --------------
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
-        b, m = msg.body, self.manager
-        if msg.op == "ping":
-            return {"host": self.name, "pid": os.getpid()}
-        if msg.op == "pci.view":
-            return m.pci_view()
-        if msg.op == "inject":
-            return self.inject.arm(b["point"], b["action"])
-        work: dict[str, Callable[[], Any]] = {
-            "build": lambda: m.build_and_run_instance(b["uuid"]),
-            "evacuate": lambda: m.evacuate_instance(b["uuid"], b["migration"]),
-            "rebuild": lambda: m.rebuild_instance(b["uuid"]),
-            "delete": lambda: m.terminate_instance(b["uuid"]),
-            "audit": m.update_available_resource,
-        }
-        if msg.op not in work:
-            raise ValueError(f"host {self.name} does not take '{msg.op}'")
-        self._start_task(msg.op, b["task"], work[msg.op])
-        return {"accepted": b["task"]}
+        op = COMMANDS.find(msg.op or "")
+        body = op.check(msg.body)
+        if "task" not in op.fields:
+            return op.handler(self, **body)
+        task = body.pop("task")
+        self._start_task(op.name, task, lambda: op.handler(self, **body))
+        return {"accepted": task}
+
+    @COMMANDS.declare("ping")
+    def ping(self) -> dict[str, Any]:
+        return {"host": self.name, "pid": os.getpid()}
+
+    @COMMANDS.declare("pci.view")
+    def pci_view(self) -> list[dict]:
+        return self.manager.pci_view()
+
+    @COMMANDS.declare("inject")
+    def arm(self, point: str, action: str) -> None:
+        return self.inject.arm(point, action)
+
+    @task_command("build")
+    def build(self, uuid: str) -> None:
+        self.manager.build_and_run_instance(uuid)
+
+    @task_command("evacuate")
+    def evacuate(self, uuid: str, migration: int) -> None:
+        self.manager.evacuate_instance(uuid, migration)
+
+    @task_command("rebuild")
+    def rebuild(self, uuid: str) -> None:
+        self.manager.rebuild_instance(uuid)
+
+    @task_command("delete")
+    def delete(self, uuid: str) -> None:
+        self.manager.terminate_instance(uuid)
+
+    @task_command("audit")
+    def audit(self) -> None:
+        self.manager.update_available_resource()
 
     def _start_task(self, op: str, task: str, fn: Callable[[], Any]) -> None:
         def run() -> None:

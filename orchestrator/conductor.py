@@ -1,26 +1,43 @@
 """The conductor: the hosts' only way to the state, served on a ROUTER in its own thread.
 
+Every operation a host may call is declared once below (``OPS``), with the body it takes and
+its *footprint*: what of the state it reads and writes (``orchestrator.footprint``). The
+explorer learns from those footprints which host steps can affect each other.
+
 It also keeps the hold board: a traced host's report may get its reply later, when the board
 releases it. Releases decided in other threads (the explorer) reach this thread through an
-outbox and a wake-up socket, since only this thread may use the ROUTER.
+outbox and a wake-up socket, since only this thread may use the ROUTER. The conductor must
+not decide anything about the system under test: it reads and writes what it is asked to.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import zmq
 
+from orchestrator.footprint import (
+    COMPUTE_NODES,
+    INSTANCES,
+    MIGRATIONS,
+    PCI_DEVICES,
+    SERVICES,
+    TASKS,
+    reads,
+    writes,
+)
 from orchestrator.holds import Board
 from orchestrator.state import State
 from testbed import wire
 from testbed.config import Config
+from testbed.operations import Operations
 from testbed.transport import DEFER, bind, send_reply, serve_one
 
 log = logging.getLogger("testbed.conductor")
+
+OPS = Operations("conductor", context=("reply_to",), requires=("footprint",))
 
 
 class Conductor:
@@ -38,36 +55,84 @@ class Conductor:
         self.wake_lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
-        s = state
-        self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "service.register": lambda b: s.register(b["host"], b["pid"]),
-            "service.heartbeat": lambda b: s.heartbeat(b["host"], b["pid"]),
-            "pci.get": lambda b: s.pci_get(b["host"]),
-            "pci.save": lambda b: s.pci_save(b["host"], b["devices"]),
-            "instance.get": lambda b: s.instance_get(b["uuid"]),
-            "instance.list_by_host": lambda b: s.instance_list_by_host(b["host"]),
-            "instance.save": lambda b: s.instance_save(b["uuid"], b["updates"]),
-            "migration.get": lambda b: s.migration_get(b["id"]),
-            "migration.query": lambda b: s.migration_query(**b),
-            "migration.save": lambda b: s.migration_save(b["id"], b["status"]),
-            "task.done": self._task_done,
-        }
 
     def start(self) -> None:
         self.thread.start()
 
-    def _task_done(self, body: dict[str, Any]) -> None:
-        self.state.task_done(body["task"], body["ok"], body.get("error"))
-        self.board.on_done(body["task"])
-
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
-        if msg.op == "trace":
-            return DEFER if self.board.on_trace(msg.body, (route, msg.id)) else None
-        op = self.ops.get(msg.op)
-        if op is None:
-            raise ValueError(f"the conductor does not take '{msg.op}'")
-        return op(msg.body)
+        return OPS.call(self, msg.op, msg.body, reply_to=(route, msg.id))
 
+    # -- the operations, each with its footprint on the state -----------------------------
+    @OPS.declare("service.register", footprint=lambda b: [writes(SERVICES, host=b["host"])])
+    def service_register(self, host: str, pid: int) -> None:
+        self.state.register(host, pid)
+
+    @OPS.declare(
+        "service.heartbeat", footprint=lambda b: [writes(SERVICES, "last_seen", host=b["host"])]
+    )
+    def service_heartbeat(self, host: str, pid: int) -> None:
+        self.state.heartbeat(host, pid)
+
+    @OPS.declare("pci.get", footprint=lambda b: [reads(PCI_DEVICES, host=b["host"])])
+    def pci_get(self, host: str) -> list[dict[str, Any]]:
+        return self.state.pci_get(host)
+
+    @OPS.declare(
+        "pci.save",
+        footprint=lambda b: [
+            writes(PCI_DEVICES, "status", "instance_uuid", host=b["host"]),
+            writes(COMPUTE_NODES, host=b["host"]),
+        ],
+    )
+    def pci_save(self, host: str, devices: list) -> None:
+        self.state.pci_save(host, devices)
+
+    @OPS.declare("instance.get", footprint=lambda b: [reads(INSTANCES, uuid=b["uuid"])])
+    def instance_get(self, uuid: str) -> dict[str, Any]:
+        return self.state.instance_get(uuid)
+
+    @OPS.declare("instance.list_by_host", footprint=lambda b: [reads(INSTANCES, host=b["host"])])
+    def instance_list_by_host(self, host: str) -> list[dict[str, Any]]:
+        return self.state.instance_list_by_host(host)
+
+    @OPS.declare(
+        "instance.save", footprint=lambda b: [writes(INSTANCES, *b["updates"], uuid=b["uuid"])]
+    )
+    def instance_save(self, uuid: str, updates: dict) -> None:
+        self.state.instance_save(uuid, updates)
+
+    @OPS.declare("migration.get", footprint=lambda b: [reads(MIGRATIONS, id=b["id"])])
+    def migration_get(self, id: int) -> dict[str, Any]:  # noqa: A002 (the column's name)
+        return self.state.migration_get(id)
+
+    # "source or dest is X" is no equality on one column: every row, to be safe
+    @OPS.declare("migration.query", footprint=lambda b: [reads(MIGRATIONS)])
+    def migration_query(
+        self,
+        host: str | None = None,
+        source: str | None = None,
+        dest: str | None = None,
+        statuses: list | None = None,
+        in_progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        return self.state.migration_query(host, source, dest, statuses, in_progress)
+
+    @OPS.declare("migration.save", footprint=lambda b: [writes(MIGRATIONS, "status", id=b["id"])])
+    def migration_save(self, id: int, status: str) -> None:  # noqa: A002
+        self.state.migration_save(id, status)
+
+    @OPS.declare("task.done", footprint=lambda b: [writes(TASKS, id=b["task"])])
+    def task_done(self, task: str, ok: bool, error: str | None = None) -> None:
+        self.state.task_done(task, ok, error)
+        self.board.on_done(task)
+
+    @OPS.declare("trace", footprint=lambda b: [])  # the hold board's business, not the state's
+    def trace(self, host: str, task: str, event: str, point: str, *, reply_to: Any) -> Any:
+        """A traced host's point or lock event; its reply is held while the board says so."""
+        body = {"host": host, "task": task, "event": event, "point": point}
+        return DEFER if self.board.on_trace(body, reply_to) else None
+
+    # -- serving ----------------------------------------------------------------------------
     def wake(self) -> None:
         """Called from other threads after they released something on the board."""
         with self.wake_lock:

@@ -1,27 +1,30 @@
-"""The control server: lets ``testbed status``, ``testbed kill host1``, ... drive a running
-cluster (``testbed up``) from another terminal. One ROUTER, served in its own thread, one
-command at a time; every command is a small function of the cluster."""
+"""The control commands: what ``testbed status``, ``testbed kill host1``, ... ask of a running
+cluster (``testbed up``), each declared once as an operation of the control server.
+
+A command is a small function of the cluster; its parameters are the request's body and, on
+the command line, its arguments (``orchestrator.cli.control`` derives the parsers from these
+declarations: positional for required parameters, ``--name`` for the others, the help and
+choices given here). Importing this module must stay cheap (no ZeroMQ, no SQLite): the command
+line builds its parsers from it before it knows whether it will talk to anybody.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import zmq
+from testbed.errors import ApiError
+from testbed.operations import Operations
 
-from orchestrator.checks import Expect, check_allocations
-from orchestrator.cluster import Cluster
-from orchestrator.invariants import check_invariants
-from orchestrator.supervisor import SIGNALS
-from testbed import wire
-from testbed.errors import ApiError, TestbedError
-from testbed.transport import bind, serve_one
+if TYPE_CHECKING:
+    from orchestrator.cluster import Cluster
 
-log = logging.getLogger("testbed.control")
+COMMANDS = Operations("control")
+SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT", "INT")
+_HOST = {"host": "the host's name"}
+_SERVER = {"server": "the server's name"}
 
 
+@COMMANDS.declare("status", help="hosts, pids, up/down, devices, servers")
 def status(c: Cluster) -> dict[str, Any]:
     out = c.api.status()
     bound = c.api.allocations()
@@ -32,9 +35,17 @@ def status(c: Cluster) -> dict[str, Any]:
     return out
 
 
-def check(c: Cluster, expect: list[str]) -> dict[str, Any]:
+@COMMANDS.declare(
+    "check",
+    help="check expectations and the invariants (exit 0 when they hold, 1 when not)",
+    args={"expect": "SERVER:HOST=N: devices of HOST bound to SERVER (repeatable)"},
+)
+def check(c: Cluster, expect: list[str] | None = None) -> dict[str, Any]:
+    from orchestrator.checks import Expect, check_allocations
+    from orchestrator.invariants import check_invariants
+
     result = check_allocations(
-        c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks
+        c.api.allocations, [Expect.parse(e) for e in expect or []], c.config.checks
     )
     invariants = check_invariants(c.api.invariant_violations, c.config)
     return {
@@ -45,63 +56,78 @@ def check(c: Cluster, expect: list[str]) -> dict[str, Any]:
     }
 
 
+@COMMANDS.declare(
+    "kill",
+    help="send a signal to a host process",
+    args=_HOST | {"signal": "the signal (default KILL)"},
+    choices={"signal": SIGNAL_NAMES},
+    say="sent SIG{signal} to {host} (pid {out[pid]})",
+)
 def kill(c: Cluster, host: str, signal: str = "KILL") -> dict[str, Any]:
-    if signal not in SIGNALS:
-        raise ApiError(f"unknown signal '{signal}' (one of {', '.join(SIGNALS)})")
-    return {"host": host, "pid": c.kill(host, SIGNALS[signal]), "signal": signal}
+    import signal as signals
+
+    if signal not in SIGNAL_NAMES:
+        raise ApiError(f"unknown signal '{signal}' (one of {', '.join(SIGNAL_NAMES)})")
+    return {"host": host, "pid": c.kill(host, signals.Signals[f"SIG{signal}"]), "signal": signal}
 
 
-COMMANDS: dict[str, Callable[..., Any]] = {
-    "status": status,
-    "check": check,
-    "kill": kill,
-    "restart": lambda c, host: {"host": host, "pid": c.restart(host)},
-    "force_down": lambda c, host, up=False: c.api.force_down(host, not up),
-    "server_create": lambda c, name, host=None, pci=None: c.api.create_server(name, host, pci),
-    "evacuate": lambda c, server, to=None: c.api.evacuate(server, to),
-    "delete": lambda c, server: c.api.delete(server),
-    "rebuild": lambda c, server: c.api.rebuild(server),
-    "audit": lambda c, host: {"task": c.api.audit(host)},
-}
+@COMMANDS.declare(
+    "restart",
+    help="stop (if running) and start a host",
+    args=_HOST,
+    say="{host} restarted as pid {out[pid]}",
+)
+def restart(c: Cluster, host: str) -> dict[str, Any]:
+    return {"host": host, "pid": c.restart(host)}
 
 
-class ControlServer:
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.sock = cluster.ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.endpoint = bind(
-            self.sock, cluster.config.cluster.transport, cluster.ipc_dir, "control"
-        )
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, name="control", daemon=True)
+@COMMANDS.declare(
+    "force-down",
+    help="force a host's service down",
+    args=_HOST | {"up": "undo: let heartbeats decide again"},
+    say="{host}: {out[state]}",
+)
+def force_down(c: Cluster, host: str, up: bool = False) -> dict[str, Any]:
+    c.api.force_down(host, not up)
+    return {"host": host, "state": "no longer forced down" if up else "forced down"}
 
-    def __enter__(self) -> ControlServer:
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(self.cluster.config.timeouts.settle + 1)
+@COMMANDS.declare(
+    "server.create",
+    help="build a server",
+    args={
+        "name": "the server's name",
+        "host": "the host (default: the scheduler's pick)",
+        "pci": "PCI devices (default: devices.per_server)",
+    },
+    say="{out[name]} is {out[vm_state]} on {out[host]}",
+)
+def server_create(c: Cluster, name: str, host: str | None = None, pci: int | None = None) -> Any:
+    return c.api.create_server(name, host, pci)
 
-    def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
-        if msg.op != "control":
-            raise ValueError(f"the control server does not take '{msg.op}'")
-        fn = COMMANDS.get(msg.body["cmd"])
-        if fn is None:
-            raise ValueError(f"unknown command '{msg.body['cmd']}'")
-        log.info("control: %s %s", msg.body["cmd"], msg.body["args"])
-        try:
-            return fn(self.cluster, **msg.body["args"])
-        except TypeError as exc:  # arguments that do not fit the command
-            raise ValueError(f"{msg.body['cmd']}: {exc}") from None
-        except TestbedError as exc:  # the user's mistake or a refusal: one line back
-            raise ValueError(str(exc)) from None
 
-    def _serve(self) -> None:
-        try:
-            while not self.stop.is_set():
-                if self.sock.poll(50):
-                    serve_one(self.sock, self.handle)
-        finally:
-            self.sock.close(linger=0)
+@COMMANDS.declare(
+    "evacuate",
+    help="evacuate a server off its down host",
+    args=_SERVER | {"to": "the destination (default: the scheduler's pick)"},
+    say="{server} evacuated from {out[source]} to {out[dest]}",
+)
+def evacuate(c: Cluster, server: str, to: str | None = None) -> dict[str, Any]:
+    return c.api.evacuate(server, to)
+
+
+@COMMANDS.declare("delete", help="delete a server", args=_SERVER, say="{server} deleted")
+def delete(c: Cluster, server: str) -> None:
+    c.api.delete(server)
+
+
+@COMMANDS.declare("rebuild", help="rebuild a server", args=_SERVER, say="{server} rebuilt")
+def rebuild(c: Cluster, server: str) -> None:
+    c.api.rebuild(server)
+
+
+@COMMANDS.declare(
+    "audit", help="run update_available_resource on a host", args=_HOST, say="audit on {host} done"
+)
+def audit(c: Cluster, host: str) -> dict[str, Any]:
+    return {"task": c.api.audit(host)}

@@ -119,8 +119,9 @@ def serve_one(sock: zmq.Socket, handler: Handler) -> None:
     """Receive one request and answer it: ``[identity, frame]`` on a ROUTER, ``[frame]`` on a
     DEALER (the routing prefix goes back unchanged).
 
-    A malformed message is answered with an error when it carries an id, else dropped with a
-    log line; a handler exception becomes an error reply; a handler returning ``DEFER``
+    A malformed message (bad envelope, or a ``WireError`` from the handler's declaration: an
+    unknown op, a bad body) is answered with an error when it carries an id, else dropped with
+    a log line; any other handler exception becomes an error reply; a handler returning ``DEFER``
     replies later. Nothing here raises.
     """
     frames = sock.recv_multipart()
@@ -141,6 +142,10 @@ def serve_one(sock: zmq.Socket, handler: Handler) -> None:
         return
     try:
         body = handler(msg, route)
+    except wire.WireError as exc:  # an unknown op or a body its declaration refuses
+        log.warning("malformed message from %r: %s", peer, exc)
+        send_reply(sock, route, msg.id, error=str(exc))
+        return
     except Exception as exc:  # the handler's failure goes back to the caller, not up the stack
         if not isinstance(exc, (LookupError, ValueError, RemoteError)):
             log.exception("op '%s' failed", msg.op)

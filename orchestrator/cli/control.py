@@ -20,7 +20,6 @@ from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
 DISCOVERY = Path(".testbed-control.json")
-SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT")
 
 
 def render(status: dict[str, Any]) -> str:
@@ -53,7 +52,8 @@ def render(status: dict[str, Any]) -> str:
 # -- testbed up -------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster import Cluster
-    from orchestrator.control import ControlServer, status
+    from orchestrator.control import status
+    from orchestrator.control_server import ControlServer
 
     config = load([], args.config, args.sets, args.delays, args.tracker)
     if DISCOVERY.exists():
@@ -126,9 +126,7 @@ def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
     ctx = zmq.Context()
     client = RpcClient(ctx, endpoint, args.timeout)
     try:
-        return client.call(
-            "control", {"cmd": cmd, "args": {k: v for k, v in kwargs.items() if v is not None}}
-        )
+        return client.call(cmd, {k: v for k, v in kwargs.items() if v is not None})
     except RpcTimeout:
         raise ApiError(
             f"no answer from the cluster at {endpoint} within {args.timeout:g} s "
@@ -141,56 +139,76 @@ def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
         ctx.term()
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    status = call(args, "status")
-    print(json.dumps(status, indent=2) if args.json else render(status))
+# How a command's answer is shown, where a line of its declaration's ``say`` is not enough.
+def _show_status(args: argparse.Namespace, out: dict[str, Any]) -> int:
+    print(render(out))
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    out = call(args, "check", expect=args.expect)
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print("\n".join(out["check"]["lines"]))
-        for line in out["diff"] + out["invariants"]["violations"]:
-            print(f"  {line}")
-        print(f"invariants {'hold' if out['invariants']['ok'] else 'VIOLATED'}")
-        print(f"outcome   {'PASS' if out['ok'] else 'FAIL'}")
+def _show_check(args: argparse.Namespace, out: dict[str, Any]) -> int:
+    print("\n".join(out["check"]["lines"]))
+    for line in out["diff"] + out["invariants"]["violations"]:
+        print(f"  {line}")
+    print(f"invariants {'hold' if out['invariants']['ok'] else 'VIOLATED'}")
+    print(f"outcome   {'PASS' if out['ok'] else 'FAIL'}")
     return 0 if out["ok"] else 1
 
 
-def cmd_force_down(args: argparse.Namespace) -> int:
-    call(args, "force_down", host=args.host, up=args.up)
-    print(f"{args.host}: " + ("no longer forced down" if args.up else "forced down"))
-    return 0
+SHOW = {"status": _show_status, "check": _show_check}
 
 
-def _simple(cmd: str, say: str, *fields: str) -> Any:
+def _runner(op: Any) -> Any:
+    """The command line's function for one declared control command."""
+    names = [f.name for f in op.fields.values()]
+
     def run(args: argparse.Namespace) -> int:
-        out = call(args, cmd, **{f: getattr(args, f) for f in fields})
-        print(say.format(args=args, out=out or {}))
+        out = call(args, op.name, **{n: getattr(args, n) for n in names})
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0 if not isinstance(out, dict) or out.get("ok", True) else 1
+        if op.name in SHOW:
+            return SHOW[op.name](args, out)
+        print(op.meta["say"].format(out=out or {}, **{n: getattr(args, n) for n in names}))
         return 0
 
     return run
 
 
+def _add_command(sub: Any, op: Any) -> None:
+    """A parser derived from the command's declaration: required parameters are positional,
+    the others ``--name`` options (a list repeats, a flag is true or false)."""
+    helps, choices = op.meta.get("args", {}), op.meta.get("choices", {})
+    p = sub.add_parser(op.name.split(".")[-1], help=op.meta["help"], description=op.meta["help"])
+    for f in op.fields.values():
+        kw: dict[str, Any] = {"help": helps.get(f.name)}
+        if f.name in choices:
+            kw["choices"] = choices[f.name]
+        if f.required:
+            p.add_argument(f.name, type=f.type, **kw)
+        elif f.type is bool:
+            p.add_argument(f"--{f.name}", action="store_true", **kw)
+        elif f.type is list:
+            p.add_argument(f"--{f.name}", action="append", metavar=f.name.upper(), **kw)
+        else:
+            p.add_argument(f"--{f.name}", type=f.type, default=f.default, **kw)
+    p.add_argument(
+        "--control",
+        metavar="ENDPOINT",
+        help="the cluster's control endpoint (default: found through .testbed-control.json here)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to wait for the cluster's answer (default 30)",
+    )
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.set_defaults(func=_runner(op))
+
+
 def add_parsers(sub: Any, config_args: Any) -> None:
-    def control_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--control",
-            metavar="ENDPOINT",
-            help="the cluster's control endpoint "
-            "(default: found through .testbed-control.json here)",
-        )
-        p.add_argument(
-            "--timeout",
-            type=float,
-            default=30.0,
-            metavar="S",
-            help="seconds to wait for the cluster's answer (default 30)",
-        )
-        return p
+    from orchestrator.control import COMMANDS
 
     up = sub.add_parser(
         "up",
@@ -205,65 +223,12 @@ def add_parsers(sub: Any, config_args: Any) -> None:
     up.add_argument("--run-dir", metavar="DIR", help="where the run directory goes")
     up.set_defaults(func=cmd_up)
 
-    p = control_args(sub.add_parser("status", help="hosts, pids, up/down, devices, servers"))
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_status)
-
-    p = control_args(
-        sub.add_parser(
-            "check",
-            help="check expectations and the invariants (exit 0 when they hold, 1 when not)",
-        )
-    )
-    p.add_argument(
-        "--expect",
-        action="append",
-        default=[],
-        metavar="SERVER:HOST=N",
-        help="devices of HOST bound to SERVER (repeatable)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_check)
-
-    server = sub.add_parser("server", help="server commands")
-    server_sub = server.add_subparsers(dest="server_command", metavar="COMMAND", required=True)
-    p = control_args(server_sub.add_parser("create", help="build a server"))
-    p.add_argument("name")
-    p.add_argument("--host", help="the host (default: the scheduler's pick)")
-    p.add_argument("--pci", type=int, help="PCI devices (default: devices.per_server)")
-    p.set_defaults(
-        func=_simple(
-            "server_create", "{out[name]} is {out[vm_state]} on {out[host]}", "name", "host", "pci"
-        )
-    )
-
-    p = control_args(sub.add_parser("kill", help="send a signal to a host process"))
-    p.add_argument("host")
-    p.add_argument("--signal", choices=SIGNAL_NAMES, default="KILL")
-    p.set_defaults(
-        func=_simple(
-            "kill", "sent SIG{args.signal} to {args.host} (pid {out[pid]})", "host", "signal"
-        )
-    )
-    p = control_args(sub.add_parser("restart", help="stop (if running) and start a host"))
-    p.add_argument("host")
-    p.set_defaults(func=_simple("restart", "{args.host} restarted as pid {out[pid]}", "host"))
-    p = control_args(sub.add_parser("force-down", help="force a host's service down"))
-    p.add_argument("host")
-    p.add_argument("--up", action="store_true", help="undo: let heartbeats decide again")
-    p.set_defaults(func=cmd_force_down)
-    p = control_args(sub.add_parser("evacuate", help="evacuate a server off its down host"))
-    p.add_argument("server")
-    p.add_argument("--to", help="the destination (default: the scheduler's pick)")
-    p.set_defaults(
-        func=_simple(
-            "evacuate", "{args.server} evacuated from {out[source]} to {out[dest]}", "server", "to"
-        )
-    )
-    for name, what in (("delete", "deleted"), ("rebuild", "rebuilt")):
-        p = control_args(sub.add_parser(name, help=f"{name} a server"))
-        p.add_argument("server")
-        p.set_defaults(func=_simple(name, "{args.server} " + what, "server"))
-    p = control_args(sub.add_parser("audit", help="run update_available_resource on a host"))
-    p.add_argument("host")
-    p.set_defaults(func=_simple("audit", "audit on {args.host} done", "host"))
+    groups: dict[str, Any] = {}
+    for op in COMMANDS:
+        group, _, _ = op.name.rpartition(".")
+        if group and group not in groups:  # "server.create" -> testbed server create
+            parent = sub.add_parser(group, help=f"{group} commands")
+            groups[group] = parent.add_subparsers(
+                dest=f"{group}_command", metavar="COMMAND", required=True
+            )
+        _add_command(groups[group] if group else sub, op)
