@@ -9,7 +9,9 @@ and must not change anything: it is computed from the body before the request ru
 Two accesses *conflict* when they touch the same table, at least one writes, and the rows they
 select can overlap. Rows are selected by equality on columns (``uuid=...``, ``host=...``); no
 selection means every row. Selections on the same column with different values are disjoint,
-unless the write changes that column (it can move a row from one selection into the other).
+unless the write names that column among those it changes (it can move a row from one
+selection into the other); a write that names no columns changes anything but the columns it
+selects by.
 Anything else is assumed to overlap: a footprint may be too wide (more schedules), never too
 narrow (a missed race).
 """
@@ -34,7 +36,7 @@ class Access:
     table: str
     write: bool
     rows: Mapping[str, Any] = field(default_factory=dict)  # column -> value; {} = every row
-    columns: frozenset[str] = frozenset()  # columns written (or read); empty = every column
+    columns: frozenset[str] = frozenset()  # columns written; empty = all but the selection
 
     def __str__(self) -> str:
         where = ",".join(f"{k}={v}" for k, v in sorted(self.rows.items())) or "*"
@@ -59,8 +61,7 @@ def conflict(a: Access, b: Access) -> bool:
     differ = [c for c in set(a.rows) & set(b.rows) if a.rows[c] != b.rows[c]]
     if not differ:
         return True  # the same rows, or selections that may overlap
-    moved = [w for w in (a, b) if w.write and (not w.columns or w.columns & set(differ))]
-    return bool(moved)
+    return any(w.write and w.columns & set(differ) for w in (a, b))
 
 
 def conflicts(left: list[Access], right: list[Access]) -> bool:

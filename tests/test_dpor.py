@@ -1,0 +1,163 @@
+"""The reduction on its own: DPOR against brute force on small programs of processes whose steps
+read and write shared rows and take locks. Every class of equivalent interleavings must be
+covered, and (far) fewer schedules run than there are interleavings."""
+
+from __future__ import annotations
+
+import random
+from itertools import combinations
+
+import pytest
+
+from orchestrator.footprint import Access, reads, writes
+from orchestrator.strategies import Option, dependent
+from orchestrator.strategies.dpor import Dpor
+
+LOCK = "lock"  # a step that asks for the lock (held until the process's "unlock" step ends)
+
+
+class Program:
+    """Processes as lists of steps; a step is (footprint, unlock-after)."""
+
+    def __init__(self, procs: dict[str, list[tuple[tuple[Access, ...], bool]]]) -> None:
+        self.procs = procs
+
+    def options(self, pcs: dict[str, int], holder: str | None) -> list[Option]:
+        out = []
+        for p, steps in sorted(self.procs.items()):
+            if pcs[p] < len(steps):
+                accesses, _ = steps[pcs[p]]
+                wants_lock = any(a.table == LOCK for a in accesses)
+                if wants_lock and holder not in (None, p):
+                    continue  # blocked: not enabled
+                out.append(Option(f"{p}:{pcs[p]}", p, accesses))
+        return out
+
+    def step(self, pcs: dict[str, int], holder: str | None, o: Option) -> str | None:
+        _, unlock = self.procs[o.process][pcs[o.process]]
+        pcs[o.process] += 1
+        if any(a.table == LOCK for a in o.accesses):
+            holder = o.process
+        if unlock:
+            holder = None
+        return holder
+
+    def run(self, choose) -> list[Option]:
+        pcs, holder, done = {p: 0 for p in self.procs}, None, []
+        while True:
+            opts = self.options(pcs, holder)
+            if not opts:
+                return done
+            o = opts[choose(opts)]
+            holder = self.step(pcs, holder, o)
+            done.append(o)
+
+    def every_interleaving(self) -> list[list[Option]]:
+        out: list[list[Option]] = []
+
+        def walk(pcs, holder, done):
+            opts = self.options(pcs, holder)
+            if not opts:
+                out.append(list(done))
+            for o in opts:
+                pcs2 = dict(pcs)
+                h2 = self.step(pcs2, holder, o)
+                walk(pcs2, h2, [*done, o])
+
+        walk({p: 0 for p in self.procs}, None, [])
+        return out
+
+
+def trace_class(run: list[Option]) -> frozenset[tuple[str, str]]:
+    """The Mazurkiewicz trace: how every dependent pair is ordered."""
+    return frozenset((a.label, b.label) for a, b in combinations(run, 2) if dependent(a, b))
+
+
+def explore(program: Program) -> tuple[set, int]:
+    dpor, classes, runs = Dpor(), set(), 0
+    while dpor.next_run():
+        classes.add(trace_class(program.run(dpor.choose)))
+        runs += 1
+        assert runs < 10_000
+    return classes, runs
+
+
+def step(*accesses: Access, unlock: bool = False) -> tuple[tuple[Access, ...], bool]:
+    return tuple(accesses), unlock
+
+
+def lock() -> Access:
+    return writes(LOCK)
+
+
+def test_independent_processes_need_one_schedule() -> None:
+    program = Program(
+        {
+            "a": [step(writes("t", id=1)), step(reads("t", id=1))],
+            "b": [step(writes("t", id=2)), step(reads("t", id=2))],
+        }
+    )
+    classes, runs = explore(program)
+    assert runs == 1 and len(program.every_interleaving()) == 6
+
+
+def test_a_write_and_a_read_of_one_row_need_two() -> None:
+    program = Program({"w": [step(writes("t", id=1))], "r": [step(reads("t", id=1))]})
+    classes, runs = explore(program)
+    assert runs == 2 and len(classes) == 2
+
+
+def test_a_row_moved_into_a_selection_conflicts_with_reading_that_selection() -> None:
+    # the evacuation sets vm1's host; the audit lists the instances of host2
+    set_host = Option("e", "evacuate", (writes("instances", "host", uuid="vm1"),))
+    listing = Option("a", "audit", (reads("instances", host="host2"),))
+    other_column = Option("x", "x", (writes("pci", "status", host="host1"),))
+    own_host = Option("y", "y", (reads("pci", host="host2"),))
+    assert dependent(set_host, listing)
+    assert not dependent(other_column, own_host)
+
+
+def test_the_evacuation_race_shape() -> None:
+    """The audit (lock; list instances; list migrations; save devices) against the buggy
+    evacuation (lock; claim; unlock; set host; drop context; migration done)."""
+    audit = [
+        step(lock()),
+        step(reads("instances", host="h2")),
+        step(reads("migrations")),
+        step(writes("pci", host="h2"), unlock=True),
+    ]
+    evacuate = [
+        step(lock()),
+        step(writes("pci", host="h2"), unlock=True),
+        step(writes("instances", "host", uuid="vm1")),
+        step(writes("instances", "migration_context", uuid="vm1")),
+        step(writes("migrations", "status", id=1)),
+    ]
+    program = Program({"audit": audit, "evacuate": evacuate})
+    every = program.every_interleaving()
+    classes, runs = explore(program)
+    assert classes == {trace_class(r) for r in every}
+    assert runs == len(classes) < len(every)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_every_class_is_covered_on_random_programs(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = [("t", 1), ("t", 2), ("u", 1)]
+
+    def random_step() -> tuple[tuple[Access, ...], bool]:
+        table, key = rng.choice(rows)
+        make = writes if rng.random() < 0.5 else reads
+        return step(make(table, id=key))
+
+    procs: dict[str, list] = {}
+    for p in "abc"[: rng.randint(2, 3)]:
+        steps = [random_step() for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.4:  # a critical section around the first steps
+            steps = [step(lock()), *steps[:-1], (steps[-1][0], True)]
+        procs[p] = steps
+    program = Program(procs)
+    every = {trace_class(r) for r in program.every_interleaving()}
+    classes, runs = explore(program)
+    assert classes == every
+    assert runs <= max(len(every), 1) * 2  # close to one schedule per class
