@@ -32,6 +32,8 @@ class ConductorAPI:
         return client
 
     def call(self, op: str, **body: Any) -> Any:
+        """A read or write of the shared state (a scheduling point on a traced host)."""
+        self.inject.request(op, body)
         return self._client().call(op, body)
 
     def release(self) -> None:

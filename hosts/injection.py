@@ -80,6 +80,7 @@ class Injector:
         if not self.armed:
             return
         if self.traced:
+            self._local.point = point  # the step a later conductor request belongs to
             self._trace("point", point)
         if self.faults.get(point) == "kill":
             self._kill(point)
@@ -88,21 +89,35 @@ class Injector:
             log.info("%s: delay %.3f s", point, seconds)
             time.sleep(seconds)
 
+    def request(self, op: str, body: dict[str, Any]) -> None:
+        """A conductor request about to be sent: on a traced host it is reported with its body
+        (the orchestrator derives its footprint from it) and may be held, so the explorer can
+        order every read and write of the shared state across hosts."""
+        if self.armed and self.traced:
+            self._trace("request", getattr(self._local, "point", ""), {"op": op, "body": body})
+
     def lock_event(self, event: str) -> None:
         """``lock.request`` may be held (the explorer grants the lock); ``lock.wait``,
         ``lock.acquired`` and ``lock.released`` are only reported, and never raise."""
         if not (self.armed and self.traced):
             return
         if event == "lock.request":
-            self._trace(event)
+            self._trace(event, getattr(self._local, "point", ""))
             return
         try:
-            self._trace(event, timeout=self.rpc_timeout)
+            self._trace(event, getattr(self._local, "point", ""), timeout=self.rpc_timeout)
         except (HoldTimeout, RemoteError) as exc:
             log.warning("could not report %s: %s", event, exc)
 
-    def _trace(self, event: str, point: str = "", timeout: float | None = None) -> None:
+    def _trace(
+        self,
+        event: str,
+        point: str = "",
+        extra: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> None:
         body = {"host": self.host, "task": self.task, "event": event, "point": point}
+        body.update(extra or {})
         timeout = self.hold_timeout if timeout is None else timeout
         try:
             self.report(body, timeout)

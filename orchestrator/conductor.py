@@ -127,10 +127,23 @@ class Conductor:
         self.board.on_done(task)
 
     @OPS.declare("trace", footprint=lambda b: [])  # the hold board's business, not the state's
-    def trace(self, host: str, task: str, event: str, point: str, *, reply_to: Any) -> Any:
-        """A traced host's point or lock event; its reply is held while the board says so."""
-        body = {"host": host, "task": task, "event": event, "point": point}
-        return DEFER if self.board.on_trace(body, reply_to) else None
+    def trace(
+        self,
+        host: str,
+        task: str,
+        event: str,
+        point: str,
+        op: str | None = None,
+        body: dict | None = None,
+        *,
+        reply_to: Any,
+    ) -> Any:
+        """A traced host's point, lock event or conductor request about to be sent (``op``
+        and ``body``); its reply is held while the board says so."""
+        report = {"host": host, "task": task, "event": event, "point": point}
+        if op is not None:
+            report |= {"op": op, "body": body or {}}
+        return DEFER if self.board.on_trace(report, reply_to) else None
 
     # -- serving ----------------------------------------------------------------------------
     def wake(self) -> None:
