@@ -38,14 +38,12 @@ from orchestrator.invariants import check_invariants
 from orchestrator.scenario import Scenario
 from testbed.config import Config
 from testbed.errors import TestbedError
-from testbed.points import POINTS
+from testbed.points import on_path
 
 log = logging.getLogger("testbed.sweep")
 
-EVACUATION = [
-    p for p in POINTS if p.startswith("evacuate.") or p == "instance.drop_migration_context"
-]
-AUDIT = [p for p in POINTS if p.startswith(("audit.", "migration_list."))]
+EVACUATION = on_path("evacuate")
+AUDIT = on_path("audit")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from orchestrator.cli import control as cli_control
 from testbed import __version__
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
-from testbed.points import POINTS
+from testbed.points import CATALOGUE, PATHS
 
 EPILOG = """\
 examples:
@@ -134,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_control.add_parsers(sub, _config_args)
 
-    points = sub.add_parser("points", help="list the injection points")
-    points.add_argument("--json", action="store_true", help="print one JSON object")
+    points = sub.add_parser("points", help="list the injection points, by path")
+    points.add_argument(
+        "--json", action="store_true", help="print a JSON list of {name, path, before, doc}"
+    )
     points.set_defaults(func=cmd_points)
 
     scenarios = sub.add_parser("scenarios", help="list the built-in scenarios")
@@ -146,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_points(args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(POINTS, indent=2))
-    else:
-        width = max(map(len, POINTS))
-        for name, doc in POINTS.items():
-            print(f"{name:<{width}}  {doc}")
+        print(json.dumps([p.to_dict() for p in CATALOGUE], indent=2))
+        return 0
+    width = max(len(p.name) for p in CATALOGUE)
+    for path, what in PATHS.items():
+        print(f"{path}  ({what})")
+        for p in (p for p in CATALOGUE if p.path == path):
+            print(f"  {p.name:<{width}}  {p.doc}  [{p.before}]")
     return 0
 
 
