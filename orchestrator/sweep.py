@@ -171,7 +171,7 @@ def trial(
         for h in (dest, source):
             attempt(f"audit {h}", lambda h=h: api.audit(h))
         attempt("settle", api.wait_idle)
-        result.fired = any(p == point for _, p in c.conductor.board.killed if _ == host)
+        result.fired = any(p == point for _, p in c.conductor.board.kills() if _ == host)
         inv = check_invariants(api.invariant_violations, cfg)
         kept = check_allocations(
             api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks
