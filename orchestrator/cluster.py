@@ -120,6 +120,10 @@ class Cluster:
         except RuntimeError as exc:
             raise ApiError(str(exc)) from None
 
+    def alive(self, host: str) -> bool:
+        """The host's process runs (whatever its heartbeats say)."""
+        return self.supervisor.alive(self.api.known(host))
+
     def pids(self) -> dict[str, int | None]:
         return {"orchestrator": os.getpid()} | {
             h: self.supervisor.pid(h) for h in self.config.cluster.hosts
@@ -132,6 +136,10 @@ class Cluster:
         policy = ExplorerPolicy(self.board, self.conductor.wake)
         self.board.install([self.api.known(host)], policy)
         return policy
+
+    def kills(self) -> list[tuple[str, str]]:
+        """(host, point) of every injected kill so far."""
+        return self.board.kills()
 
     # -- teardown -------------------------------------------------------------------------
     def close(self) -> None:

@@ -104,7 +104,7 @@ class Driver:
 
     def _ready(self) -> list[tuple[str, str]]:
         """(label, task) of the steps that may go, when the host is at rest; else []."""
-        if not self.cluster.api.waiting:
+        if not self.cluster.api.waiting():
             return []
         running = {t["id"] for t in self.cluster.state.tasks_running(self.host)}
         if not running or not self.gate.at_rest(running):
@@ -124,7 +124,7 @@ class Driver:
                 self.gate.release(ready[i][1])
         except Diverged as exc:
             self.error = str(exc)
-            self.cluster.api.abort = f"explorer: {exc}"
+            self.cluster.api.abort_waits(f"explorer: {exc}")
 
 
 def _new_driver(
