@@ -1,5 +1,9 @@
 """The API that scenarios, tests and the control commands call: servers, hosts, audits, and
-the views checks are made from. Every wait is bounded by ``timeouts.settle``."""
+the views checks are made from. Every wait is bounded by ``timeouts.settle``.
+
+It keeps no state of its own beyond who is waiting (the SQLite state and the hosts are the
+truth), and it must not wait without a bound.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ Every lock request and every step that touches what the other path reads or writ
 explorer decides only when its host is at rest (every running task is held) and the scenario
 waits, so the order of decisions depends on nothing but the choices: a schedule replays.
 Each schedule runs on a fresh cluster; a losing one is written as a replay file.
+
+It holds and releases only through the gate the cluster gives it (``Cluster.gate``), and must
+not change the scenario or its checks: the same choices make the same run.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ process only, so the restarted host recovers):
 
 The source runs no evacuation step, so only its audit points are swept. Every host gets
 room for two servers. A trial whose kill never fired tested nothing: it counts as failed.
+The points swept are those the catalogue puts on the audit and evacuate paths.
+
+A trial must change nothing in the configuration but the one fault and that room, and leave
+nothing behind but the run directory of a failed trial.
 """
 
 from __future__ import annotations

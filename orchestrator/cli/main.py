@@ -3,7 +3,8 @@ configuration, 130 interrupted (the cluster is torn down first).
 
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
 codes. The cluster machinery is imported inside each command, so ``--help``, ``points`` and
-``scenarios`` start at once.
+``scenarios`` start at once. It must not decide a run's outcome (the runner and the checks
+do), nor show a user's mistake as a traceback.
 """
 
 from __future__ import annotations
