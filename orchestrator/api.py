@@ -1,5 +1,9 @@
 """The API that scenarios, tests and the control commands call: servers, hosts, audits, and
-the views checks are made from. Every wait is bounded by ``timeouts.settle``."""
+the views checks are made from. Every wait is bounded by ``timeouts.settle``.
+
+It keeps no state of its own beyond who is waiting (the SQLite state and the hosts are the
+truth), and it must not wait without a bound.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +33,21 @@ class API:
         self.state, self.commands, self.config = state, commands, config
         self.exited = exited  # the supervisor saw the host's process end: down, no need to wait
         self.hosts = config.cluster.hosts
-        self.waiting = 0  # callers inside wait_for (under the state lock)
-        self.abort: str | None = None  # set by an observer that failed: every wait ends
+        self._waiting = 0  # callers inside wait_for (under the state lock)
+        self._abort: str | None = None  # set by an observer that failed: every wait ends
 
     # -- waiting --------------------------------------------------------------------------
+    def waiting(self) -> bool:
+        """Some caller (the scenario) is inside ``wait_for``: it waits on the cluster."""
+        return self._waiting > 0
+
+    def abort_waits(self, reason: str) -> None:
+        """End every wait, now and from now on, with ``ApiError(reason)`` (an observer that
+        failed: the scenario must not wait for what will never come)."""
+        with self.state.changed:
+            self._abort = reason
+            self.state.changed.notify_all()
+
     def wait_for(self, what: str, predicate: Callable[[], T], timeout: float | None = None) -> T:
         """Re-evaluate ``predicate`` on every state change (and at least every heartbeat
         interval, for conditions that time alone makes true) until it holds or time runs out."""
@@ -40,11 +55,11 @@ class API:
         deadline = time.monotonic() + timeout
         tick = self.config.timeouts.heartbeat_interval
         with self.state.changed:
-            self.waiting += 1  # the explorer decides only while its caller waits
+            self._waiting += 1  # the explorer decides only while its caller waits
             try:
                 while True:
-                    if self.abort:
-                        raise ApiError(self.abort)
+                    if self._abort:
+                        raise ApiError(self._abort)
                     value = predicate()
                     if value:
                         return value
@@ -53,7 +68,7 @@ class API:
                         raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
                     self.state.changed.wait(min(left, tick))
             finally:
-                self.waiting -= 1
+                self._waiting -= 1
 
     # -- hosts ----------------------------------------------------------------------------
     def known(self, host: str) -> str:

@@ -1,7 +1,9 @@
-"""A running cluster: run directory, log, state, conductor, command socket, supervisor, API.
+"""A running cluster: run directory, log, state, hold board, conductor, command socket,
+supervisor, API.
 
 Use it as a context manager: whatever happens inside, ``close`` stops every host (by pid),
-the conductor and the sockets, and removes the private ipc directory.
+the conductor and the sockets, and removes the private ipc directory. Callers use its methods,
+``api`` and ``state``; it must not run scenario steps or checks itself.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import zmq
 
 from orchestrator.api import API
 from orchestrator.conductor import Conductor
+from orchestrator.explorer_policy import ExplorerPolicy
+from orchestrator.holds import Board
+from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
 from testbed.config import Config
@@ -39,7 +44,8 @@ class Cluster:
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
         self.ctx = zmq.Context()
         transport = config.cluster.transport
-        self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir)
+        self.board = Board(OrderingPolicy(config))
+        self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir, self.board)
         self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
         self.api = API(self.state, self.commands, config, self._exited)
         self.supervisor = Supervisor(
@@ -71,8 +77,9 @@ class Cluster:
 
     # -- hosts ----------------------------------------------------------------------------
     def start(self) -> None:
-        log.info("conductor at %s, commands from %s", self.conductor.endpoint,
-                 self.commands.endpoint)
+        log.info(
+            "conductor at %s, commands from %s", self.conductor.endpoint, self.commands.endpoint
+        )
         self.conductor.start()
         pids = {host: self._launch(host) for host in self.config.cluster.hosts}
         for host, pid in pids.items():
@@ -113,10 +120,26 @@ class Cluster:
         except RuntimeError as exc:
             raise ApiError(str(exc)) from None
 
+    def alive(self, host: str) -> bool:
+        """The host's process runs (whatever its heartbeats say)."""
+        return self.supervisor.alive(self.api.known(host))
+
     def pids(self) -> dict[str, int | None]:
         return {"orchestrator": os.getpid()} | {
             h: self.supervisor.pid(h) for h in self.config.cluster.hosts
         }
+
+    # -- holds ----------------------------------------------------------------------------
+    def gate(self, host: str) -> ExplorerPolicy:
+        """Hand the order of ``host``'s lock requests and visible steps to the caller: they
+        are held until it releases them (``host`` must be traced)."""
+        policy = ExplorerPolicy(self.board, self.conductor.wake)
+        self.board.install([self.api.known(host)], policy)
+        return policy
+
+    def kills(self) -> list[tuple[str, str]]:
+        """(host, point) of every injected kill so far."""
+        return self.board.kills()
 
     # -- teardown -------------------------------------------------------------------------
     def close(self) -> None:

@@ -4,10 +4,11 @@ Every operation a host may call is declared once below (``OPS``), with the body 
 its *footprint*: what of the state it reads and writes (``orchestrator.footprint``). The
 explorer learns from those footprints which host steps can affect each other.
 
-It also keeps the hold board: a traced host's report may get its reply later, when the board
-releases it. Releases decided in other threads (the explorer) reach this thread through an
-outbox and a wake-up socket, since only this thread may use the ROUTER. The conductor must
-not decide anything about the system under test: it reads and writes what it is asked to.
+It also serves the hold board: a traced host's report may get its reply later, when the board
+releases it. Releases decided in other threads (the explorer) reach this thread through the
+board's outbox and a wake-up socket, since only this thread may use the ROUTER. It must not
+decide holds itself (the board's policies do), nor anything about the system under test: it
+reads and writes what it is asked to.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from orchestrator.footprint import (
     writes,
 )
 from orchestrator.holds import Board
+from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.state import State
 from testbed import wire
 from testbed.config import Config
@@ -41,9 +43,16 @@ OPS = Operations("conductor", context=("reply_to",), requires=("footprint",))
 
 
 class Conductor:
-    def __init__(self, ctx: zmq.Context, state: State, config: Config, ipc_dir: str) -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        state: State,
+        config: Config,
+        ipc_dir: str,
+        board: Board | None = None,
+    ) -> None:
         self.state = state
-        self.board = Board(config)
+        self.board = Board(OrderingPolicy(config)) if board is None else board
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.endpoint = bind(self.sock, config.cluster.transport, ipc_dir, "conductor")
@@ -152,8 +161,7 @@ class Conductor:
             self.wake_tx.send(b"", zmq.NOBLOCK)
 
     def _send_released(self) -> None:
-        while self.board.outbox:
-            route, msg_id = self.board.outbox.popleft()
+        for route, msg_id in self.board.take_replies():
             send_reply(self.sock, route, msg_id, None)
 
     def _serve(self) -> None:

@@ -1,10 +1,13 @@
 """The explorer: runs a scenario once per schedule, deciding who goes next on one host.
 
 Every lock request and every step that touches what the other path reads or writes
-(``holds.VISIBLE``) is held on the explored host; the other points commute and run on. The
+(``explorer_policy.VISIBLE``) is held on the explored host; the other points commute and run on. The
 explorer decides only when its host is at rest (every running task is held) and the scenario
 waits, so the order of decisions depends on nothing but the choices: a schedule replays.
 Each schedule runs on a fresh cluster; a losing one is written as a replay file.
+
+It holds and releases only through the gate the cluster gives it (``Cluster.gate``), and must
+not change the scenario or its checks: the same choices make the same run.
 """
 
 from __future__ import annotations
@@ -80,8 +83,7 @@ class Driver:
 
     def __init__(self, cluster: Cluster, host: str, strategy: Strategy, tick: float) -> None:
         self.cluster, self.host, self.strategy, self.tick = cluster, host, strategy, tick
-        self.board = cluster.conductor.board
-        self.board.explored.add(host)
+        self.gate = cluster.gate(host)
         self.order: list[str] = []
         self.error: str | None = None
         self.stop = threading.Event()
@@ -105,30 +107,27 @@ class Driver:
 
     def _ready(self) -> list[tuple[str, str]]:
         """(label, task) of the steps that may go, when the host is at rest; else []."""
-        if not self.cluster.api.waiting:
+        if not self.cluster.api.waiting():
             return []
         running = {t["id"] for t in self.cluster.state.tasks_running(self.host)}
-        if not running or not self.board.at_rest(running):
+        if not running or not self.gate.at_rest(running):
             return []
         roles = self._roles()
-        return sorted((f"{roles[t.task]}:{t.label}", t.task) for t in self.board.options(self.host))
+        return sorted((f"{roles[t.task]}:{t.label}", t.task) for t in self.gate.options(self.host))
 
     def _loop(self) -> None:
         try:
             while not self.stop.is_set():
-                with self.board.cond:
-                    ready = self._ready()
-                    if not ready:
-                        self.board.cond.wait(self.tick)
-                        continue
+                ready = self.gate.watch(self._ready, self.tick)
+                if not ready:
+                    continue
                 labels = [label for label, _ in ready]
                 i = self.strategy.choose(labels)
                 self.order.append(labels[i])
-                self.board.release(ready[i][1])
-                self.cluster.conductor.wake()
+                self.gate.release(ready[i][1])
         except Diverged as exc:
             self.error = str(exc)
-            self.cluster.api.abort = f"explorer: {exc}"
+            self.cluster.api.abort_waits(f"explorer: {exc}")
 
 
 def _new_driver(

@@ -2,39 +2,31 @@
 
 Traced hosts report each point they reach and each use of their resource lock (see
 ``hosts.injection``). A report that must wait is *held*: the conductor keeps its reply back
-until the board releases it. Two masters decide:
+until the board releases it. The board keeps the facts — the tasks and their states, who
+holds each host's lock, which points have been passed, the replies to send, the injected
+kills — and a *policy* per host decides:
 
-- **orderings** from ``[holds]``: ``P = [Q, ...]`` holds P until every Q has *passed* (the task
-  that reached Q has reached its next point or finished). When the holder of P owns the lock
-  and every other live task of that host waits for the lock, the ordering cannot happen under
-  the lock: P is released and the board says so in the log.
-- **the explorer**, for the hosts it explores: every lock request and every point of
-  ``VISIBLE`` is held until the explorer picks it.
+- the ordering policy (``orchestrator.ordering_policy``, every host by default): ``[holds]``;
+- the explorer's policy (``orchestrator.explorer_policy``, on the hosts it explores).
+
+The board must not decide what is held or when it goes on; a policy must not change the
+board's facts (it only reads them, under the board's lock, and must not block).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from testbed.config import Config
-from testbed.points import Address, parse_address
+from testbed.points import Address
 
 log = logging.getLogger("testbed.holds")
 
-# Steps whose order matters to the race: they read or write what the other path touches.
-# The explorer branches here and at lock requests; every other point commutes and runs on.
-VISIBLE = {
-    "audit.instance_list",  # reads the instances of the host
-    "audit.migration_list",  # reads the in-progress migrations
-    "evacuate.set_host",  # writes instance.host
-    "instance.drop_migration_context",  # writes the instance's migration context
-    "evacuate.migration_done",  # writes the migration's status
-}
-HOLDABLE = ("point", "lock.request")
+HOLDABLE = ("point", "lock.request")  # the reports a policy may hold; the others never wait
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,119 +44,135 @@ class Trace:
         return self.point if self.event == "point" else "lock"
 
 
+class Policy(Protocol):
+    """Decides from the board's facts; called with the board's lock held."""
+
+    def holds(self, board: Board, task: Trace, event: str, point: str) -> bool:
+        """Whether this report (``event`` in ``HOLDABLE``) is held."""
+        ...
+
+    def may_go(self, board: Board, task: Trace) -> bool:
+        """Whether a held task goes on now (asked after every report and every finish)."""
+        ...
+
+
 class Board:
-    def __init__(self, config: Config) -> None:
-        hosts = config.cluster.hosts
-        self.rules: dict[Address, list[Address]] = {
-            a: [parse_address(q, hosts) for q in after]
-            for a, after in config.addresses(config.holds).items()
-        }
-        self.explored: set[str] = set()
-        self.cond = threading.Condition()
-        self.tasks: dict[str, Trace] = {}
-        self.holder: dict[str, str | None] = {}
-        self.passed: set[tuple[str, str]] = set()
-        self.outbox: deque[Any] = deque()  # replies to send: the conductor drains this
-        self.killed: list[tuple[str, str]] = []  # (host, point) of every injected kill
+    def __init__(self, default: Policy) -> None:
+        self._default = default
+        self._policies: dict[str, Policy] = {}  # host -> policy, where not the default
+        self._cond = threading.Condition()
+        self._tasks: dict[str, Trace] = {}
+        self._holder: dict[str, str | None] = {}  # host -> task that owns its lock
+        self._passed: set[tuple[str, str]] = set()  # (host, point) some task has gone past
+        self._outbox: list[Any] = []  # replies to send: the conductor drains this
+        self._killed: list[tuple[str, str]] = []  # (host, point) of every injected kill
+
+    def install(self, hosts: Iterable[str], policy: Policy) -> None:
+        """``policy`` decides for ``hosts`` from now on."""
+        with self._cond:
+            self._policies.update({h: policy for h in hosts})
+
+    def _policy(self, host: str) -> Policy:
+        return self._policies.get(host, self._default)
 
     # -- reports from hosts (conductor thread) --------------------------------------------
     def on_trace(self, body: dict[str, Any], pending: Any) -> bool:
         """Record one report; True when its reply is held back."""
-        with self.cond:
-            t = self.tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
+        with self._cond:
+            t = self._tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
             if event == "point":
                 if t.last_point:
-                    self.passed.add((t.host, t.last_point))
+                    self._passed.add((t.host, t.last_point))
                 t.last_point = point
             elif event == "lock.wait":
                 t.state = "waiting"
             elif event == "lock.acquired":
-                self.holder[t.host], t.state = t.task, "running"
-            elif event == "lock.released" and self.holder.get(t.host) == t.task:
-                self.holder[t.host] = None
+                self._holder[t.host], t.state = t.task, "running"
+            elif event == "lock.released" and self._holder.get(t.host) == t.task:
+                self._holder[t.host] = None
             elif event == "kill":
-                self.killed.append((t.host, point))
+                self._killed.append((t.host, point))
                 log.warning("%s kills itself at %s (injected fault)", t.host, point)
-            held = event in HOLDABLE and self._holds(t, event, point)
+            held = event in HOLDABLE and self._policy(t.host).holds(self, t, event, point)
             if held:
                 t.state, t.event, t.point, t.pending = "held", event, point, pending
             elif event in HOLDABLE:
                 t.state = "running"
             self._sweep()
-            self.cond.notify_all()
+            self._cond.notify_all()
             return held
 
     def on_done(self, task: str) -> None:
-        with self.cond:
-            t = self.tasks.get(task)
+        with self._cond:
+            t = self._tasks.get(task)
             if t is not None:
                 if t.last_point:
-                    self.passed.add((t.host, t.last_point))
+                    self._passed.add((t.host, t.last_point))
                 t.state, t.pending = "done", None  # a timed-out hold: nobody to answer
             self._sweep()
-            self.cond.notify_all()
-
-    def _holds(self, t: Trace, event: str, point: str) -> bool:
-        if t.host in self.explored:
-            return event == "lock.request" or point in VISIBLE
-        return event == "point" and bool(self._unmet(t.host, point))
-
-    def _unmet(self, host: str, point: str) -> list[Address]:
-        after = [q for a, qs in self.rules.items() if a.matches(host, point) for q in qs]
-        return [q for q in after if not any(q.matches(h, p) for h, p in self.passed)]
+            self._cond.notify_all()
 
     def _sweep(self) -> None:
-        """Release rule-held tasks whose ordering is met, or impossible under the lock."""
-        for t in self.tasks.values():
-            if t.state != "held" or t.host in self.explored:
-                continue
-            unmet = self._unmet(t.host, t.point)
-            if unmet and self._blocks_everyone(t):
-                log.info(
-                    "%s:%s cannot wait for %s: it holds the lock the others wait for; released",
-                    t.host,
-                    t.point,
-                    ", ".join(map(str, unmet)),
-                )
-                unmet = []
-            if not unmet:
+        """Release the held tasks their policy lets go."""
+        for t in self._tasks.values():
+            if t.state == "held" and self._policy(t.host).may_go(self, t):
                 self._release(t)
-
-    def _blocks_everyone(self, t: Trace) -> bool:
-        if self.holder.get(t.host) != t.task:
-            return False
-        others = [
-            o for o in self.tasks.values() if o.host == t.host and o is not t and o.state != "done"
-        ]
-        return bool(others) and all(o.state == "waiting" for o in others)
 
     def _release(self, t: Trace) -> None:
         t.state = "running"
-        self.outbox.append(t.pending)
+        self._outbox.append(t.pending)
         t.pending = None
 
-    # -- the explorer (its own thread) ----------------------------------------------------
-    def release(self, task: str) -> None:
-        with self.cond:
-            t = self.tasks[task]
-            if t.state != "held":
-                raise RuntimeError(f"task {task[:8]} is not held")
-            self._release(t)
-            self.cond.notify_all()
+    def take_replies(self) -> list[Any]:
+        """The (route, msg_id) of every released report not yet answered; the caller answers."""
+        with self._cond:
+            out, self._outbox = self._outbox, []
+            return out
 
-    def options(self, host: str) -> list[Trace]:
-        """Held tasks of ``host`` that may go on now (a lock request only when it is free)."""
-        with self.cond:
-            return [
-                t
-                for t in self.tasks.values()
-                if t.host == host
-                and t.state == "held"
-                and (t.event == "point" or self.holder.get(host) is None)
-            ]
+    # -- facts, for policies and observers ------------------------------------------------
+    # The lock is re-entrant (``Condition`` over an ``RLock``): policies call these under it.
+    def has_passed(self, address: Address) -> bool:
+        with self._cond:
+            return any(address.matches(h, p) for h, p in self._passed)
+
+    def lock_holder(self, host: str) -> str | None:
+        with self._cond:
+            return self._holder.get(host)
+
+    def live_tasks(self, host: str) -> list[Trace]:
+        with self._cond:
+            return [t for t in self._tasks.values() if t.host == host and t.state != "done"]
+
+    def held(self, host: str) -> list[Trace]:
+        with self._cond:
+            return [t for t in self._tasks.values() if t.host == host and t.state == "held"]
 
     def at_rest(self, running: set[str]) -> bool:
         """Every task of ``running`` has reported and waits (held) — nothing is on the move."""
-        with self.cond:
-            return all(t in self.tasks and self.tasks[t].state == "held" for t in running)
+        with self._cond:
+            return all(t in self._tasks and self._tasks[t].state == "held" for t in running)
+
+    def kills(self) -> list[tuple[str, str]]:
+        """(host, point) of every injected kill reported so far."""
+        with self._cond:
+            return list(self._killed)
+
+    # -- decisions made elsewhere (the explorer's thread) ---------------------------------
+    def release(self, task: str) -> None:
+        """Let a held task go on; its reply waits in the outbox for the conductor."""
+        with self._cond:
+            t = self._tasks[task]
+            if t.state != "held":
+                raise RuntimeError(f"task {task[:8]} is not held")
+            self._release(t)
+            self._cond.notify_all()
+
+    def watch(self, predicate: Callable[[], T], timeout: float) -> T:
+        """``predicate()`` under the board's lock; when falsy, wait up to ``timeout`` for the
+        board to change (so no report slips between the look and the wait), and return it."""
+        with self._cond:
+            value = predicate()
+            if not value:
+                self._cond.wait(timeout)
+            return value

@@ -17,6 +17,10 @@ process only, so the restarted host recovers):
 
 The source runs no evacuation step, so only its audit points are swept. Every host gets
 room for two servers. A trial whose kill never fired tested nothing: it counts as failed.
+The points swept are those the catalogue puts on the audit and evacuate paths.
+
+A trial must change nothing in the configuration but the one fault and that room, and leave
+nothing behind but the run directory of a failed trial.
 """
 
 from __future__ import annotations
@@ -38,14 +42,12 @@ from orchestrator.invariants import check_invariants
 from orchestrator.scenario import Scenario
 from testbed.config import Config
 from testbed.errors import TestbedError
-from testbed.points import POINTS
+from testbed.points import on_path
 
 log = logging.getLogger("testbed.sweep")
 
-EVACUATION = [
-    p for p in POINTS if p.startswith("evacuate.") or p == "instance.drop_migration_context"
-]
-AUDIT = [p for p in POINTS if p.startswith(("audit.", "migration_list."))]
+EVACUATION = on_path("evacuate")
+AUDIT = on_path("audit")
 
 
 @dataclass
@@ -158,13 +160,13 @@ def trial(
         attempt("create vm1", lambda: api.create_server("vm1", source))
         attempt("create vm2", lambda: api.create_server("vm2", dest))
         attempt("source audit", lambda: api.audit(source))
-        if c.supervisor.alive(source):
+        if c.alive(source):
             c.kill(source)
         attempt("wait source down", lambda: api.wait_host(source, "down"))
         attempt("evacuate", lambda: api.evacuate("vm1", dest, until="accepted"))
         attempt("destination audit", lambda: api.audit(dest, wait=False))
         attempt("settle", api.wait_idle)
-        if not c.supervisor.alive(dest):
+        if not c.alive(dest):
             c.start_host(dest)
         vm1 = api.server("vm1")
         if (vm1["host"], vm1["vm_state"]) != (dest, "active"):
@@ -173,7 +175,7 @@ def trial(
         for h in (dest, source):
             attempt(f"audit {h}", lambda h=h: api.audit(h))
         attempt("settle", api.wait_idle)
-        result.fired = any(p == point for _, p in c.conductor.board.killed if _ == host)
+        result.fired = (host, point) in c.kills()
         inv = check_invariants(api.invariant_violations, cfg)
         kept = check_allocations(
             api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks

@@ -1,8 +1,15 @@
 """The catalogue of injection points, and how a point is addressed (``HOST:POINT``).
 
-Point names follow the steps of Nova's resource tracker and compute manager; the two Nova
-names (``instance.drop_migration_context``, ``migration_list.get_in_progress_and_error``) are
-where Nova's regression test for bug 1896463 sleeps. A point fires *before* its step.
+A point is a named place on one of a host's code paths where the configuration may trace,
+hold, delay or kill; it fires *before* its step. Each entry says which path it is on, which
+step it comes before and what that step does. Point names follow the steps of Nova's resource
+tracker and compute manager; the two Nova names (``instance.drop_migration_context``,
+``migration_list.get_in_progress_and_error``) are where Nova's regression test for bug 1896463
+sleeps. ``tests/test_points.py`` checks the catalogue against the ``inject()`` calls in
+``hosts/``, both ways.
+
+This module is data and parsing only: it must not import the hosts or the orchestrator, and
+must not decide what happens at a point (that is the injector's and the orchestrator's job).
 """
 
 from __future__ import annotations
@@ -11,35 +18,134 @@ from dataclasses import dataclass
 
 from testbed.errors import ConfigError
 
-POINTS: dict[str, str] = {
-    # build_and_run_instance
-    "build.claim": "build: before the instance claim of its PCI devices (takes the lock)",
-    "build.spawn": "build: before the fake driver spawns the instance",
-    "build.active": "build: before the instance is marked active",
-    # update_available_resource, the periodic audit
-    "audit.start": "audit: before the audit takes the resource lock",
-    "audit.instance_list": "audit: before loading the instances whose host is this host",
-    "audit.update_usage": "audit: before moving the listed instances' claims to allocations",
-    "audit.migration_list": "audit: before loading the in-progress migrations of this host",
-    "migration_list.get_in_progress_and_error": (
-        "audit: inside the migration query (where Nova's test sleeps 2 s)"
-    ),
-    "audit.clean_usage": "audit: before clean_usage frees claims of unknown instances",
-    "audit.save": "audit: before saving device states to the orchestrator",
-    # rebuild_instance on the destination (evacuation)
-    "evacuate.claim": "evacuate: before the move claim on the destination (takes the lock)",
-    "evacuate.spawn": "evacuate: before the fake driver spawns the rebuilt instance",
-    "evacuate.finish": "evacuate: before finishing (taking the lock with the fixed tracker)",
-    "evacuate.set_host": "evacuate: before setting instance host/node and saving",
-    "instance.drop_migration_context": (
-        "evacuate: before dropping the migration context (where Nova's test sleeps 1 s)"
-    ),
-    "evacuate.migration_done": "evacuate: before marking the migration done",
-    # other paths
-    "rebuild.spawn": "rebuild on the same host: before the fake driver respawns",
-    "delete.free": "delete: before freeing the instance's devices (takes the lock)",
-    "init_host.cleanup": "init_host: before freeing devices of evacuated and cut-off servers",
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    path: str  # the code path it is on: a key of PATHS
+    before: str  # the step it fires before, named as in the host's code
+    doc: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "path": self.path, "before": self.before, "doc": self.doc}
+
+
+# The paths, in the order they are shown, with the host operation each one is.
+PATHS: dict[str, str] = {
+    "build": "build_and_run_instance: claim, spawn, mark active",
+    "audit": "update_available_resource: the periodic audit, all under the resource lock",
+    "evacuate": "rebuild_instance on the destination: move claim, spawn, finish",
+    "rebuild": "rebuild_instance on the same host",
+    "delete": "free_instance: free a deleted (or cut-off) instance's devices",
+    "init_host": "init_host: clean up after a restart, before the first audit",
 }
+
+CATALOGUE: tuple[Point, ...] = (
+    Point(
+        "build.claim",
+        "build",
+        "instance_claim",
+        "before the instance claim of its PCI devices (takes the lock)",
+    ),
+    Point("build.spawn", "build", "driver.spawn", "before the fake driver spawns the instance"),
+    Point(
+        "build.active",
+        "build",
+        "instance.save(vm_state=active)",
+        "before the instance is marked active",
+    ),
+    Point("audit.start", "audit", "lock", "before the audit takes the resource lock"),
+    Point(
+        "audit.instance_list",
+        "audit",
+        "instance_list_by_host",
+        "before loading the instances whose host is this host",
+    ),
+    Point(
+        "audit.update_usage",
+        "audit",
+        "update_pci_for_instance",
+        "before moving the listed instances' claims to allocations",
+    ),
+    Point(
+        "audit.migration_list",
+        "audit",
+        "migration_get_in_progress_and_error",
+        "before loading the in-progress migrations of this host",
+    ),
+    Point(
+        "migration_list.get_in_progress_and_error",
+        "audit",
+        "migration.query",
+        "inside the migration query (where Nova's test sleeps 2 s)",
+    ),
+    Point(
+        "audit.clean_usage",
+        "audit",
+        "clean_usage",
+        "before clean_usage frees claims of unknown instances",
+    ),
+    Point("audit.save", "audit", "pci.save", "before saving device states to the orchestrator"),
+    Point(
+        "evacuate.claim",
+        "evacuate",
+        "rebuild_claim",
+        "before the move claim on the destination (takes the lock)",
+    ),
+    Point(
+        "evacuate.spawn",
+        "evacuate",
+        "driver.spawn",
+        "before the fake driver spawns the rebuilt instance",
+    ),
+    Point(
+        "evacuate.finish",
+        "evacuate",
+        "finish_evacuation",
+        "before finishing (taking the lock with the fixed tracker)",
+    ),
+    Point(
+        "evacuate.set_host",
+        "evacuate",
+        "instance.save(host, node)",
+        "before setting instance host/node and saving",
+    ),
+    Point(
+        "instance.drop_migration_context",
+        "evacuate",
+        "instance.save(migration_context=None)",
+        "before dropping the migration context (where Nova's test sleeps 1 s)",
+    ),
+    Point(
+        "evacuate.migration_done",
+        "evacuate",
+        "migration.save(done)",
+        "before marking the migration done",
+    ),
+    Point(
+        "rebuild.spawn", "rebuild", "driver.spawn", "before the fake driver respawns the instance"
+    ),
+    Point(
+        "delete.free",
+        "delete",
+        "free_instance",
+        "before freeing the instance's devices (takes the lock)",
+    ),
+    Point(
+        "init_host.cleanup",
+        "init_host",
+        "_destroy_evacuated_instances",
+        "before freeing devices of evacuated and cut-off servers",
+    ),
+)
+
+POINTS: dict[str, Point] = {p.name: p for p in CATALOGUE}  # by name, in catalogue order
+
+
+def on_path(path: str) -> list[str]:
+    """The names of the points on ``path``, in the order the path reaches them."""
+    return [p.name for p in CATALOGUE if p.path == path]
+
 
 ANY_HOST = "*"
 

@@ -366,27 +366,34 @@ def test_cli_config_file_that_is_not_utf8(tmp_path):
     assert_usage_error(run_cli("run", "--config", "latin1.toml", cwd=tmp_path), "latin1.toml")
 
 
-def test_cli_points_lists_every_point_with_its_description(tmp_path):
+def test_cli_points_lists_every_point_by_path(tmp_path):
     proc = run_cli("points", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    rows = {}
+    rows, path = {}, None
     for line in proc.stdout.splitlines():
-        name, _, doc = line.partition(" ")
-        rows[name] = doc.strip()
+        if not line.startswith(" "):
+            path = line.split()[0]
+            continue
+        name, _, rest = line.strip().partition(" ")
+        rows[name] = (path, rest.strip())
     assert set(rows) == set(POINTS)
+    for name, p in POINTS.items():
+        assert rows[name] == (p.path, f"{p.doc}  [{p.before}]")
     for name in ("instance.drop_migration_context", "migration_list.get_in_progress_and_error"):
-        assert rows[name] == POINTS[name]
-        assert "Nova's test sleeps" in rows[name]
+        assert "Nova's test sleeps" in rows[name][1]
 
 
 def test_cli_points_json(tmp_path):
     proc = run_cli("points", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     points = json.loads(proc.stdout)
-    assert points == POINTS
-    assert points["instance.drop_migration_context"]
-    assert points["migration_list.get_in_progress_and_error"]
+    assert [p["name"] for p in points] == list(POINTS)
+    assert all(set(p) == {"name", "path", "before", "doc"} for p in points)
+    by_name = {p["name"]: p for p in points}
+    assert by_name["instance.drop_migration_context"]["path"] == "evacuate"
+    assert by_name["migration_list.get_in_progress_and_error"]["path"] == "audit"
+    assert by_name["audit.clean_usage"]["before"] == "clean_usage"
 
 
 def test_late_address_errors_name_their_layer():

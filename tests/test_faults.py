@@ -17,7 +17,7 @@ def test_configured_kill_fires_once_and_the_host_recovers(make_cluster) -> None:
     except ApiError as exc:
         assert "lost: the host died" in str(exc)
     assert not c.supervisor.alive("host2")
-    assert ("host2", "build.spawn") in c.conductor.board.killed
+    assert ("host2", "build.spawn") in c.kills()
     c.start_host("host2")  # a second process: the fault does not fire again
     assert c.supervisor.pid("host2") != first
     # the build was cut off after its claim: vm1 is in error and keeps its device until deleted

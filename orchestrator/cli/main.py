@@ -3,7 +3,8 @@ configuration, 130 interrupted (the cluster is torn down first).
 
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
 codes. The cluster machinery is imported inside each command, so ``--help``, ``points`` and
-``scenarios`` start at once.
+``scenarios`` start at once. It must not decide a run's outcome (the runner and the checks
+do), nor show a user's mistake as a traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from orchestrator.cli import control as cli_control
 from testbed import __version__
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
-from testbed.points import POINTS
+from testbed.points import CATALOGUE, PATHS
 
 EPILOG = """\
 examples:
@@ -134,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_control.add_parsers(sub, _config_args)
 
-    points = sub.add_parser("points", help="list the injection points")
-    points.add_argument("--json", action="store_true", help="print one JSON object")
+    points = sub.add_parser("points", help="list the injection points, by path")
+    points.add_argument(
+        "--json", action="store_true", help="print a JSON list of {name, path, before, doc}"
+    )
     points.set_defaults(func=cmd_points)
 
     scenarios = sub.add_parser("scenarios", help="list the built-in scenarios")
@@ -146,11 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_points(args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(POINTS, indent=2))
-    else:
-        width = max(map(len, POINTS))
-        for name, doc in POINTS.items():
-            print(f"{name:<{width}}  {doc}")
+        print(json.dumps([p.to_dict() for p in CATALOGUE], indent=2))
+        return 0
+    width = max(len(p.name) for p in CATALOGUE)
+    for path, what in PATHS.items():
+        print(f"{path}  ({what})")
+        for p in (p for p in CATALOGUE if p.path == path):
+            print(f"  {p.name:<{width}}  {p.doc}  [{p.before}]")
     return 0
 
 

@@ -1,0 +1,72 @@
+"""The hold board with each policy, fed reports directly (no processes): the board records,
+the policy decides. The same behaviour on real hosts is in test_orderings and test_explorer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from orchestrator.explorer_policy import ExplorerPolicy
+from orchestrator.holds import Board
+from orchestrator.ordering_policy import OrderingPolicy
+from testbed.config import load
+
+
+@contextmanager
+def logged(name: str) -> Iterator[list[logging.LogRecord]]:
+    """The records of one logger (the project's loggers may not propagate to the root)."""
+    logger, records = logging.getLogger(name), []
+    handler, level = logging.Handler(logging.INFO), logger.level
+    handler.emit = records.append
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def report(board: Board, task: str, event: str, point: str = "", host: str = "host2") -> bool:
+    return board.on_trace({"task": task, "host": host, "event": event, "point": point}, task)
+
+
+def test_ordering_holds_until_the_point_has_passed() -> None:
+    board = Board(OrderingPolicy(load(sets=["holds.host2:audit.start=host2:evacuate.claim"])))
+    assert report(board, "audit", "point", "audit.start")  # held: no claim yet
+    assert not report(board, "evac", "point", "evacuate.claim")
+    assert board.take_replies() == []  # reached, not passed
+    assert not report(board, "evac", "point", "evacuate.spawn")  # now the claim has passed
+    assert board.take_replies() == ["audit"]
+    assert not report(board, "x", "lock.request")  # lock requests are never held by orderings
+
+
+def test_ordering_releases_a_holder_everyone_else_waits_for() -> None:
+    rule = "holds.host2:audit.migration_list=host2:evacuate.migration_done"
+    board = Board(OrderingPolicy(load(sets=[rule])))
+    report(board, "audit", "lock.acquired")
+    assert report(board, "audit", "point", "audit.migration_list")
+    assert board.take_replies() == []
+    with logged("testbed.holds") as records:
+        report(board, "evac", "lock.wait")  # the only other task waits for the audit's lock
+    assert board.take_replies() == ["audit"]
+    assert "cannot wait for host2:evacuate.migration_done" in records[0].getMessage()
+
+
+def test_explorer_policy_holds_lock_requests_and_visible_steps_until_released() -> None:
+    board = Board(OrderingPolicy(load()))
+    woken = []
+    gate = ExplorerPolicy(board, lambda: woken.append(1))
+    board.install(["host2"], gate)
+    assert report(board, "audit", "lock.request")
+    assert report(board, "evac", "point", "evacuate.set_host")
+    assert not report(board, "evac2", "point", "evacuate.spawn")  # commutes: runs on
+    assert not report(board, "other", "lock.request", host="host1")  # not explored
+    assert board.at_rest({"audit", "evac"}) and not board.at_rest({"audit", "evac2"})
+    report(board, "holder", "lock.acquired")
+    assert [t.task for t in gate.options("host2")] == ["evac"]  # the lock is taken
+    report(board, "evac2", "point", "evacuate.finish")  # nothing goes by itself
+    assert board.take_replies() == []
+    gate.release("evac")
+    assert board.take_replies() == ["evac"] and woken == [1]
