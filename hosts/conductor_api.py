@@ -13,9 +13,6 @@ import zmq
 from hosts.injection import Injector
 from testbed.transport import RpcClient
 
-# Nova's MigrationList.get_in_progress_and_error leaves out migrations in these states.
-FINISHED = ["confirmed", "reverted", "error", "failed", "completed", "cancelled", "done"]
-
 
 class ConductorAPI:
     def __init__(

@@ -14,10 +14,10 @@ import zmq
 from orchestrator.checks import Expect, check_allocations
 from orchestrator.cluster import Cluster
 from orchestrator.invariants import check_invariants
-from orchestrator.supervisor import SIGNALS
 from testbed import wire
 from testbed.errors import ApiError, TestbedError
 from testbed.transport import bind, serve_one
+from testbed.vocabulary import SIGNALS
 
 log = logging.getLogger("testbed.control")
 

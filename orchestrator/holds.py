@@ -22,6 +22,7 @@ from typing import Any
 
 from testbed.config import Config
 from testbed.points import Address, parse_address
+from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.holds")
 
@@ -34,7 +35,7 @@ VISIBLE = {
     "instance.drop_migration_context",  # writes the instance's migration context
     "evacuate.migration_done",  # writes the migration's status
 }
-HOLDABLE = ("point", "lock.request")
+HOLDABLE = (Event.POINT, Event.LOCK_REQUEST)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Trace:
 
     @property
     def label(self) -> str:
-        return self.point if self.event == "point" else "lock"
+        return self.point if self.event == Event.POINT else "lock"
 
 
 class Board:
@@ -73,17 +74,17 @@ class Board:
         with self.cond:
             t = self.tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
-            if event == "point":
+            if event == Event.POINT:
                 if t.last_point:
                     self.passed.add((t.host, t.last_point))
                 t.last_point = point
-            elif event == "lock.wait":
+            elif event == Event.LOCK_WAIT:
                 t.state = "waiting"
-            elif event == "lock.acquired":
+            elif event == Event.LOCK_ACQUIRED:
                 self.holder[t.host], t.state = t.task, "running"
-            elif event == "lock.released" and self.holder.get(t.host) == t.task:
+            elif event == Event.LOCK_RELEASED and self.holder.get(t.host) == t.task:
                 self.holder[t.host] = None
-            elif event == "kill":
+            elif event == Event.KILL:
                 self.killed.append((t.host, point))
                 log.warning("%s kills itself at %s (injected fault)", t.host, point)
             held = event in HOLDABLE and self._holds(t, event, point)
@@ -107,8 +108,8 @@ class Board:
 
     def _holds(self, t: Trace, event: str, point: str) -> bool:
         if t.host in self.explored:
-            return event == "lock.request" or point in VISIBLE
-        return event == "point" and bool(self._unmet(t.host, point))
+            return event == Event.LOCK_REQUEST or point in VISIBLE
+        return event == Event.POINT and bool(self._unmet(t.host, point))
 
     def _unmet(self, host: str, point: str) -> list[Address]:
         after = [q for a, qs in self.rules.items() if a.matches(host, point) for q in qs]
@@ -161,7 +162,7 @@ class Board:
                 for t in self.tasks.values()
                 if t.host == host
                 and t.state == "held"
-                and (t.event == "point" or self.holder.get(host) is None)
+                and (t.event == Event.POINT or self.holder.get(host) is None)
             ]
 
     def at_rest(self, running: set[str]) -> bool:

@@ -12,8 +12,7 @@ from tenacity import Retrying, retry_if_result
 
 from orchestrator.retry import policy
 from testbed.config import Config
-
-BOUND = ("claimed", "allocated")
+from testbed.vocabulary import BOUND, DeviceStatus, HostState, VmState
 
 
 @dataclass
@@ -47,7 +46,7 @@ def violations(
         per_host.setdefault(d["host"], []).append(d)
 
     for s in servers:  # 1. every active server has exactly N bound on its current host
-        if s["deleted"] or s["vm_state"] != "active":
+        if s["deleted"] or s["vm_state"] != VmState.ACTIVE:
             continue
         n = sum(d["instance_uuid"] == s["uuid"] for d in per_host.get(s["host"], []))
         if n != s["pci_count"]:
@@ -57,7 +56,7 @@ def violations(
             )
 
     for d in devices:  # 2. nothing bound to a deleted server or off the server's host
-        if d["status"] not in BOUND or states.get(d["host"]) == "down":
+        if d["status"] not in BOUND or states.get(d["host"]) == HostState.DOWN:
             continue  # a down host may hold stale bindings until it returns
         s = by_uuid.get(d["instance_uuid"])
         name = s["name"] if s else d["instance_uuid"]
@@ -73,13 +72,13 @@ def violations(
 
     for host, devs in per_host.items():  # 3. available + bound = total, states consistent
         total = config.devices.count(host)
-        free = sum(d["status"] == "available" and not d["instance_uuid"] for d in devs)
+        free = sum(d["status"] == DeviceStatus.AVAILABLE and not d["instance_uuid"] for d in devs)
         bound = sum(d["status"] in BOUND and bool(d["instance_uuid"]) for d in devs)
         if devs and free + bound != total:
             bad = [
                 d["address"]
                 for d in devs
-                if (d["status"] == "available") == bool(d["instance_uuid"])
+                if (d["status"] == DeviceStatus.AVAILABLE) == bool(d["instance_uuid"])
             ]
             out.append(
                 f"available + bound = total: on {host} {free} + {bound} != {total}"

@@ -20,10 +20,10 @@ from typing import Any
 
 from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
-from orchestrator.supervisor import SIGNALS
-from testbed.config import FAULTS, TRACKERS, Config, apply_layer, read_toml
+from testbed.config import TRACKERS, Config, apply_layer, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
+from testbed.vocabulary import FAULTS, SIGNALS, UNTIL, Fault, Until
 
 BUILTIN = resources.files("orchestrator") / "scenarios"
 
@@ -123,12 +123,12 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
                 raise ConfigError(f"{prefix}: '{key}': unknown host '{a[key]}'")
         if step.do == "fault" and a["point"] not in POINTS:
             raise ConfigError(f"{prefix}: 'point': unknown injection point '{a['point']}'")
-        if step.do == "fault" and a.get("action", "kill") not in FAULTS:
+        if step.do == "fault" and a.get("action", Fault.KILL) not in FAULTS:
             raise ConfigError(f"{prefix}: 'action' must be one of {', '.join(FAULTS)}")
         if step.do == "kill" and a.get("signal", "KILL") not in SIGNALS:
             raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
-        if step.do == "evacuate" and a.get("until", "done") not in ("accepted", "claimed", "done"):
-            raise ConfigError(f"{prefix}: 'until' must be accepted, claimed or done")
+        if step.do == "evacuate" and a.get("until", Until.DONE) not in UNTIL:
+            raise ConfigError(f"{prefix}: 'until' must be one of {', '.join(UNTIL)}")
         for text in a.get("expect", []):
             try:
                 e = Expect.parse(text)

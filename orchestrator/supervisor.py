@@ -38,14 +38,6 @@ def _kill_leftovers() -> None:
                         pass
                 proc.join(1.0)
 
-SIGNALS = {
-    "KILL": signal.SIGKILL,
-    "TERM": signal.SIGTERM,
-    "STOP": signal.SIGSTOP,
-    "CONT": signal.SIGCONT,
-    "INT": signal.SIGINT,
-}
-
 
 class Supervisor:
     def __init__(

@@ -16,11 +16,11 @@ from typing import Any, get_type_hints
 
 from testbed.errors import ConfigError
 from testbed.points import Address, parse_address
+from testbed.vocabulary import FAULTS
 
 TRACKERS = ("buggy", "fixed")
 TRANSPORTS = ("ipc", "tcp")
 WAITS = ("fixed", "exponential")
-FAULTS = ("kill",)
 
 
 @dataclass
@@ -194,8 +194,9 @@ def validate(config: Config) -> Config:
                 if name == "delays" and value < 0:
                     raise ConfigError(f"delay '{key}' must not be negative, got {value}")
                 if table is config.faults and value not in FAULTS:
-                    raise ConfigError(f"fault '{key}' must be one of {', '.join(FAULTS)}, "
-                                      f"got '{value}'")
+                    raise ConfigError(
+                        f"fault '{key}' must be one of {', '.join(FAULTS)}, got '{value}'"
+                    )
             except ConfigError as exc:
                 where = config.origins.get(f"{name}.{key}")
                 raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None

@@ -18,9 +18,9 @@ from typing import Any
 from orchestrator.procs import running
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
+from testbed.vocabulary import SIGNALS
 
 DISCOVERY = Path(".testbed-control.json")
-SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT")
 
 
 def render(status: dict[str, Any]) -> str:
@@ -239,7 +239,7 @@ def add_parsers(sub: Any, config_args: Any) -> None:
 
     p = control_args(sub.add_parser("kill", help="send a signal to a host process"))
     p.add_argument("host")
-    p.add_argument("--signal", choices=SIGNAL_NAMES, default="KILL")
+    p.add_argument("--signal", choices=list(SIGNALS), default="KILL")
     p.set_defaults(
         func=_simple(
             "kill", "sent SIG{args.signal} to {args.host} (pid {out[pid]})", "host", "signal"
