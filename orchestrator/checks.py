@@ -11,9 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_result
-
-from orchestrator.retry import policy
+from orchestrator.retry import until_ok
 from testbed.config import Checks
 from testbed.errors import ConfigError
 
@@ -107,9 +105,4 @@ def check_allocations(
     observe: Callable[[], dict[str, dict[str, int]]], expects: list[Expect], checks: Checks
 ) -> CheckResult:
     """Observe until every expectation holds or the policy gives up; the last result wins."""
-    retrying = Retrying(
-        **policy(checks),
-        retry=retry_if_result(lambda r: not r.ok),
-        retry_error_callback=lambda state: state.outcome.result(),
-    )
-    return retrying(lambda: evaluate(expects, observe()))
+    return until_ok(lambda: evaluate(expects, observe()), checks)

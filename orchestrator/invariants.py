@@ -8,9 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_result
-
-from orchestrator.retry import policy
+from orchestrator.retry import until_ok
 from testbed.config import Config
 from testbed.vocabulary import BOUND, DeviceStatus, HostState, VmState
 
@@ -110,9 +108,4 @@ def _fmt(entry: tuple[str, str | None] | None) -> str:
 
 def check_invariants(observe: Callable[[], list[str]], config: Config) -> InvariantResult:
     """Retry under the configured policy until no invariant is violated; last result wins."""
-    retrying = Retrying(
-        **policy(config.checks),
-        retry=retry_if_result(lambda r: not r.ok),
-        retry_error_callback=lambda state: state.outcome.result(),
-    )
-    return retrying(lambda: InvariantResult(observe()))
+    return until_ok(lambda: InvariantResult(observe()), config.checks)
