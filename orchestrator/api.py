@@ -269,8 +269,11 @@ class API:
         )
 
     def status(self) -> dict[str, Any]:
+        """Hosts (pid, up/down, heartbeat, devices free and bound, servers bound), servers
+        and migrations: what ``testbed status`` shows, as plain data."""
         services, states = self.state.services(), self.host_states()
         devices = self.state.devices()  # once, not once per host
+        bound = self.allocations()
         hosts = {}
         for host in self.hosts:
             devs = [d for d in devices if d["host"] == host]
@@ -282,6 +285,8 @@ class API:
                 "last_heartbeat": s.get("last_seen"),
                 "devices": len(devs),
                 "free": sum(d["status"] == DeviceStatus.AVAILABLE for d in devs),
+                "bound": sum(bound.get(host, {}).values()),
+                "servers": sorted(bound.get(host, {})),
             }
         return {
             "hosts": hosts,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.render import allocations
 from orchestrator.retry import until_ok
 from testbed.config import Checks
 from testbed.errors import ConfigError
@@ -73,10 +74,7 @@ class CheckResult:
             for r in self.rows
             if not r.ok
         ]
-        for host, servers in sorted(self.observed.items()):
-            bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
-            lines.append(f"  last observed on {host}: {bound}")
-        return lines
+        return lines + allocations(self.observed, "  last observed on ")
 
     def to_dict(self) -> dict[str, Any]:
         return {

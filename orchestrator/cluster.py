@@ -12,6 +12,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -71,8 +72,9 @@ class Cluster:
 
     # -- hosts ----------------------------------------------------------------------------
     def start(self) -> None:
-        log.info("conductor at %s, commands from %s", self.conductor.endpoint,
-                 self.commands.endpoint)
+        log.info(
+            "conductor at %s, commands from %s", self.conductor.endpoint, self.commands.endpoint
+        )
         self.conductor.start()
         pids = {host: self._launch(host) for host in self.config.cluster.hosts}
         for host, pid in pids.items():
@@ -112,6 +114,14 @@ class Cluster:
             return self.supervisor.kill(host, sig)
         except RuntimeError as exc:
             raise ApiError(str(exc)) from None
+
+    def status(self) -> dict[str, Any]:
+        """The API's status, with the pid of each host's current process (a host restarted
+        but not yet registered shows its new pid)."""
+        out = self.api.status()
+        for host, row in out["hosts"].items():
+            row["pid"] = self.supervisor.pid(host) or row["pid"]
+        return out
 
     def pids(self) -> dict[str, int | None]:
         return {"orchestrator": os.getpid()} | {

@@ -23,13 +23,7 @@ log = logging.getLogger("testbed.control")
 
 
 def status(c: Cluster) -> dict[str, Any]:
-    out = c.api.status()
-    bound = c.api.allocations()
-    for host, row in out["hosts"].items():
-        row["pid"] = c.supervisor.pid(host) or row["pid"]
-        row["bound"] = sum(bound.get(host, {}).values())
-        row["servers"] = sorted(bound.get(host, {}))
-    return out
+    return c.status()
 
 
 def check(c: Cluster, expect: list[str]) -> dict[str, Any]:

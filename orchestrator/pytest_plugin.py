@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from orchestrator.render import allocations
 from testbed.config import (
     SECTIONS,
     TRACKERS,
@@ -205,9 +206,7 @@ def _section(run: _Run) -> str:
     except Exception as exc:  # the test may have closed the cluster itself
         lines.append(f"  unavailable ({type(exc).__name__}: {exc}); see state.sqlite")
     else:
-        for host, servers in sorted(observed.items()):
-            bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
-            lines.append(f"  {host}: {bound}")
+        lines += allocations(observed, "  ")
     log = run.run_dir / "testbed.log"
     try:
         tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from orchestrator.cli import control as cli_control
+from orchestrator.render import verdict
 from testbed import __version__
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
@@ -172,9 +173,7 @@ def _print_result(r: Any) -> None:
     print(f"tracker   {r.tracker}")
     if r.last_check is not None:
         print("\n".join(r.last_check.lines()))
-    if r.invariants is not None:
-        print(f"invariants {'hold' if r.invariants.ok else 'VIOLATED'}")
-    print(f"outcome   {'PASS' if r.ok else 'FAIL'}")
+    print("\n".join(verdict(r.ok, r.invariants.ok if r.invariants else None)))
     if not r.ok:
         if r.error:
             lines = [r.error]
