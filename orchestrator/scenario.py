@@ -20,7 +20,7 @@ from typing import Any
 
 from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
-from testbed.config import TRACKERS, Config, apply_layer, read_toml
+from testbed.config import TRACKERS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
 from testbed.vocabulary import FAULTS, SIGNALS, UNTIL, Fault, Until
@@ -147,9 +147,22 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
 
 
 def load(name_or_path: str) -> Scenario:
+    """The scenario alone; its ``[config]`` is checked for unknown keys and types."""
     path = find(name_or_path)
     where = f"scenario '{name_or_path}'"
     scenario = parse(read_toml(path), where)
     probe = Config()
     apply_layer(probe, scenario.config, f"{where} [config]")
     return scenario
+
+
+def load_with_config(name_or_path: str, *layers: Layer) -> tuple[Scenario, Config]:
+    """The scenario and the configuration it runs with: defaults, the scenario's ``[config]``,
+    then ``layers`` (later wins), validated; the hosts and servers its steps name are checked
+    against that configuration. The one way the command line and the pytest plugin assemble a
+    run."""
+    scenario = load(name_or_path)
+    where = f"scenario '{name_or_path}'"
+    config = build([(f"{where} [config]", scenario.config), *layers])
+    check_names(scenario, config, where)
+    return scenario, config

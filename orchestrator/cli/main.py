@@ -19,7 +19,7 @@ from typing import Any
 from orchestrator.cli import control as cli_control
 from orchestrator.render import verdict
 from testbed import __version__
-from testbed.config import TRACKERS, load
+from testbed.config import TRACKERS, option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.points import POINTS
 
@@ -190,18 +190,10 @@ def _print_result(r: Any) -> None:
 
 
 def _scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
-    from orchestrator import scenario as sc
+    from orchestrator.scenario import load_with_config
 
-    scenario = sc.load(name)
-    config = load(
-        [(f"scenario '{name}' [config]", scenario.config)],
-        args.config,
-        args.sets,
-        args.delays,
-        args.tracker,
-    )
-    sc.check_names(scenario, config, f"scenario '{name}'")
-    return scenario, config
+    layers = option_layers(args.config, args.sets, args.delays, args.tracker)
+    return load_with_config(name, *layers)
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
