@@ -1,4 +1,4 @@
-"""The invariants that hold whenever the cluster is quiet (DESIGN §1), checked on the
+"""The invariants that hold whenever the cluster is quiet (docs/design.md §2), checked on the
 orchestrator's state and on each live host's own view. Each violation names the invariant,
 the server, the host and the device address where there is one."""
 
