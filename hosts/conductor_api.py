@@ -1,7 +1,8 @@
 """The host's only way to state: requests to the orchestrator's conductor (``nova.conductor``).
 
-Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between threads).
-"""
+Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between threads). It
+must not cache what it reads: every read asks the orchestrator, so that a race sees the state
+as it is at that moment, as Nova's objects do."""
 
 from __future__ import annotations
 

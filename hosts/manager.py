@@ -1,4 +1,8 @@
-"""The compute manager, after ``nova/compute/manager.py``: what a host does with a command."""
+"""The compute manager, after ``nova/compute/manager.py``: what a host does with a command,
+and what ``init_host`` cleans up after a crash.
+
+It must not touch devices except through the resource tracker (which takes the lock) nor the
+state except through the conductor client: the race lives in those two paths."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """PCI device tracker, after Nova's ``nova/pci/manager.py`` (PciDevTracker).
 
-Simplified: no device pools, specs or NUMA; a request is just "N devices".
-"""
+Simplified: no device pools, specs or NUMA; a request is just "N devices". In memory only: it
+must not lock (the resource tracker's lock guards it) nor do any I/O (the tracker saves)."""
 
 from __future__ import annotations
 

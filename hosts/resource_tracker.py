@@ -2,8 +2,8 @@
 
 One lock (Nova's ``COMPUTE_RESOURCE_SEMAPHORE``) guards every claim and the whole periodic
 audit. Two trackers ship: ``fixed`` finishes an evacuation under the lock, as Nova's fix for
-bug 1896463 does; ``buggy`` finishes it outside the lock, as Nova did before.
-"""
+bug 1896463 does; ``buggy`` finishes it outside the lock, as Nova did before. They must not
+differ anywhere else: that one difference is what the scenarios tell apart."""
 
 from __future__ import annotations
 

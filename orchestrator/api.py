@@ -1,5 +1,9 @@
 """The API that scenarios, tests and the control commands call: servers, hosts, audits, and
-the views checks are made from. Every wait is bounded by ``timeouts.settle``."""
+the views checks are made from. Every wait is bounded by ``timeouts.settle``.
+
+Like Nova's API it writes only what an API writes (a new server, a migration, a task and the
+server's task state, a forced-down service, a local delete) and asks hosts for the rest; it
+must not do a host's work in its place."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Checks on the orchestrator's state, retried under the configured tenacity policy.
 
 The check that matters is Nova's: for server S and host H, the number of devices of H bound
-(claimed or allocated) to S.
-"""
+(claimed or allocated) to S. A check only observes: it must not change the cluster, since it
+is called again and again until it holds."""
 
 from __future__ import annotations
 

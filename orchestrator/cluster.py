@@ -1,8 +1,8 @@
 """A running cluster: run directory, log, state, conductor, command socket, supervisor, API.
 
 Use it as a context manager: whatever happens inside, ``close`` stops every host (by pid),
-the conductor and the sockets, and removes the private ipc directory.
-"""
+the conductor and the sockets, and removes the private ipc directory. It must not leave a
+process, socket or ipc path behind, nor signal anything it did not start."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The invariants that hold whenever the cluster is quiet (docs/design.md §2), checked on the
 orchestrator's state and on each live host's own view. Each violation names the invariant,
-the server, the host and the device address where there is one."""
+the server, the host and the device address where there is one. ``violations`` is a pure
+function of the data it is given: it must not read or change the cluster itself."""
 
 from __future__ import annotations
 

@@ -2,15 +2,15 @@
 ``testbed_config``, ``cluster`` and ``run_scenario`` fixtures, and a report section on failure.
 
 Thin on purpose: configuration is ``testbed.config``'s, clusters and scenarios are the
-orchestrator's. The cluster machinery is imported inside the fixtures only, so loading the
-plugin (every pytest session of an environment where testbed is installed) costs nothing more.
+orchestrator's. Loading the plugin (every pytest session of an environment where testbed is
+installed) must not start or import the cluster machinery: that happens inside the fixtures.
+Nothing a fixture starts may outlive its test.
 
 Configuration layers, later wins: defaults, (a scenario's ``[config]``,) the ini options, the
 command line, ``@pytest.mark.testbed(...)`` (class, then function), then the arguments given
 to ``run_scenario``. Every cluster lives in a directory under the test's ``tmp_path``; its ipc
 endpoints are in a private directory of its own, so parallel tests and parallel sessions
-never share a path or a port.
-"""
+never share a path or a port."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@
     server = "vm1"
 
 Built-in scenarios ship in ``orchestrator/scenarios``. Validation names the step and the key.
-"""
+Loading must not start anything: a scenario that loads has known steps and fields, and names
+only hosts its configuration has and servers an earlier step creates."""
 
 from __future__ import annotations
 

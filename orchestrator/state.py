@@ -1,6 +1,9 @@
 """The cluster's state in one SQLite file per run: services, compute nodes, PCI devices,
 instances, migrations, tasks. Shared by the conductor thread and API callers behind one lock;
-``changed`` is notified on every write so that waits wake up instead of polling blindly."""
+``changed`` is notified on every write so that waits wake up instead of polling blindly.
+
+It stores and answers: it must not decide anything about the race (the hosts and the API do),
+and every write must notify ``changed``."""
 
 from __future__ import annotations
 

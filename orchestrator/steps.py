@@ -1,8 +1,7 @@
 """Scenario steps: each a small function of the cluster, declared with the fields it takes.
 
 A step returns a ``CheckResult`` when it checks something; the runner stops at the first
-check that fails.
-"""
+check that fails. A step must not wait without a bound from the configuration."""
 
 from __future__ import annotations
 

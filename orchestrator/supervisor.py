@@ -1,8 +1,8 @@
 """The supervisor: starts, stops, kills and restarts host processes, by pid only.
 
 Hosts are forked (multiprocessing-logging needs fork), each with a fresh log queue of its own
-so that a host killed mid-write cannot silence another.
-"""
+so that a host killed mid-write cannot silence another. It must not signal by name or process
+group, nor leave a process unreaped."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Every section is a small dataclass; a layer is a plain mapping checked against them, so an
 unknown key, a wrong type or a negative duration is reported naming the key and the layer.
-"""
+It only turns layers into a ``Config`` or a ``ConfigError``: it must not read the environment,
+start anything, or decide what a value means at run time."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """``testbed up`` and the commands that drive the cluster it keeps running.
 
 ``up`` writes ``.testbed-control.json`` in its working directory; the control commands find
-the cluster through it when run from the same directory, or take ``--control ENDPOINT``.
-"""
+the cluster through it when run from the same directory, or take ``--control ENDPOINT``. A
+face: ``up`` runs the cluster and its control server; every other command sends one request
+and prints the answer, and must not reach into the cluster otherwise."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 configuration, 130 interrupted (the cluster is torn down first).
 
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
-codes. The cluster machinery is imported inside each command, so ``--help``, ``points`` and
-``scenarios`` start at once.
-"""
+codes; it must hold no logic of the cluster. The cluster machinery is imported inside each
+command, so ``--help``, ``points`` and ``scenarios`` start at once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A one-line progress bar on stderr for long work; silent when stderr is not a terminal."""
+"""A one-line progress bar on stderr for long work; silent when stderr is not a terminal.
+
+It must not write to stdout: results and ``--json`` go there."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 A strategy is asked ``next_run()`` before each schedule (False: nothing left to run) and
 ``choose(labels)`` at each decision, with the labels of the waiting steps in a stable order;
-it answers an index.
-"""
+it answers an index. It sees only labels and must not look at the cluster, so that the same
+choices replay the same schedule."""
 
 from __future__ import annotations
 
