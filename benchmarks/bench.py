@@ -16,23 +16,17 @@ import sys
 
 import main_job
 import rpc
-from common import NOVA_TEST_SECONDS
+from common import NOVA_TEST_SECONDS, parse
+
+
+class _SkipJob:
+    @staticmethod
+    def add_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--skip-job", action="store_true", help="only measure the round trips")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="bench.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    main_job.add_args(p)
-    rpc.add_args(p)
-    p.add_argument("--skip-job", action="store_true", help="only measure the round trips")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = p.parse_args(argv)
-    main_job.check_args(p, args)
-    rpc.check_args(p, args)
+    args = parse("bench.py", __doc__, argv, [main_job, rpc, _SkipJob])
 
     job = None
     if not args.skip_job:

@@ -7,6 +7,7 @@ must not leave a process or a directory behind.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -14,10 +15,11 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.cli.progress import Progress
 
@@ -53,6 +55,20 @@ def timed_run(argv: list[str], timeout: float) -> Timed:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
         code, err = None, f"timed out after {timeout:g} s"
     return Timed(time.perf_counter() - start, code, out, err)
+
+
+def repeat(
+    argv: list[str], times: int, timeout: float, label: str, quiet: bool = False
+) -> Iterator[Timed]:
+    """Run ``argv`` ``times`` times, one after the other, with a progress bar."""
+    bar = progress(label, times, quiet)
+    try:
+        for _ in range(times):
+            result = timed_run(argv, timeout)
+            bar.step()
+            yield result
+    finally:
+        bar.close()
 
 
 def spread(samples: list[float]) -> dict[str, float | list[float]]:
@@ -92,6 +108,23 @@ def check_cpu(cpu: int | None) -> str | None:
 
 def cpus() -> list[int] | None:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def parse(prog: str, doc: str | None, argv: list[str] | None, parts: Sequence[Any]) -> Any:
+    """The command line of a benchmark: each part's options (``add_args``), ``--json`` and
+    ``-q``; then each part checks its values (``check_args``)."""
+    p = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for part in parts:
+        part.add_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    args = p.parse_args(argv)
+    for part in parts:
+        if hasattr(part, "check_args"):
+            part.check_args(p, args)
+    return args
 
 
 def progress(label: str, total: int | None, quiet: bool = False) -> Progress:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from typing import Any
 
-from common import NOVA_TEST_SECONDS, progress, spread, testbed_command, timed_run
+from common import NOVA_TEST_SECONDS, parse, repeat, spread, testbed_command
 
 EXPECTED_EXIT = {"fixed": 0, "buggy": 1}
 
@@ -42,23 +42,18 @@ def measure(runs: int, warmup: int, timeout: float, quiet: bool = False) -> dict
         for tracker, expected in EXPECTED_EXIT.items():
             walls, reported = [], []
             argv = [*cmd, "run", "--tracker", tracker, "--json", "--run-dir", base]
-            bar = progress(f"[job] testbed run --tracker {tracker}", warmup + runs, quiet)
-            try:
-                for i in range(warmup + runs):
-                    r = timed_run(argv, timeout)
-                    bar.step("warm-up" if i < warmup else "")
-                    if r.code != expected:
-                        raise Mismatch(
-                            f"\n!!! EXIT CODE MISMATCH: `testbed run --tracker {tracker}` "
-                            f"exited {r.code}, expected {expected}\n--- stdout ---\n"
-                            f"{r.stdout[-2000:]}\n--- stderr ---\n{r.stderr[-2000:]}\n"
-                        )
-                    if i >= warmup:
-                        walls.append(r.wall)
-                        if _reported(r.stdout) is not None:
-                            reported.append(_reported(r.stdout))
-            finally:
-                bar.close()
+            label = f"[job] testbed run --tracker {tracker}"
+            for i, r in enumerate(repeat(argv, warmup + runs, timeout, label, quiet)):
+                if r.code != expected:
+                    raise Mismatch(
+                        f"\n!!! EXIT CODE MISMATCH: `testbed run --tracker {tracker}` "
+                        f"exited {r.code}, expected {expected}\n--- stdout ---\n"
+                        f"{r.stdout[-2000:]}\n--- stderr ---\n{r.stderr[-2000:]}\n"
+                    )
+                if i >= warmup:
+                    walls.append(r.wall)
+                    if _reported(r.stdout) is not None:
+                        reported.append(_reported(r.stdout))
             wall = spread(walls)
             results[tracker] = {
                 "exit_code": expected,
@@ -131,16 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="main_job.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = p.parse_args(argv)
-    check_args(p, args)
+    args = parse("main_job.py", __doc__, argv, [sys.modules[__name__]])
     job = run(args)
     if job is None:
         return 1

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from common import check_cpu, cpus, pinned, progress, spread
+from common import check_cpu, cpus, parse, pinned, progress, spread
 
 from orchestrator.conductor import Conductor
 from orchestrator.state import State
@@ -268,14 +268,7 @@ def versions() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="rpc.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = p.parse_args(argv)
-    check_args(p, args)
+    args = parse("rpc.py", __doc__, argv, [sys.modules[__name__]])
     rtts = run(args)
     if args.json:
         print(json.dumps(versions() | {"round_trip": {r["transport"]: r for r in rtts}}, indent=2))

@@ -14,7 +14,7 @@ import multiprocessing
 import sys
 import tempfile
 
-from common import progress, spread, testbed_command, timed_run
+from common import repeat, spread, testbed_command
 
 
 def busy(stop: multiprocessing.synchronize.Event) -> None:
@@ -44,15 +44,9 @@ def main() -> int:
             for tracker in ("buggy", "fixed"):
                 codes, walls = [], []
                 argv = [*testbed_command(), "run", args.scenario, "--tracker", tracker]
-                bar = progress(tracker, args.runs)
-                try:
-                    for _ in range(args.runs):
-                        r = timed_run([*argv, "--run-dir", runs], args.timeout)
-                        walls.append(r.wall)
-                        codes.append(r.code)
-                        bar.step()
-                finally:
-                    bar.close()
+                for r in repeat([*argv, "--run-dir", runs], args.runs, args.timeout, tracker):
+                    walls.append(r.wall)
+                    codes.append(r.code)
                 wall = spread(walls)
                 results[tracker] = {
                     "runs": args.runs,

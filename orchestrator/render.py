@@ -31,6 +31,12 @@ def verdict(ok: bool, invariants_ok: bool | None = None) -> list[str]:
     return lines
 
 
+def listing(docs: Mapping[str, str]) -> list[str]:
+    """``name  doc`` lines, the names in one column (``testbed points``, ``testbed scenarios``)."""
+    width = max(map(len, docs), default=0)
+    return [f"{name:<{width}}  {doc}" for name, doc in docs.items()]
+
+
 def status_table(status: Mapping[str, Any], now: float | None = None) -> str:
     """One row per host, then one line per server."""
     now = time.time() if now is None else now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.render import allocations, bound, status_table, verdict
+from orchestrator.render import allocations, bound, listing, status_table, verdict
 
 
 def test_bound_devices_per_host() -> None:
@@ -29,3 +29,7 @@ def test_status_table() -> None:
         "host1  7    down (forced)  1     1      1.0 s ago  vm1",
         "server vm1: active on host1",
     ]
+
+
+def test_listing_aligns_the_names() -> None:
+    assert listing({"a": "first", "bcd": "second"}) == ["a    first", "bcd  second"]

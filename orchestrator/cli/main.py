@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from orchestrator.cli import control as cli_control
-from orchestrator.render import verdict
+from orchestrator.render import listing, verdict
 from testbed import __version__
 from testbed.config import TRACKERS, option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
@@ -144,27 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_points(args: argparse.Namespace) -> int:
-    if args.json:
-        print(json.dumps(POINTS, indent=2))
-    else:
-        width = max(map(len, POINTS))
-        for name, doc in POINTS.items():
-            print(f"{name:<{width}}  {doc}")
+def _print_listing(args: argparse.Namespace, docs: dict[str, str]) -> int:
+    print(json.dumps(docs, indent=2) if args.json else "\n".join(listing(docs)))
     return 0
+
+
+def cmd_points(args: argparse.Namespace) -> int:
+    return _print_listing(args, POINTS)
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from orchestrator import scenario as sc
 
-    found = {name: sc.load(name).description for name in sc.builtin_names()}
-    if args.json:
-        print(json.dumps(found, indent=2))
-    else:
-        width = max(map(len, found))
-        for name, doc in found.items():
-            print(f"{name:<{width}}  {doc}")
-    return 0
+    return _print_listing(args, {n: sc.load(n).description for n in sc.builtin_names()})
 
 
 def _print_result(r: Any) -> None:
