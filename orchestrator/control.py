@@ -17,7 +17,7 @@ from orchestrator.invariants import check_invariants
 from testbed import wire
 from testbed.errors import ApiError, TestbedError
 from testbed.transport import bind, serve_one
-from testbed.vocabulary import SIGNALS
+from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS
 
 log = logging.getLogger("testbed.control")
 
@@ -39,7 +39,7 @@ def check(c: Cluster, expect: list[str]) -> dict[str, Any]:
     }
 
 
-def kill(c: Cluster, host: str, signal: str = "KILL") -> dict[str, Any]:
+def kill(c: Cluster, host: str, signal: str = DEFAULT_SIGNAL) -> dict[str, Any]:
     if signal not in SIGNALS:
         raise ApiError(f"unknown signal '{signal}' (one of {', '.join(SIGNALS)})")
     return {"host": host, "pid": c.kill(host, SIGNALS[signal]), "signal": signal}

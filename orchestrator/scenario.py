@@ -24,7 +24,7 @@ from orchestrator.steps import REQUIRED, STEPS
 from testbed.config import TRACKERS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
-from testbed.vocabulary import FAULTS, SIGNALS, UNTIL, Fault, Until
+from testbed.vocabulary import DEFAULT_SIGNAL, FAULTS, SIGNALS, UNTIL, Fault, Until
 
 BUILTIN = resources.files("orchestrator") / "scenarios"
 
@@ -126,7 +126,7 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
             raise ConfigError(f"{prefix}: 'point': unknown injection point '{a['point']}'")
         if step.do == "fault" and a.get("action", Fault.KILL) not in FAULTS:
             raise ConfigError(f"{prefix}: 'action' must be one of {', '.join(FAULTS)}")
-        if step.do == "kill" and a.get("signal", "KILL") not in SIGNALS:
+        if step.do == "kill" and a.get("signal", DEFAULT_SIGNAL) not in SIGNALS:
             raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
         if step.do == "evacuate" and a.get("until", Until.DONE) not in UNTIL:
             raise ConfigError(f"{prefix}: 'until' must be one of {', '.join(UNTIL)}")

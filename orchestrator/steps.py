@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.checks import CheckResult, Expect, check_allocations
 from orchestrator.cluster import Cluster
-from testbed.vocabulary import SIGNALS, UNTIL, Fault, HostState, Until, VmState
+from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS, UNTIL, Fault, HostState, Until, VmState
 
 REQUIRED = object()
 
@@ -32,7 +32,7 @@ def _check(c: Cluster, expect: list[str]) -> CheckResult:
     return check_allocations(c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks)
 
 
-def _kill(c: Cluster, host: str, signal: str = "KILL") -> None:
+def _kill(c: Cluster, host: str, signal: str = DEFAULT_SIGNAL) -> None:
     c.kill(host, SIGNALS[signal])
 
 
@@ -54,7 +54,7 @@ STEPS: dict[str, StepType] = {
     ),
     "kill": StepType(
         _kill,
-        {"host": (str, REQUIRED), "signal": (str, "KILL")},
+        {"host": (str, REQUIRED), "signal": (str, DEFAULT_SIGNAL)},
         f"send a signal ({', '.join(SIGNALS)}) to a host process",
     ),
     "wait_down": StepType(

@@ -113,6 +113,7 @@ SIGNALS: dict[str, signal.Signals] = {
     "CONT": signal.SIGCONT,
     "INT": signal.SIGINT,
 }
+DEFAULT_SIGNAL = "KILL"  # a host dies the way a machine does
 
 
 class Fault(StrEnum):

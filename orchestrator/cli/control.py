@@ -20,7 +20,7 @@ from orchestrator.procs import running
 from orchestrator.render import status_table, verdict
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
-from testbed.vocabulary import SIGNALS
+from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS
 
 DISCOVERY = Path(".testbed-control.json")
 
@@ -213,7 +213,7 @@ def add_parsers(sub: Any, config_args: Any) -> None:
 
     p = control_args(sub.add_parser("kill", help="send a signal to a host process"))
     p.add_argument("host")
-    p.add_argument("--signal", choices=list(SIGNALS), default="KILL")
+    p.add_argument("--signal", choices=list(SIGNALS), default=DEFAULT_SIGNAL)
     p.set_defaults(
         func=_simple(
             "kill", "sent SIG{args.signal} to {args.host} (pid {out[pid]})", "host", "signal"
