@@ -11,13 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-CLI = [sys.executable, "-m", "orchestrator.cli"]
+from common import repeat, spread, testbed_command
 
 
 def busy(stop: multiprocessing.synchronize.Event) -> None:
@@ -46,24 +43,18 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="tb-stress-") as runs:
             for tracker in ("buggy", "fixed"):
                 codes, walls = [], []
-                for i in range(args.runs):
-                    t0 = time.monotonic()
-                    rc = subprocess.run(
-                        [*CLI, "run", args.scenario, "--tracker", tracker, "--run-dir", runs],
-                        capture_output=True,
-                        timeout=args.timeout,
-                    ).returncode
-                    walls.append(time.monotonic() - t0)
-                    codes.append(rc)
-                    print(f"\r{tracker}: {i + 1}/{args.runs}", end="", file=sys.stderr)
-                print(file=sys.stderr)
+                argv = [*testbed_command(), "run", args.scenario, "--tracker", tracker]
+                for r in repeat([*argv, "--run-dir", runs], args.runs, args.timeout, tracker):
+                    walls.append(r.wall)
+                    codes.append(r.code)
+                wall = spread(walls)
                 results[tracker] = {
                     "runs": args.runs,
                     "exit_0": codes.count(0),
                     "exit_1": codes.count(1),
                     "other": len(codes) - codes.count(0) - codes.count(1),
-                    "median_s": round(statistics.median(walls), 3),
-                    "max_s": round(max(walls), 3),
+                    "median_s": round(wall["median"], 3),
+                    "max_s": round(wall["max"], 3),
                 }
     finally:
         stop.set()

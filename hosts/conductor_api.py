@@ -1,7 +1,8 @@
 """The host's only way to state: requests to the orchestrator's conductor (``nova.conductor``).
 
-Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between threads).
-"""
+Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between threads). It
+must not cache what it reads: every read asks the orchestrator, so that a race sees the state
+as it is at that moment, as Nova's objects do."""
 
 from __future__ import annotations
 
@@ -12,9 +13,6 @@ import zmq
 
 from hosts.injection import Injector
 from testbed.transport import RpcClient
-
-# Nova's MigrationList.get_in_progress_and_error leaves out migrations in these states.
-FINISHED = ["confirmed", "reverted", "error", "failed", "completed", "cancelled", "done"]
 
 
 class ConductorAPI:

@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from testbed.config import FAULTS, Config
+from testbed.config import Config
 from testbed.points import ANY_HOST, POINTS, Address
 from testbed.transport import RemoteError, RpcTimeout
+from testbed.vocabulary import FAULTS, Event, Fault
 
 log = logging.getLogger("testbed.injection")
 
@@ -81,8 +82,8 @@ class Injector:
             return
         if self.traced:
             self._local.point = point  # the step a later conductor request belongs to
-            self._trace("point", point)
-        if self.faults.get(point) == "kill":
+            self._trace(Event.POINT, point)
+        if self.faults.get(point) == Fault.KILL:
             self._kill(point)
         seconds = self.delays.get(point, 0.0)
         if seconds > 0:
@@ -94,14 +95,14 @@ class Injector:
         (the orchestrator derives its footprint from it) and may be held, so the explorer can
         order every read and write of the shared state across hosts."""
         if self.armed and self.traced:
-            self._trace("request", getattr(self._local, "point", ""), {"op": op, "body": body})
+            self._trace(Event.REQUEST, getattr(self._local, "point", ""), {"op": op, "body": body})
 
     def lock_event(self, event: str) -> None:
         """``lock.request`` may be held (the explorer grants the lock); ``lock.wait``,
         ``lock.acquired`` and ``lock.released`` are only reported, and never raise."""
         if not (self.armed and self.traced):
             return
-        if event == "lock.request":
+        if event == Event.LOCK_REQUEST:
             self._trace(event, getattr(self._local, "point", ""))
             return
         try:
@@ -132,7 +133,7 @@ class Injector:
         # logs the kill when this report reaches it.
         try:  # let the orchestrator know why this host is about to vanish
             self.report(
-                {"host": self.host, "task": self.task, "event": "kill", "point": point},
+                {"host": self.host, "task": self.task, "event": Event.KILL, "point": point},
                 self.rpc_timeout,
             )
         except (RpcTimeout, RemoteError):

@@ -1,4 +1,8 @@
-"""The compute manager, after ``nova/compute/manager.py``: what a host does with a command."""
+"""The compute manager, after ``nova/compute/manager.py``: what a host does with a command,
+and what ``init_host`` cleans up after a crash.
+
+It must not touch devices except through the resource tracker (which takes the lock) nor the
+state except through the conductor client: the race lives in those two paths."""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from hosts.injection import Injector
 from hosts.pci import PciDevTracker, make_devices
 from hosts.resource_tracker import TRACKERS, ResourceTracker
 from testbed.config import Config
+from testbed.vocabulary import MigrationStatus, VmState
 
 log = logging.getLogger("testbed.host.manager")
 
-INCOMING_CUT_OFF = ["accepted", "pre-migrating"]  # an evacuation to us that never finished
+# an evacuation to us that never finished
+INCOMING_CUT_OFF = [MigrationStatus.ACCEPTED, MigrationStatus.PRE_MIGRATING]
 
 
 class ComputeManager:
@@ -41,19 +47,20 @@ class ComputeManager:
 
     def _destroy_evacuated_instances(self) -> None:
         """Servers evacuated away while we were down: free what we held (done -> completed)."""
-        for mig in self.conductor.migration_query(source=self.host, statuses=["done"]):
+        away = self.conductor.migration_query(source=self.host, statuses=[MigrationStatus.DONE])
+        for mig in away:
             log.info("freeing devices of %s, evacuated away from here", mig["instance_uuid"])
             self.rt.free_instance(mig["instance_uuid"])
-            self.conductor.migration_save(mig["id"], "completed")
+            self.conductor.migration_save(mig["id"], MigrationStatus.COMPLETED)
 
     def _fail_interrupted_evacuations(self) -> None:
         """Evacuations to us that our crash cut off: migration failed, server error, claim freed."""
         for mig in self.conductor.migration_query(dest=self.host, statuses=INCOMING_CUT_OFF):
             uuid = mig["instance_uuid"]
             log.warning("evacuation of %s was cut off; marking it failed", uuid)
-            self.conductor.migration_save(mig["id"], "failed")
+            self.conductor.migration_save(mig["id"], MigrationStatus.FAILED)
             self.conductor.instance_save(
-                uuid, vm_state="error", task_state=None, migration_context=None
+                uuid, vm_state=VmState.ERROR, task_state=None, migration_context=None
             )
             self.rt.free_instance(uuid)
 
@@ -61,9 +68,9 @@ class ComputeManager:
         """Nova ``_error_out_instances_whose_build_was_interrupted``: a build our crash cut off
         puts its server in error; the server keeps its devices here until it is deleted."""
         for inst in self.conductor.instance_list_by_host():
-            if inst["vm_state"] == "building":
+            if inst["vm_state"] == VmState.BUILDING:
                 log.warning("build of %s was cut off; marking it error", inst["uuid"])
-                self.conductor.instance_save(inst["uuid"], vm_state="error", task_state=None)
+                self.conductor.instance_save(inst["uuid"], vm_state=VmState.ERROR, task_state=None)
 
     # -- commands -------------------------------------------------------------------------
     def build_and_run_instance(self, uuid: str) -> None:
@@ -71,16 +78,16 @@ class ComputeManager:
         try:
             self.rt.instance_claim(instance)
         except Exception:
-            self.conductor.instance_save(uuid, vm_state="error", task_state=None)
+            self.conductor.instance_save(uuid, vm_state=VmState.ERROR, task_state=None)
             raise
         self.inject("build.spawn")  # the fake driver spawns nothing
         self.inject("build.active")
-        self.conductor.instance_save(uuid, vm_state="active", task_state=None)
+        self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
     def rebuild_instance(self, uuid: str) -> None:
         """Rebuild on the same host: the server keeps its devices."""
         self.inject("rebuild.spawn")
-        self.conductor.instance_save(uuid, vm_state="active", task_state=None)
+        self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
     def evacuate_instance(self, uuid: str, migration_id: int) -> None:
         """``rebuild_instance`` with ``recreate=True`` on the destination: claim, spawn, finish."""
@@ -92,17 +99,17 @@ class ComputeManager:
             self.inject("evacuate.finish")
             self.rt.finish_evacuation(instance, migration)
         except Exception:
-            self.conductor.migration_save(migration_id, "failed")
+            self.conductor.migration_save(migration_id, MigrationStatus.FAILED)
             self.conductor.instance_save(
-                uuid, vm_state="error", task_state=None, migration_context=None
+                uuid, vm_state=VmState.ERROR, task_state=None, migration_context=None
             )
             self.rt.free_instance(uuid)
             raise
-        self.conductor.instance_save(uuid, vm_state="active", task_state=None)
+        self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
     def terminate_instance(self, uuid: str) -> None:
         self.rt.free_instance(uuid)
-        self.conductor.instance_save(uuid, vm_state="deleted", task_state=None, deleted=True)
+        self.conductor.instance_save(uuid, vm_state=VmState.DELETED, task_state=None, deleted=True)
 
     def update_available_resource(self) -> list[str]:
         return self.rt.update_available_resource()

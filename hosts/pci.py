@@ -1,7 +1,7 @@
 """PCI device tracker, after Nova's ``nova/pci/manager.py`` (PciDevTracker).
 
-Simplified: no device pools, specs or NUMA; a request is just "N devices".
-"""
+Simplified: no device pools, specs or NUMA; a request is just "N devices". In memory only: it
+must not lock (the resource tracker's lock guards it) nor do any I/O (the tracker saves)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-AVAILABLE, CLAIMED, ALLOCATED = "available", "claimed", "allocated"
+from testbed.vocabulary import DeviceStatus
 
 
 class PciDeviceUnavailable(Exception):
@@ -21,17 +21,17 @@ class PciDevice:
     address: str
     vendor_id: str
     product_id: str
-    status: str = AVAILABLE
+    status: str = DeviceStatus.AVAILABLE
     instance_uuid: str | None = None
 
     def claim(self, uuid: str) -> None:
-        self.status, self.instance_uuid = CLAIMED, uuid
+        self.status, self.instance_uuid = DeviceStatus.CLAIMED, uuid
 
     def allocate(self, uuid: str) -> None:
-        self.status, self.instance_uuid = ALLOCATED, uuid
+        self.status, self.instance_uuid = DeviceStatus.ALLOCATED, uuid
 
     def free(self) -> None:
-        self.status, self.instance_uuid = AVAILABLE, None
+        self.status, self.instance_uuid = DeviceStatus.AVAILABLE, None
 
 
 def make_devices(count: int, vendor_id: str, product_id: str) -> list[PciDevice]:
@@ -45,9 +45,9 @@ class PciDevTracker:
         self.claims: dict[str, list[PciDevice]] = {}
         self.allocations: dict[str, list[PciDevice]] = {}
         for dev in devices:  # rebuild the in-memory maps from saved device states
-            if dev.status == CLAIMED:
+            if dev.status == DeviceStatus.CLAIMED:
                 self.claims.setdefault(dev.instance_uuid, []).append(dev)
-            elif dev.status == ALLOCATED:
+            elif dev.status == DeviceStatus.ALLOCATED:
                 self.allocations.setdefault(dev.instance_uuid, []).append(dev)
 
     @classmethod
@@ -58,7 +58,7 @@ class PciDevTracker:
         return [asdict(d) for d in self.pci_devs]
 
     def free_devs(self) -> list[PciDevice]:
-        return [d for d in self.pci_devs if d.status == AVAILABLE]
+        return [d for d in self.pci_devs if d.status == DeviceStatus.AVAILABLE]
 
     def claim_instance(self, uuid: str, count: int) -> list[PciDevice]:
         """Nova ``claim_instance``: reserve ``count`` free devices for the instance."""

@@ -2,8 +2,8 @@
 
 One lock (Nova's ``COMPUTE_RESOURCE_SEMAPHORE``) guards every claim and the whole periodic
 audit. Two trackers ship: ``fixed`` finishes an evacuation under the lock, as Nova's fix for
-bug 1896463 does; ``buggy`` finishes it outside the lock, as Nova did before.
-"""
+bug 1896463 does; ``buggy`` finishes it outside the lock, as Nova did before. They must not
+differ anywhere else: that one difference is what the scenarios tell apart."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
 from hosts.pci import PciDevTracker
+from testbed.vocabulary import Event, MigrationStatus
 
 log = logging.getLogger("testbed.host.resource_tracker")
 
@@ -27,16 +28,16 @@ class TracedLock:
         self.inject = inject
 
     def __enter__(self) -> TracedLock:
-        self.inject.lock_event("lock.request")
+        self.inject.lock_event(Event.LOCK_REQUEST)
         if not self._lock.acquire(blocking=False):
-            self.inject.lock_event("lock.wait")
+            self.inject.lock_event(Event.LOCK_WAIT)
             self._lock.acquire()
-        self.inject.lock_event("lock.acquired")
+        self.inject.lock_event(Event.LOCK_ACQUIRED)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
-        self.inject.lock_event("lock.released")
+        self.inject.lock_event(Event.LOCK_RELEASED)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         return self._lock.acquire(blocking, timeout)
@@ -82,7 +83,7 @@ class ResourceTracker:
                 "pci": [d.address for d in devs],
             }
             self.conductor.instance_save(instance["uuid"], migration_context=context)
-            self.conductor.migration_save(migration["id"], "pre-migrating")
+            self.conductor.migration_save(migration["id"], MigrationStatus.PRE_MIGRATING)
 
     def free_instance(self, uuid: str) -> None:
         """Delete (and clean-up): free the instance's devices on this host."""
@@ -105,7 +106,7 @@ class ResourceTracker:
         self.inject("instance.drop_migration_context")
         self.conductor.instance_save(uuid, migration_context=None)
         self.inject("evacuate.migration_done")
-        self.conductor.migration_save(migration["id"], "done")
+        self.conductor.migration_save(migration["id"], MigrationStatus.DONE)
 
     # -- the periodic audit -------------------------------------------------------------
     def update_available_resource(self) -> list[str]:

@@ -1,8 +1,10 @@
 """The API that scenarios, tests and the control commands call: servers, hosts, audits, and
 the views checks are made from. Every wait is bounded by ``timeouts.settle``.
 
-It keeps no state of its own beyond who is waiting (the SQLite state and the hosts are the
-truth), and it must not wait without a bound.
+Like Nova's API it writes only what an API writes (a new server, a migration, a task and the
+server's task state, a forced-down service, a local delete) and asks hosts for the rest; it
+must not do a host's work in its place. It keeps no state of its own beyond who is waiting
+(the SQLite state and the hosts are the truth), and it must not wait without a bound.
 """
 
 from __future__ import annotations
@@ -17,9 +19,19 @@ from orchestrator.state import State
 from testbed.config import Config
 from testbed.errors import ApiError, WaitTimeout
 from testbed.transport import RemoteError, RouterCaller, RpcTimeout, Unreachable
+from testbed.vocabulary import (
+    UNTIL,
+    DeviceStatus,
+    Fault,
+    HostState,
+    MigrationStatus,
+    TaskState,
+    TaskStatus,
+    Until,
+    VmState,
+)
 
 T = TypeVar("T")
-UNTIL = ("accepted", "claimed", "done")
 
 
 class API:
@@ -89,11 +101,11 @@ class API:
                 and now - s["last_seen"] <= down_after
                 and not self.exited(host)
             )
-            out[host] = "up" if up else "down"
+            out[host] = HostState.UP if up else HostState.DOWN
         return out
 
     def is_up(self, host: str) -> bool:
-        return self.host_states()[self.known(host)] == "up"
+        return self.host_states()[self.known(host)] == HostState.UP
 
     def wait_host(self, host: str, state: str) -> None:
         self.known(host)
@@ -119,13 +131,13 @@ class API:
 
         def finished() -> dict[str, Any] | None:
             t = self.state.task_get(task)
-            if t["state"] == "running" and self.exited(t["host"]):
+            if t["state"] == TaskStatus.RUNNING and self.exited(t["host"]):
                 self.state.task_done(task, False, f"{t['op']} on {t['host']} lost: the host died")
                 t = self.state.task_get(task)
-            return t if t["state"] != "running" else None
+            return t if t["state"] != TaskStatus.RUNNING else None
 
         t = self.wait_for(f"task {task[:8]}", finished)
-        if t["state"] != "done":
+        if t["state"] != TaskStatus.DONE:
             raise ApiError(t["error"] or f"{t['op']} on {t['host']} {t['state']}")
 
     def wait_idle(self) -> None:
@@ -151,12 +163,12 @@ class API:
     def free_devices(self) -> dict[str, int]:
         free = {h: 0 for h in self.hosts}
         for d in self.state.devices():
-            if d["status"] == "available":
+            if d["status"] == DeviceStatus.AVAILABLE:
                 free[d["host"]] = free.get(d["host"], 0) + 1
         return free
 
     def _pick(self, count: int, exclude: str | None = None) -> str:
-        up = [h for h, s in self.host_states().items() if s == "up"]
+        up = [h for h, s in self.host_states().items() if s == HostState.UP]
         return pick_host(self.free_devices(), up, count, exclude)
 
     def create_server(
@@ -173,7 +185,9 @@ class API:
             self.wait_task(task)
         return self.state.instance_get(uuid)
 
-    def evacuate(self, name: str, target: str | None = None, until: str = "done") -> dict[str, Any]:
+    def evacuate(
+        self, name: str, target: str | None = None, until: str = Until.DONE
+    ) -> dict[str, Any]:
         """Nova's evacuate: only off a host that is down. ``until``: return once the migration
         is accepted, the destination has made its move claim, or the evacuation is done."""
         if until not in UNTIL:
@@ -189,18 +203,18 @@ class API:
             raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
         target = target or self._pick(inst["pci_count"], exclude=source)
         migration = self.state.migration_create(inst["uuid"], source, target)
-        self.state.instance_save(inst["uuid"], {"task_state": "rebuilding"})
+        self.state.instance_save(inst["uuid"], {"task_state": TaskState.REBUILDING})
         task = self._task(target, "evacuate", uuid=inst["uuid"], migration=migration)
-        if until == "claimed":
+        if until == Until.CLAIMED:
             self.wait_for(
                 f"the move claim of {name} on {target}",
-                lambda: self.state.migration_get(migration)["status"] != "accepted",
+                lambda: self.state.migration_get(migration)["status"] != MigrationStatus.ACCEPTED,
             )
-        elif until == "done":
+        elif until == Until.DONE:
             self.wait_task(task)
         return {"migration": migration, "task": task, "source": source, "dest": target}
 
-    def wait_server(self, name: str, host: str, vm_state: str = "active") -> None:
+    def wait_server(self, name: str, host: str, vm_state: str = VmState.ACTIVE) -> None:
         """Until the server is settled on ``host``: in ``vm_state``, no task, no migration."""
 
         def settled() -> bool:
@@ -222,12 +236,12 @@ class API:
             self.wait_task(self._task(inst["host"], "delete", uuid=inst["uuid"]))
         else:
             self.state.instance_save(
-                inst["uuid"], {"deleted": True, "vm_state": "deleted", "task_state": None}
+                inst["uuid"], {"deleted": True, "vm_state": VmState.DELETED, "task_state": None}
             )
 
     def rebuild(self, name: str) -> None:
         inst = self.server(name)
-        self.state.instance_save(inst["uuid"], {"task_state": "rebuilding"})
+        self.state.instance_save(inst["uuid"], {"task_state": TaskState.REBUILDING})
         self.wait_task(self._task(inst["host"], "rebuild", uuid=inst["uuid"]))
 
     # -- views ----------------------------------------------------------------------------
@@ -248,7 +262,7 @@ class API:
         except (Unreachable, RpcTimeout, RemoteError) as exc:
             raise ApiError(f"pci.view on {host}: {exc}") from None
 
-    def arm_fault(self, host: str, point: str, action: str = "kill") -> None:
+    def arm_fault(self, host: str, point: str, action: str = Fault.KILL) -> None:
         """Arm a fault at a point of a running host (its current process only)."""
         try:
             self.commands.call(
@@ -262,7 +276,7 @@ class API:
 
     def invariant_violations(self) -> list[str]:
         states = self.host_states()
-        views = {h: self.host_view(h) for h, s in states.items() if s == "up"}
+        views = {h: self.host_view(h) for h, s in states.items() if s == HostState.UP}
         return violations(
             self.config,
             self.state.devices(),
@@ -272,8 +286,11 @@ class API:
         )
 
     def status(self) -> dict[str, Any]:
+        """Hosts (pid, up/down, heartbeat, devices free and bound, servers bound), servers
+        and migrations: what ``testbed status`` shows, as plain data."""
         services, states = self.state.services(), self.host_states()
         devices = self.state.devices()  # once, not once per host
+        bound = self.allocations()
         hosts = {}
         for host in self.hosts:
             devs = [d for d in devices if d["host"] == host]
@@ -284,7 +301,9 @@ class API:
                 "forced_down": bool(s.get("forced_down")),
                 "last_heartbeat": s.get("last_seen"),
                 "devices": len(devs),
-                "free": sum(d["status"] == "available" for d in devs),
+                "free": sum(d["status"] == DeviceStatus.AVAILABLE for d in devs),
+                "bound": sum(bound.get(host, {}).values()),
+                "servers": sorted(bound.get(host, {})),
             }
         return {
             "hosts": hosts,

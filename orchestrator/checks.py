@@ -1,8 +1,8 @@
 """Checks on the orchestrator's state, retried under the configured tenacity policy.
 
 The check that matters is Nova's: for server S and host H, the number of devices of H bound
-(claimed or allocated) to S.
-"""
+(claimed or allocated) to S. A check only observes: it must not change the cluster, since it
+is called again and again until it holds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_result
-
-from orchestrator.retry import policy
+from orchestrator.render import allocations
+from orchestrator.retry import until_ok
 from testbed.config import Checks
 from testbed.errors import ConfigError
 
@@ -75,10 +74,7 @@ class CheckResult:
             for r in self.rows
             if not r.ok
         ]
-        for host, servers in sorted(self.observed.items()):
-            bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
-            lines.append(f"  last observed on {host}: {bound}")
-        return lines
+        return lines + allocations(self.observed, "  last observed on ")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,9 +103,4 @@ def check_allocations(
     observe: Callable[[], dict[str, dict[str, int]]], expects: list[Expect], checks: Checks
 ) -> CheckResult:
     """Observe until every expectation holds or the policy gives up; the last result wins."""
-    retrying = Retrying(
-        **policy(checks),
-        retry=retry_if_result(lambda r: not r.ok),
-        retry_error_callback=lambda state: state.outcome.result(),
-    )
-    return retrying(lambda: evaluate(expects, observe()))
+    return until_ok(lambda: evaluate(expects, observe()), checks)

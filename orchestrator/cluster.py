@@ -3,7 +3,8 @@ supervisor, API.
 
 Use it as a context manager: whatever happens inside, ``close`` stops every host (by pid),
 the conductor and the sockets, and removes the private ipc directory. Callers use its methods,
-``api`` and ``state``; it must not run scenario steps or checks itself.
+``api`` and ``state``. It must not run scenario steps or checks itself, leave a process,
+socket or ipc path behind, nor signal anything it did not start.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -123,6 +125,13 @@ class Cluster:
     def alive(self, host: str) -> bool:
         """The host's process runs (whatever its heartbeats say)."""
         return self.supervisor.alive(self.api.known(host))
+    def status(self) -> dict[str, Any]:
+        """The API's status, with the pid of each host's current process (a host restarted
+        but not yet registered shows its new pid)."""
+        out = self.api.status()
+        for host, row in out["hosts"].items():
+            row["pid"] = self.supervisor.pid(host) or row["pid"]
+        return out
 
     def pids(self) -> dict[str, int | None]:
         return {"orchestrator": os.getpid()} | {

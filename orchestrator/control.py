@@ -14,25 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from testbed.errors import ApiError
 from testbed.operations import Operations
+from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS
 
 if TYPE_CHECKING:
     from orchestrator.cluster import Cluster
 
 COMMANDS = Operations("control")
-SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT", "INT")
 _HOST = {"host": "the host's name"}
 _SERVER = {"server": "the server's name"}
 
 
 @COMMANDS.declare("status", help="hosts, pids, up/down, devices, servers")
 def status(c: Cluster) -> dict[str, Any]:
-    out = c.api.status()
-    bound = c.api.allocations()
-    for host, row in out["hosts"].items():
-        row["pid"] = c.supervisor.pid(host) or row["pid"]
-        row["bound"] = sum(bound.get(host, {}).values())
-        row["servers"] = sorted(bound.get(host, {}))
-    return out
+    return c.status()
 
 
 @COMMANDS.declare(
@@ -59,16 +53,14 @@ def check(c: Cluster, expect: list[str] | None = None) -> dict[str, Any]:
 @COMMANDS.declare(
     "kill",
     help="send a signal to a host process",
-    args=_HOST | {"signal": "the signal (default KILL)"},
-    choices={"signal": SIGNAL_NAMES},
+    args=_HOST | {"signal": f"the signal (default {DEFAULT_SIGNAL})"},
+    choices={"signal": list(SIGNALS)},
     say="sent SIG{signal} to {host} (pid {out[pid]})",
 )
-def kill(c: Cluster, host: str, signal: str = "KILL") -> dict[str, Any]:
-    import signal as signals
-
-    if signal not in SIGNAL_NAMES:
-        raise ApiError(f"unknown signal '{signal}' (one of {', '.join(SIGNAL_NAMES)})")
-    return {"host": host, "pid": c.kill(host, signals.Signals[f"SIG{signal}"]), "signal": signal}
+def kill(c: Cluster, host: str, signal: str = DEFAULT_SIGNAL) -> dict[str, Any]:
+    if signal not in SIGNALS:
+        raise ApiError(f"unknown signal '{signal}' (one of {', '.join(SIGNALS)})")
+    return {"host": host, "pid": c.kill(host, SIGNALS[signal]), "signal": signal}
 
 
 @COMMANDS.declare(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from orchestrator.holds import Board, Trace
+from testbed.vocabulary import Event
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ class ExplorerPolicy:
 
     # -- as a policy (the board asks, under its lock) --------------------------------------
     def holds(self, board: Board, task: Trace, event: str, point: str) -> bool:
-        return event == "lock.request" or point in VISIBLE
+        return event == Event.LOCK_REQUEST or point in VISIBLE
 
     def may_go(self, board: Board, task: Trace) -> bool:
         return False  # only the explorer lets a task go, by release()
@@ -46,7 +47,7 @@ class ExplorerPolicy:
         """Held tasks of ``host`` that may go on now (a lock request only when it is free).
         Call it inside ``watch`` for one consistent view of the board."""
         free = self.board.lock_holder(host) is None
-        return [t for t in self.board.held(host) if t.event == "point" or free]
+        return [t for t in self.board.held(host) if t.event == Event.POINT or free]
 
     def at_rest(self, running: set[str]) -> bool:
         return self.board.at_rest(running)

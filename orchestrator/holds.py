@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from testbed.points import Address
+from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.holds")
 
-HOLDABLE = ("point", "lock.request")  # the reports a policy may hold; the others never wait
+HOLDABLE = (Event.POINT, Event.LOCK_REQUEST)  # the reports a policy may hold; others never wait
 T = TypeVar("T")
 
 
@@ -41,7 +42,7 @@ class Trace:
 
     @property
     def label(self) -> str:
-        return self.point if self.event == "point" else "lock"
+        return self.point if self.event == Event.POINT else "lock"
 
 
 class Policy(Protocol):
@@ -81,17 +82,17 @@ class Board:
         with self._cond:
             t = self._tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
-            if event == "point":
+            if event == Event.POINT:
                 if t.last_point:
                     self._passed.add((t.host, t.last_point))
                 t.last_point = point
-            elif event == "lock.wait":
+            elif event == Event.LOCK_WAIT:
                 t.state = "waiting"
-            elif event == "lock.acquired":
+            elif event == Event.LOCK_ACQUIRED:
                 self._holder[t.host], t.state = t.task, "running"
-            elif event == "lock.released" and self._holder.get(t.host) == t.task:
+            elif event == Event.LOCK_RELEASED and self._holder.get(t.host) == t.task:
                 self._holder[t.host] = None
-            elif event == "kill":
+            elif event == Event.KILL:
                 self._killed.append((t.host, point))
                 log.warning("%s kills itself at %s (injected fault)", t.host, point)
             held = event in HOLDABLE and self._policy(t.host).holds(self, t, event, point)

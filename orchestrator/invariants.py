@@ -1,6 +1,7 @@
-"""The invariants that hold whenever the cluster is quiet (DESIGN §1), checked on the
+"""The invariants that hold whenever the cluster is quiet (docs/design.md §2), checked on the
 orchestrator's state and on each live host's own view. Each violation names the invariant,
-the server, the host and the device address where there is one."""
+the server, the host and the device address where there is one. ``violations`` is a pure
+function of the data it is given: it must not read or change the cluster itself."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_result
-
-from orchestrator.retry import policy
+from orchestrator.retry import until_ok
 from testbed.config import Config
-
-BOUND = ("claimed", "allocated")
+from testbed.vocabulary import BOUND, DeviceStatus, HostState, VmState
 
 
 @dataclass
@@ -47,7 +45,7 @@ def violations(
         per_host.setdefault(d["host"], []).append(d)
 
     for s in servers:  # 1. every active server has exactly N bound on its current host
-        if s["deleted"] or s["vm_state"] != "active":
+        if s["deleted"] or s["vm_state"] != VmState.ACTIVE:
             continue
         n = sum(d["instance_uuid"] == s["uuid"] for d in per_host.get(s["host"], []))
         if n != s["pci_count"]:
@@ -57,7 +55,7 @@ def violations(
             )
 
     for d in devices:  # 2. nothing bound to a deleted server or off the server's host
-        if d["status"] not in BOUND or states.get(d["host"]) == "down":
+        if d["status"] not in BOUND or states.get(d["host"]) == HostState.DOWN:
             continue  # a down host may hold stale bindings until it returns
         s = by_uuid.get(d["instance_uuid"])
         name = s["name"] if s else d["instance_uuid"]
@@ -73,13 +71,13 @@ def violations(
 
     for host, devs in per_host.items():  # 3. available + bound = total, states consistent
         total = config.devices.count(host)
-        free = sum(d["status"] == "available" and not d["instance_uuid"] for d in devs)
+        free = sum(d["status"] == DeviceStatus.AVAILABLE and not d["instance_uuid"] for d in devs)
         bound = sum(d["status"] in BOUND and bool(d["instance_uuid"]) for d in devs)
         if devs and free + bound != total:
             bad = [
                 d["address"]
                 for d in devs
-                if (d["status"] == "available") == bool(d["instance_uuid"])
+                if (d["status"] == DeviceStatus.AVAILABLE) == bool(d["instance_uuid"])
             ]
             out.append(
                 f"available + bound = total: on {host} {free} + {bound} != {total}"
@@ -111,9 +109,4 @@ def _fmt(entry: tuple[str, str | None] | None) -> str:
 
 def check_invariants(observe: Callable[[], list[str]], config: Config) -> InvariantResult:
     """Retry under the configured policy until no invariant is violated; last result wins."""
-    retrying = Retrying(
-        **policy(config.checks),
-        retry=retry_if_result(lambda r: not r.ok),
-        retry_error_callback=lambda state: state.outcome.result(),
-    )
-    return retrying(lambda: InvariantResult(observe()))
+    return until_ok(lambda: InvariantResult(observe()), config.checks)

@@ -16,6 +16,7 @@ import logging
 from orchestrator.holds import Board, Trace
 from testbed.config import Config
 from testbed.points import Address, parse_address
+from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.holds")
 
@@ -29,7 +30,7 @@ class OrderingPolicy:
         }
 
     def holds(self, board: Board, task: Trace, event: str, point: str) -> bool:
-        return event == "point" and bool(self._unmet(board, task.host, point))
+        return event == Event.POINT and bool(self._unmet(board, task.host, point))
 
     def may_go(self, board: Board, task: Trace) -> bool:
         unmet = self._unmet(board, task.host, task.point)

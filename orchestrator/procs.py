@@ -1,4 +1,6 @@
-"""Process liveness, the way the testbed's checks need it."""
+"""Process liveness, the way the testbed's checks need it (a zombie is gone).
+
+It only looks: it must not signal, wait for or reap a process."""
 
 from __future__ import annotations
 

@@ -2,30 +2,32 @@
 ``testbed_config``, ``cluster`` and ``run_scenario`` fixtures, and a report section on failure.
 
 Thin on purpose: configuration is ``testbed.config``'s, clusters and scenarios are the
-orchestrator's. The cluster machinery is imported inside the fixtures only, so loading the
-plugin (every pytest session of an environment where testbed is installed) costs nothing more.
+orchestrator's. Loading the plugin (every pytest session of an environment where testbed is
+installed) must not start or import the cluster machinery: that happens inside the fixtures.
+Nothing a fixture starts may outlive its test.
 
 Configuration layers, later wins: defaults, (a scenario's ``[config]``,) the ini options, the
 command line, ``@pytest.mark.testbed(...)`` (class, then function), then the arguments given
 to ``run_scenario``. Every cluster lives in a directory under the test's ``tmp_path``; its ipc
 endpoints are in a private directory of its own, so parallel tests and parallel sessions
-never share a path or a port.
-"""
+never share a path or a port."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from orchestrator.render import allocations
 from testbed.config import (
     SECTIONS,
     TRACKERS,
     Config,
-    load,
+    Layer,
+    build,
     parse_delay,
     parse_set,
     read_toml,
@@ -35,8 +37,6 @@ from testbed.errors import ConfigError, TestbedError
 if TYPE_CHECKING:
     from orchestrator.cluster import Cluster
     from orchestrator.runner import Result
-
-Layer = tuple[str, Mapping[str, Any]]
 
 MARKER_KEYS = ("hosts", "devices", "tracker", "delays", "timeouts", "checks", "sets")
 MARKER_HELP = (
@@ -173,13 +173,6 @@ def _fail(exc: Exception) -> NoReturn:
     raise pytest.fail.Exception(f"testbed: {exc}", pytrace=False) from None
 
 
-def _build(node: pytest.Item, first: Sequence[Layer] = (), **overrides: Any) -> Config:
-    try:
-        return load([*first, *config_layers(node, **overrides)])
-    except ConfigError as exc:
-        _fail(exc)
-
-
 # -- what a failing test's report shows -----------------------------------------------------
 @dataclass
 class _Run:
@@ -205,9 +198,7 @@ def _section(run: _Run) -> str:
     except Exception as exc:  # the test may have closed the cluster itself
         lines.append(f"  unavailable ({type(exc).__name__}: {exc}); see state.sqlite")
     else:
-        for host, servers in sorted(observed.items()):
-            bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
-            lines.append(f"  {host}: {bound}")
+        lines += allocations(observed, "  ")
     log = run.run_dir / "testbed.log"
     try:
         tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
@@ -231,7 +222,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def testbed_config(request: pytest.FixtureRequest) -> Config:
     """The configuration of this test's cluster: defaults < ini < command line < marker."""
-    return _build(request.node)
+    try:
+        return build(config_layers(request.node))
+    except ConfigError as exc:
+        _fail(exc)
 
 
 @pytest.fixture
@@ -280,21 +274,14 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
     ``[config]``, then ini, command line, marker, then the keywords and ``tracker`` given.
     The run directory (kept) is under ``tmp_path / "runs"``."""
     from orchestrator import runner
-    from orchestrator import scenario as sc
+    from orchestrator.scenario import load_with_config
 
     def run(name_or_path: str | Path, tracker: str | None = None, **overrides: Any) -> Result:
-        name = str(name_or_path)
-        try:
-            scenario = sc.load(name)
-        except ConfigError as exc:
-            _fail(exc)
         if tracker is not None:
             overrides["tracker"] = tracker
-        config = _build(
-            request.node, [(f"scenario '{name}' [config]", scenario.config)], **overrides
-        )
         try:
-            sc.check_names(scenario, config, f"scenario '{name}'")
+            layers = config_layers(request.node, **overrides)
+            scenario, config = load_with_config(str(name_or_path), *layers)
         except ConfigError as exc:
             _fail(exc)
         try:

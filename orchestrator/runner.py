@@ -1,4 +1,7 @@
-"""Runs a scenario on a fresh cluster and says how it went."""
+"""Runs a scenario on a fresh cluster and says how it went.
+
+Every host is stopped whatever happens; the run directory of a run that did not pass must not
+be removed (it is the evidence)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@
     server = "vm1"
 
 Built-in scenarios ship in ``orchestrator/scenarios``. Validation names the step and the key.
-"""
+Loading must not start anything: a scenario that loads has known steps and fields, and names
+only hosts its configuration has and servers an earlier step creates."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from typing import Any
 
 from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
-from orchestrator.supervisor import SIGNALS
-from testbed.config import FAULTS, TRACKERS, Config, apply_layer, read_toml
+from testbed.config import TRACKERS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
+from testbed.vocabulary import DEFAULT_SIGNAL, FAULTS, SIGNALS, UNTIL, Fault, Until
 
 BUILTIN = resources.files("orchestrator") / "scenarios"
 
@@ -123,12 +124,12 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
                 raise ConfigError(f"{prefix}: '{key}': unknown host '{a[key]}'")
         if step.do == "fault" and a["point"] not in POINTS:
             raise ConfigError(f"{prefix}: 'point': unknown injection point '{a['point']}'")
-        if step.do == "fault" and a.get("action", "kill") not in FAULTS:
+        if step.do == "fault" and a.get("action", Fault.KILL) not in FAULTS:
             raise ConfigError(f"{prefix}: 'action' must be one of {', '.join(FAULTS)}")
-        if step.do == "kill" and a.get("signal", "KILL") not in SIGNALS:
+        if step.do == "kill" and a.get("signal", DEFAULT_SIGNAL) not in SIGNALS:
             raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
-        if step.do == "evacuate" and a.get("until", "done") not in ("accepted", "claimed", "done"):
-            raise ConfigError(f"{prefix}: 'until' must be accepted, claimed or done")
+        if step.do == "evacuate" and a.get("until", Until.DONE) not in UNTIL:
+            raise ConfigError(f"{prefix}: 'until' must be one of {', '.join(UNTIL)}")
         for text in a.get("expect", []):
             try:
                 e = Expect.parse(text)
@@ -147,9 +148,22 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
 
 
 def load(name_or_path: str) -> Scenario:
+    """The scenario alone; its ``[config]`` is checked for unknown keys and types."""
     path = find(name_or_path)
     where = f"scenario '{name_or_path}'"
     scenario = parse(read_toml(path), where)
     probe = Config()
     apply_layer(probe, scenario.config, f"{where} [config]")
     return scenario
+
+
+def load_with_config(name_or_path: str, *layers: Layer) -> tuple[Scenario, Config]:
+    """The scenario and the configuration it runs with: defaults, the scenario's ``[config]``,
+    then ``layers`` (later wins), validated; the hosts and servers its steps name are checked
+    against that configuration. The one way the command line and the pytest plugin assemble a
+    run."""
+    scenario = load(name_or_path)
+    where = f"scenario '{name_or_path}'"
+    config = build([(f"{where} [config]", scenario.config), *layers])
+    check_names(scenario, config, where)
+    return scenario, config

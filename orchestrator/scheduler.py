@@ -1,4 +1,6 @@
-"""A small scheduler: the up host with the most free PCI devices that fits the request."""
+"""A small scheduler: the up host with the most free PCI devices that fits the request.
+
+Its pick is advice: it must not reserve anything (the host's claim decides, under its lock)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The cluster's state in one SQLite file per run: services, compute nodes, PCI devices,
 instances, migrations, tasks. Shared by the conductor thread and API callers behind one lock;
-``changed`` is notified on every write so that waits wake up instead of polling blindly."""
+``changed`` is notified on every write so that waits wake up instead of polling blindly.
+
+It stores and answers: it must not decide anything about the race (the hosts and the API do),
+and every write must notify ``changed``."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import time
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
+
+from testbed.vocabulary import MIGRATION_FINISHED, MigrationStatus, TaskState, TaskStatus, VmState
 
 SCHEMA = """
 CREATE TABLE services (host TEXT PRIMARY KEY, pid INTEGER, forced_down INTEGER DEFAULT 0,
@@ -25,9 +30,7 @@ CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, instance_uuid TEX
                          source TEXT, dest TEXT, type TEXT, status TEXT);
 CREATE TABLE tasks (id TEXT PRIMARY KEY, host TEXT, op TEXT, state TEXT, error TEXT);
 """
-FINISHED = ("confirmed", "reverted", "error", "failed", "completed", "cancelled", "done")
 INSTANCE_FIELDS = {"host", "node", "vm_state", "task_state", "migration_context", "deleted"}
-MIGRATION_STATUSES = {"accepted", "pre-migrating", *FINISHED}
 
 
 class State:
@@ -124,11 +127,13 @@ class State:
         uuid = str(uuidlib.uuid4())
         self._write(
             "INSERT INTO instances (uuid, name, host, node, vm_state, task_state, "
-            "pci_count) VALUES (?, ?, ?, ?, 'building', 'spawning', ?)",
+            "pci_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
             uuid,
             name,
             host,
             host,
+            VmState.BUILDING,
+            TaskState.SPAWNING,
             pci_count,
         )
         return uuid
@@ -178,10 +183,11 @@ class State:
     def migration_create(self, uuid: str, source: str, dest: str) -> int:
         return self._write(
             "INSERT INTO migrations (instance_uuid, source, dest, type, status) "
-            "VALUES (?, ?, ?, 'evacuation', 'accepted')",
+            "VALUES (?, ?, ?, 'evacuation', ?)",
             uuid,
             source,
             dest,
+            MigrationStatus.ACCEPTED,
         )
 
     def migration_get(self, migration_id: int) -> dict[str, Any]:
@@ -208,12 +214,12 @@ class State:
             sql += f" AND status IN ({','.join('?' * len(statuses))})"
             args += list(statuses)
         if in_progress:  # Nova's MigrationList.get_in_progress_and_error (simplified)
-            sql += f" AND status NOT IN ({','.join('?' * len(FINISHED))})"
-            args += list(FINISHED)
+            sql += f" AND status NOT IN ({','.join('?' * len(MIGRATION_FINISHED))})"
+            args += list(MIGRATION_FINISHED)
         return self._rows(sql + " ORDER BY id", *args)
 
     def migration_save(self, migration_id: int, status: str) -> None:
-        if status not in MIGRATION_STATUSES:
+        if status not in list(MigrationStatus):
             raise ValueError(f"unknown migration status '{status}'")
         self.migration_get(migration_id)
         self._write("UPDATE migrations SET status=? WHERE id=?", status, migration_id)
@@ -221,12 +227,17 @@ class State:
     # -- tasks ----------------------------------------------------------------------------
     def task_create(self, host: str, op: str) -> str:
         task = uuidlib.uuid4().hex
-        self._write("INSERT INTO tasks VALUES (?, ?, ?, 'running', NULL)", task, host, op)
+        self._write(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?, NULL)", task, host, op, TaskStatus.RUNNING
+        )
         return task
 
     def task_done(self, task: str, ok: bool, error: str | None = None) -> None:
         self._write(
-            "UPDATE tasks SET state=?, error=? WHERE id=?", "done" if ok else "failed", error, task
+            "UPDATE tasks SET state=?, error=? WHERE id=?",
+            TaskStatus.DONE if ok else TaskStatus.FAILED,
+            error,
+            task,
         )
 
     def task_get(self, task: str) -> dict[str, Any]:
@@ -240,5 +251,5 @@ class State:
 
     def tasks_running(self, host: str | None = None) -> list[dict[str, Any]]:
         if host is None:
-            return self._rows("SELECT * FROM tasks WHERE state='running'")
-        return self._rows("SELECT * FROM tasks WHERE state='running' AND host=?", host)
+            return self._rows("SELECT * FROM tasks WHERE state=?", TaskStatus.RUNNING)
+        return self._rows("SELECT * FROM tasks WHERE state=? AND host=?", TaskStatus.RUNNING, host)

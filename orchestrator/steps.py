@@ -1,8 +1,7 @@
 """Scenario steps: each a small function of the cluster, declared with the fields it takes.
 
 A step returns a ``CheckResult`` when it checks something; the runner stops at the first
-check that fails.
-"""
+check that fails. A step must not wait without a bound from the configuration."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from typing import Any
 
 from orchestrator.checks import CheckResult, Expect, check_allocations
 from orchestrator.cluster import Cluster
-from orchestrator.supervisor import SIGNALS
+from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS, UNTIL, Fault, HostState, Until, VmState
 
 REQUIRED = object()
 
@@ -33,7 +32,7 @@ def _check(c: Cluster, expect: list[str]) -> CheckResult:
     return check_allocations(c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks)
 
 
-def _kill(c: Cluster, host: str, signal: str = "KILL") -> None:
+def _kill(c: Cluster, host: str, signal: str = DEFAULT_SIGNAL) -> None:
     c.kill(host, SIGNALS[signal])
 
 
@@ -55,16 +54,16 @@ STEPS: dict[str, StepType] = {
     ),
     "kill": StepType(
         _kill,
-        {"host": (str, REQUIRED), "signal": (str, "KILL")},
-        "send a signal (KILL, TERM, STOP, CONT) to a host process",
+        {"host": (str, REQUIRED), "signal": (str, DEFAULT_SIGNAL)},
+        f"send a signal ({', '.join(SIGNALS)}) to a host process",
     ),
     "wait_down": StepType(
-        lambda c, host: c.api.wait_host(host, "down"),
+        lambda c, host: c.api.wait_host(host, HostState.DOWN),
         {"host": (str, REQUIRED)},
         "wait until the orchestrator sees the host down",
     ),
     "wait_up": StepType(
-        lambda c, host: c.api.wait_host(host, "up"),
+        lambda c, host: c.api.wait_host(host, HostState.UP),
         {"host": (str, REQUIRED)},
         "wait until the host is up",
     ),
@@ -74,9 +73,9 @@ STEPS: dict[str, StepType] = {
         "force a host's service down (or up again)",
     ),
     "evacuate": StepType(
-        lambda c, server, to="", until="done": c.api.evacuate(server, to or None, until),
-        {"server": (str, REQUIRED), "to": (str, ""), "until": (str, "done")},
-        "evacuate a server off its down host; until = accepted | claimed | done",
+        lambda c, server, to="", until=Until.DONE: c.api.evacuate(server, to or None, until),
+        {"server": (str, REQUIRED), "to": (str, ""), "until": (str, Until.DONE)},
+        f"evacuate a server off its down host; until = {' | '.join(UNTIL)}",
     ),
     "audit": StepType(
         lambda c, host, wait=True: c.api.audit(host, wait),
@@ -84,8 +83,8 @@ STEPS: dict[str, StepType] = {
         "run update_available_resource on a host now",
     ),
     "wait_server": StepType(
-        lambda c, server, host, state="active": c.api.wait_server(server, host, state),
-        {"server": (str, REQUIRED), "host": (str, REQUIRED), "state": (str, "active")},
+        lambda c, server, host, state=VmState.ACTIVE: c.api.wait_server(server, host, state),
+        {"server": (str, REQUIRED), "host": (str, REQUIRED), "state": (str, VmState.ACTIVE)},
         "wait until the server is settled on a host",
     ),
     "wait_idle": StepType(
@@ -105,8 +104,8 @@ STEPS: dict[str, StepType] = {
         "rebuild a server on its host",
     ),
     "fault": StepType(
-        lambda c, host, point, action="kill": c.api.arm_fault(host, point, action),
-        {"host": (str, REQUIRED), "point": (str, REQUIRED), "action": (str, "kill")},
+        lambda c, host, point, action=Fault.KILL: c.api.arm_fault(host, point, action),
+        {"host": (str, REQUIRED), "point": (str, REQUIRED), "action": (str, Fault.KILL)},
         "arm a fault at a point of a running host: kill it there, before the step's effect",
     ),
     "sleep": StepType(

@@ -1,8 +1,8 @@
 """The supervisor: starts, stops, kills and restarts host processes, by pid only.
 
 Hosts are forked (multiprocessing-logging needs fork), each with a fresh log queue of its own
-so that a host killed mid-write cannot silence another.
-"""
+so that a host killed mid-write cannot silence another. It must not signal by name or process
+group, nor leave a process unreaped."""
 
 from __future__ import annotations
 
@@ -37,14 +37,6 @@ def _kill_leftovers() -> None:
                     except ProcessLookupError:
                         pass
                 proc.join(1.0)
-
-SIGNALS = {
-    "KILL": signal.SIGKILL,
-    "TERM": signal.SIGTERM,
-    "STOP": signal.SIGSTOP,
-    "CONT": signal.SIGCONT,
-    "INT": signal.SIGINT,
-}
 
 
 class Supervisor:

@@ -43,6 +43,7 @@ from orchestrator.scenario import Scenario
 from testbed.config import Config
 from testbed.errors import TestbedError
 from testbed.points import on_path
+from testbed.vocabulary import Fault, HostState, Until, VmState
 
 log = logging.getLogger("testbed.sweep")
 
@@ -140,7 +141,7 @@ def trial(
 ) -> Trial:
     result = Trial(role, host, point)
     cfg = copy.deepcopy(config)
-    cfg.delays, cfg.holds, cfg.faults = {}, {}, {f"{host}:{point}": "kill"}
+    cfg.delays, cfg.holds, cfg.faults = {}, {}, {f"{host}:{point}": Fault.KILL}
     room = 2 * cfg.devices.per_server  # the destination takes vm2 and then vm1
     cfg.devices.per_host = max(cfg.devices.per_host, room)
     cfg.devices.hosts = {h: max(n, room) for h, n in cfg.devices.hosts.items()}
@@ -162,14 +163,14 @@ def trial(
         attempt("source audit", lambda: api.audit(source))
         if c.alive(source):
             c.kill(source)
-        attempt("wait source down", lambda: api.wait_host(source, "down"))
-        attempt("evacuate", lambda: api.evacuate("vm1", dest, until="accepted"))
+        attempt("wait source down", lambda: api.wait_host(source, HostState.DOWN))
+        attempt("evacuate", lambda: api.evacuate("vm1", dest, until=Until.ACCEPTED))
         attempt("destination audit", lambda: api.audit(dest, wait=False))
         attempt("settle", api.wait_idle)
         if not c.alive(dest):
             c.start_host(dest)
         vm1 = api.server("vm1")
-        if (vm1["host"], vm1["vm_state"]) != (dest, "active"):
+        if (vm1["host"], vm1["vm_state"]) != (dest, VmState.ACTIVE):
             attempt("evacuate again", lambda: api.evacuate("vm1", dest))
         c.start_host(source)
         for h in (dest, source):

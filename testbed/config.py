@@ -2,25 +2,29 @@
 
 Every section is a small dataclass; a layer is a plain mapping checked against them, so an
 unknown key, a wrong type or a negative duration is reported naming the key and the layer.
-"""
+It only turns layers into a ``Config`` or a ``ConfigError``: it must not read the environment,
+start anything, or decide what a value means at run time."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from testbed.errors import ConfigError
 from testbed.points import Address, parse_address
+from testbed.vocabulary import FAULTS
+
+# A configuration layer: where it comes from (named in errors), and its sections.
+Layer = tuple[str, Mapping[str, Any]]
 
 TRACKERS = ("buggy", "fixed")
 TRANSPORTS = ("ipc", "tcp")
 WAITS = ("fixed", "exponential")
-FAULTS = ("kill",)
 
 
 @dataclass
@@ -194,8 +198,9 @@ def validate(config: Config) -> Config:
                 if name == "delays" and value < 0:
                     raise ConfigError(f"delay '{key}' must not be negative, got {value}")
                 if table is config.faults and value not in FAULTS:
-                    raise ConfigError(f"fault '{key}' must be one of {', '.join(FAULTS)}, "
-                                      f"got '{value}'")
+                    raise ConfigError(
+                        f"fault '{key}' must be one of {', '.join(FAULTS)}, got '{value}'"
+                    )
             except ConfigError as exc:
                 where = config.origins.get(f"{name}.{key}")
                 raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
@@ -242,23 +247,38 @@ def parse_delay(text: str) -> dict[str, Any]:
     return {"delays": {key.strip(): value.strip()}}
 
 
-def load(
-    layers: list[tuple[str, Mapping[str, Any]]] = (),  # type: ignore[assignment]
-    config_file: str | Path | None = None,
-    sets: list[str] = (),  # type: ignore[assignment]
-    delays: list[str] = (),  # type: ignore[assignment]
-    tracker: str | None = None,
-) -> Config:
-    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker."""
+def build(layers: Iterable[Layer]) -> Config:
+    """Defaults, then each layer in order (later wins), then the cross-field checks."""
     config = Config()
     for where, layer in layers:
         apply_layer(config, layer, where)
-    if config_file is not None:
-        apply_layer(config, read_toml(config_file), f"config file '{config_file}'")
-    for text in sets:
-        apply_layer(config, parse_set(text), f"--set '{text}'")
-    for text in delays:
-        apply_layer(config, parse_delay(text), f"--delay '{text}'")
-    if tracker is not None:
-        apply_layer(config, {"cluster": {"tracker": tracker}}, "--tracker")
     return validate(config)
+
+
+def option_layers(
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    delays: Iterable[str] = (),
+    tracker: str | None = None,
+) -> list[Layer]:
+    """The command line's options as layers, in the order they apply: ``--config``, each
+    ``--set``, each ``--delay``, ``--tracker``."""
+    layers: list[Layer] = []
+    if config_file is not None:
+        layers.append((f"config file '{config_file}'", read_toml(config_file)))
+    layers += [(f"--set '{text}'", parse_set(text)) for text in sets]
+    layers += [(f"--delay '{text}'", parse_delay(text)) for text in delays]
+    if tracker is not None:
+        layers.append(("--tracker", {"cluster": {"tracker": tracker}}))
+    return layers
+
+
+def load(
+    layers: Iterable[Layer] = (),
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    delays: Iterable[str] = (),
+    tracker: str | None = None,
+) -> Config:
+    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker."""
+    return build([*layers, *option_layers(config_file, sets, delays, tracker)])

@@ -1,4 +1,7 @@
-"""Errors users see. Each maps to an exit code and prints as one line, never a traceback."""
+"""Errors users see. Each maps to an exit code and prints as one line, never a traceback.
+
+Only a user's mistake or a refusal of the cluster is a ``TestbedError``; a bug in the testbed
+must not be dressed as one (it should show its traceback)."""
 
 
 class TestbedError(Exception):

@@ -1,4 +1,8 @@
-"""What the supervisor hands a host process it forks: the kernel's contract between them."""
+"""What the supervisor hands a host process it forks: the kernel's contract between them.
+
+The host entry is named (``cluster.host_entry``) and resolved at run time, so the kernel and
+the orchestrator never import the host side. A spec carries plain data only: no socket,
+context or thread, which must not cross a fork."""
 
 from __future__ import annotations
 

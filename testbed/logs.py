@@ -3,7 +3,7 @@
 Each host process gets its own multiprocessing-logging handler, and so its own queue: a host
 killed with SIGKILL while it holds its queue's write lock can only silence itself, never the
 other hosts. Records carry the host name (the process name) and pid, formatted in one place.
-"""
+Hosts must not share a queue, and nothing else formats a record."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The host model through the API, on real host processes (DESIGN §1)."""
+"""The host model through the API, on real host processes (docs/design.md §2)."""
 
 from __future__ import annotations
 

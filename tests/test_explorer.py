@@ -9,7 +9,6 @@ from orchestrator import explorer
 from orchestrator import scenario as sc
 from orchestrator.strategies.exhaustive import Exhaustive
 from orchestrator.strategies.randomized import Randomized
-from testbed.config import load
 
 NOVA_ORDER = (
     "audit.instance_list < evacuate.set_host < instance.drop_migration_context"
@@ -18,8 +17,9 @@ NOVA_ORDER = (
 
 
 def explore(tracker: str, strategy, tmp_path):
-    scenario = sc.load("evacuate-race")
-    config = load([("scenario", scenario.config)], tracker=tracker)
+    scenario, config = sc.load_with_config(
+        "evacuate-race", ("tracker", {"cluster": {"tracker": tracker}})
+    )
     return explorer.explore(
         scenario, config, "host2", strategy, tmp_path / "replays", run_base=str(tmp_path / "runs")
     )

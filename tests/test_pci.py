@@ -3,14 +3,12 @@
 import pytest
 
 from hosts.pci import (
-    ALLOCATED,
-    AVAILABLE,
-    CLAIMED,
     PciDevice,
     PciDeviceUnavailable,
     PciDevTracker,
     make_devices,
 )
+from testbed.vocabulary import DeviceStatus
 
 
 def tracker(count=4):
@@ -26,7 +24,7 @@ def test_make_devices_gives_distinct_available_addresses():
     assert len({d.address for d in devs}) == 10
     assert devs[0].address == "0000:81:00.0"
     assert devs[9].address == "0000:81:01.1"
-    assert all(d.status == AVAILABLE and d.instance_uuid is None for d in devs)
+    assert all(d.status == DeviceStatus.AVAILABLE and d.instance_uuid is None for d in devs)
     assert all((d.vendor_id, d.product_id) == ("8086", "154c") for d in devs)
 
 
@@ -34,7 +32,7 @@ def test_claim_instance_with_enough_devices_claims_exactly_count():
     t = tracker(4)
     devs = t.claim_instance("vm1", 3)
     assert len(devs) == 3
-    assert all(d.status == CLAIMED and d.instance_uuid == "vm1" for d in devs)
+    assert all(d.status == DeviceStatus.CLAIMED and d.instance_uuid == "vm1" for d in devs)
     assert t.claims == {"vm1": devs}
     assert t.allocations == {}
     assert len(t.free_devs()) == 1
@@ -84,26 +82,26 @@ def test_allocate_instance_moves_claims_to_allocations():
     t.claim_instance("vm2", 1)
     allocated = t.allocate_instance("vm1")
     assert allocated == claimed
-    assert all(d.status == ALLOCATED and d.instance_uuid == "vm1" for d in allocated)
+    assert all(d.status == DeviceStatus.ALLOCATED and d.instance_uuid == "vm1" for d in allocated)
     assert "vm1" not in t.claims
     assert t.allocations == {"vm1": claimed}
     assert t.bound("vm1") == 2
     # the other instance's claim is untouched
-    assert [d.status for d in t.claims["vm2"]] == [CLAIMED]
+    assert [d.status for d in t.claims["vm2"]] == [DeviceStatus.CLAIMED]
 
 
 def test_allocate_instance_without_claims_is_a_no_op():
     t = tracker(2)
     assert t.allocate_instance("vm1") == []
     assert t.allocations == {}
-    assert all(d.status == AVAILABLE for d in t.pci_devs)
+    assert all(d.status == DeviceStatus.AVAILABLE for d in t.pci_devs)
 
 
 def test_update_pci_for_instance_allocates_its_claims():
     t = tracker(2)
     t.claim_instance("vm1", 1)
     t.update_pci_for_instance("vm1")
-    assert [d.status for d in t.allocations["vm1"]] == [ALLOCATED]
+    assert [d.status for d in t.allocations["vm1"]] == [DeviceStatus.ALLOCATED]
     assert "vm1" not in t.claims
 
 
@@ -115,7 +113,7 @@ def test_free_instance_frees_claims_and_allocations():
     t.claim_instance("vm2", 1)
     freed = t.free_instance("vm1")
     assert len(freed) == 2
-    assert all(d.status == AVAILABLE and d.instance_uuid is None for d in freed)
+    assert all(d.status == DeviceStatus.AVAILABLE and d.instance_uuid is None for d in freed)
     assert "vm1" not in t.claims and "vm1" not in t.allocations
     assert t.bound("vm1") == 0
     assert t.bound("vm2") == 1
@@ -151,8 +149,8 @@ def test_clean_usage_frees_exactly_the_instances_in_neither_list():
     assert t.bound("kept_inst") == 1
     assert t.bound("kept_mig") == 1
     # kept ones keep their state: an allocation stays allocated, a claim stays claimed
-    assert [d.status for d in t.allocations["kept_inst"]] == [ALLOCATED]
-    assert [d.status for d in t.claims["kept_mig"]] == [CLAIMED]
+    assert [d.status for d in t.allocations["kept_inst"]] == [DeviceStatus.ALLOCATED]
+    assert [d.status for d in t.claims["kept_mig"]] == [DeviceStatus.CLAIMED]
     assert set(t.claims) == {"kept_mig"}
     assert set(t.allocations) == {"kept_inst"}
     assert len(t.free_devs()) == 4
@@ -238,7 +236,12 @@ def test_from_records_from_plain_dicts():
     assert [d.address for d in t.free_devs()] == ["a"]
     # the rebuilt maps hold the tracker's own device objects: freeing frees the devices
     t.free_instance("vm2")
-    assert [d.status for d in t.pci_devs] == [AVAILABLE, CLAIMED, AVAILABLE, AVAILABLE]
+    assert [d.status for d in t.pci_devs] == [
+        DeviceStatus.AVAILABLE,
+        DeviceStatus.CLAIMED,
+        DeviceStatus.AVAILABLE,
+        DeviceStatus.AVAILABLE,
+    ]
 
 
 def test_from_records_rejects_unknown_fields():
@@ -283,8 +286,8 @@ def test_bound_counts_claimed_and_allocated_devices():
 def test_device_state_transitions():
     d = PciDevice("a", "v", "p")
     d.claim("vm1")
-    assert (d.status, d.instance_uuid) == (CLAIMED, "vm1")
+    assert (d.status, d.instance_uuid) == (DeviceStatus.CLAIMED, "vm1")
     d.allocate("vm1")
-    assert (d.status, d.instance_uuid) == (ALLOCATED, "vm1")
+    assert (d.status, d.instance_uuid) == (DeviceStatus.ALLOCATED, "vm1")
     d.free()
-    assert (d.status, d.instance_uuid) == (AVAILABLE, None)
+    assert (d.status, d.instance_uuid) == (DeviceStatus.AVAILABLE, None)

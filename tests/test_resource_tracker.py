@@ -10,10 +10,11 @@ import threading
 
 import pytest
 
-from hosts.conductor_api import FINISHED, ConductorAPI
-from hosts.pci import ALLOCATED, CLAIMED, PciDeviceUnavailable, PciDevTracker, make_devices
+from hosts.conductor_api import ConductorAPI
+from hosts.pci import PciDeviceUnavailable, PciDevTracker, make_devices
 from hosts.resource_tracker import TRACKERS, BuggyResourceTracker, ResourceTracker
 from testbed.points import POINTS
+from testbed.vocabulary import MIGRATION_FINISHED, DeviceStatus
 
 JOIN = 5.0  # bound on every join of a thread expected to finish
 
@@ -38,7 +39,7 @@ class FakeConductor:
         return [
             dict(m)
             for m in self.migrations.values()
-            if m["status"] not in FINISHED and self.host in (m["source"], m["dest"])
+            if m["status"] not in MIGRATION_FINISHED and self.host in (m["source"], m["dest"])
         ]
 
     def instance_save(self, uuid, **updates):
@@ -164,11 +165,14 @@ def test_audit_moves_claims_of_listed_instances_to_allocations():
     assert rt.update_available_resource() == []
     assert rt.pci_tracker.bound("vm1") == 2
     assert "vm1" not in rt.pci_tracker.claims
-    assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [ALLOCATED, ALLOCATED]
+    assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [
+        DeviceStatus.ALLOCATED,
+        DeviceStatus.ALLOCATED,
+    ]
     # the saved state is the audited one
     assert [(r["status"], r["instance_uuid"]) for r in conductor.saved_pci[-1]] == [
-        (ALLOCATED, "vm1"),
-        (ALLOCATED, "vm1"),
+        (DeviceStatus.ALLOCATED, "vm1"),
+        (DeviceStatus.ALLOCATED, "vm1"),
         ("available", None),
     ]
 
@@ -182,7 +186,7 @@ def test_audit_keeps_claims_of_an_instance_named_only_by_an_in_progress_migratio
     rt.pci_tracker.claim_instance("vm1", 1)
     assert rt.update_available_resource() == []
     assert rt.pci_tracker.bound("vm1") == 1
-    assert [d.status for d in rt.pci_tracker.claims["vm1"]] == [CLAIMED]
+    assert [d.status for d in rt.pci_tracker.claims["vm1"]] == [DeviceStatus.CLAIMED]
     assert [r["instance_uuid"] for r in conductor.saved_pci[-1]] == ["vm1", None]
 
 
@@ -233,8 +237,8 @@ def test_instance_claim_allocates_and_saves_under_the_lock():
     # the point fires before the claim takes the lock, so a hold there can order lock takers
     assert inject.locked_at["build.claim"] is False
     assert inject.lock_events[:3] == ["lock.request", "lock.acquired", "lock.released"]
-    assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [ALLOCATED]
-    assert conductor.saved_pci[-1][0]["status"] == ALLOCATED
+    assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [DeviceStatus.ALLOCATED]
+    assert conductor.saved_pci[-1][0]["status"] == DeviceStatus.ALLOCATED
 
 
 def test_instance_claim_without_devices_raises_and_saves_nothing():
@@ -261,11 +265,11 @@ def test_rebuild_claim_saves_devices_sets_migration_context_and_pre_migrating():
     assert inject.lock_events[-3:] == ["lock.request", "lock.acquired", "lock.released"]
     # devices: claimed (not allocated) for the instance, and saved so
     claimed = rt.pci_tracker.claims["vm1"]
-    assert [d.status for d in claimed] == [CLAIMED, CLAIMED]
+    assert [d.status for d in claimed] == [DeviceStatus.CLAIMED, DeviceStatus.CLAIMED]
     assert "vm1" not in rt.pci_tracker.allocations
     assert [(r["status"], r["instance_uuid"]) for r in conductor.saved_pci[-1]] == [
-        (CLAIMED, "vm1"),
-        (CLAIMED, "vm1"),
+        (DeviceStatus.CLAIMED, "vm1"),
+        (DeviceStatus.CLAIMED, "vm1"),
         ("available", None),
     ]
     # the migration context names the migration, both hosts and the claimed devices
@@ -426,11 +430,11 @@ def test_race_fixed_tracker_keeps_the_evacuated_instances_device():
     assert log.index("evacuate.set_host") > log.index("conductor.pci_save", log.index("audit.save"))
     # the next audit finds vm1 on this host and allocates its claim
     assert rt.update_available_resource() == []
-    assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [ALLOCATED]
+    assert [d.status for d in rt.pci_tracker.allocations["vm1"]] == [DeviceStatus.ALLOCATED]
     assert conductor.saved_pci[-1][0] == {
         "address": "0000:81:00.0",
         "vendor_id": "8086",
         "product_id": "154c",
-        "status": ALLOCATED,
+        "status": DeviceStatus.ALLOCATED,
         "instance_uuid": "vm1",
     }

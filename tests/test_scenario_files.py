@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli, run_json
 
+from orchestrator import scenario as sc
 from orchestrator.steps import STEPS
+from testbed.errors import ConfigError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -101,3 +103,18 @@ def test_malformed_scenario_config_exits_2(text: str, key: str, tmp_path) -> Non
     path.write_text(text)
     proc = run_cli("run", str(path))
     assert proc.returncode == 2 and key in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_load_with_config_layers_the_scenario_first_and_checks_names(tmp_path: Path) -> None:
+    scenario, config = sc.load_with_config(
+        "evacuate-race", ("a layer", {"timeouts": {"rpc": 7}, "cluster": {"tracker": "buggy"}})
+    )
+    assert scenario.name == "evacuate-race"
+    assert config.cluster.tracker == "buggy" and config.timeouts.rpc == 7
+    assert config.cluster.audit_interval == 0  # from the scenario's own [config]
+    path = tmp_path / "s.toml"
+    path.write_text('[[steps]]\ndo = "audit"\nhost = "host3"\n')
+    with pytest.raises(ConfigError, match=r"step 1 \(audit\): 'host': unknown host 'host3'"):
+        sc.load_with_config(str(path))
+    hosts = ("three hosts", {"cluster": {"hosts": ["host1", "host2", "host3"]}})
+    assert sc.load_with_config(str(path), hosts)[1].cluster.hosts[-1] == "host3"

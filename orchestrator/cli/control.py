@@ -1,8 +1,9 @@
 """``testbed up`` and the commands that drive the cluster it keeps running.
 
 ``up`` writes ``.testbed-control.json`` in its working directory; the control commands find
-the cluster through it when run from the same directory, or take ``--control ENDPOINT``.
-"""
+the cluster through it when run from the same directory, or take ``--control ENDPOINT``. A
+face: ``up`` runs the cluster and its control server; every other command sends one request
+and prints the answer, and must not reach into the cluster otherwise."""
 
 from __future__ import annotations
 
@@ -16,43 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.procs import running
+from orchestrator.render import status_table, verdict
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
 DISCOVERY = Path(".testbed-control.json")
 
 
-def render(status: dict[str, Any]) -> str:
-    now = time.time()
-    rows = [("HOST", "PID", "STATE", "FREE", "BOUND", "HEARTBEAT", "SERVERS")]
-    for host, h in status["hosts"].items():
-        beat = f"{now - h['last_heartbeat']:.1f} s ago" if h["last_heartbeat"] else "-"
-        state = h["state"] + (" (forced)" if h["forced_down"] else "")
-        rows.append(
-            (
-                host,
-                str(h["pid"] or "-"),
-                state,
-                str(h["free"]),
-                str(h["bound"]),
-                beat,
-                ", ".join(h["servers"]) or "-",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    for s in status["servers"]:
-        lines.append(
-            f"server {s['name']}: {s['vm_state']} on {s['host']}"
-            + (f" ({s['task_state']})" if s["task_state"] else "")
-        )
-    return "\n".join(lines)
-
-
 # -- testbed up -------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster import Cluster
-    from orchestrator.control import status
     from orchestrator.control_server import ControlServer
 
     config = load([], args.config, args.sets, args.delays, args.tracker)
@@ -87,7 +61,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 last = ""
                 while True:  # ends with Ctrl-C or SIGTERM (both raise KeyboardInterrupt)
                     with cluster.api.state.lock:
-                        table = render(status(cluster))
+                        table = status_table(cluster.status())
                     plain = "\n".join(ln.split(" s ago")[0] for ln in table.splitlines())
                     if tty:
                         print(f"\x1b[H\x1b[J{head}\n\n{table}", flush=True)
@@ -141,7 +115,7 @@ def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
 
 # How a command's answer is shown, where a line of its declaration's ``say`` is not enough.
 def _show_status(args: argparse.Namespace, out: dict[str, Any]) -> int:
-    print(render(out))
+    print(status_table(out))
     return 0
 
 
@@ -149,8 +123,7 @@ def _show_check(args: argparse.Namespace, out: dict[str, Any]) -> int:
     print("\n".join(out["check"]["lines"]))
     for line in out["diff"] + out["invariants"]["violations"]:
         print(f"  {line}")
-    print(f"invariants {'hold' if out['invariants']['ok'] else 'VIOLATED'}")
-    print(f"outcome   {'PASS' if out['ok'] else 'FAIL'}")
+    print("\n".join(verdict(out["ok"], out["invariants"]["ok"])))
     return 0 if out["ok"] else 1
 
 

@@ -2,9 +2,9 @@
 configuration, 130 interrupted (the cluster is torn down first).
 
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
-codes. The cluster machinery is imported inside each command, so ``--help``, ``points`` and
-``scenarios`` start at once. It must not decide a run's outcome (the runner and the checks
-do), nor show a user's mistake as a traceback.
+codes; it must hold no logic of the cluster, decide no run's outcome (the runner and the
+checks do), nor show a user's mistake as a traceback. The cluster machinery is imported inside
+each command, so ``--help``, ``points`` and ``scenarios`` start at once.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 from orchestrator.cli import control as cli_control
+from orchestrator.render import listing, verdict
 from testbed import __version__
-from testbed.config import TRACKERS, load
+from testbed.config import TRACKERS, option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.points import CATALOGUE, PATHS
 
@@ -162,13 +163,8 @@ def cmd_points(args: argparse.Namespace) -> int:
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from orchestrator import scenario as sc
 
-    found = {name: sc.load(name).description for name in sc.builtin_names()}
-    if args.json:
-        print(json.dumps(found, indent=2))
-    else:
-        width = max(map(len, found))
-        for name, doc in found.items():
-            print(f"{name:<{width}}  {doc}")
+    docs = {n: sc.load(n).description for n in sc.builtin_names()}
+    print(json.dumps(docs, indent=2) if args.json else "\n".join(listing(docs)))
     return 0
 
 
@@ -177,9 +173,7 @@ def _print_result(r: Any) -> None:
     print(f"tracker   {r.tracker}")
     if r.last_check is not None:
         print("\n".join(r.last_check.lines()))
-    if r.invariants is not None:
-        print(f"invariants {'hold' if r.invariants.ok else 'VIOLATED'}")
-    print(f"outcome   {'PASS' if r.ok else 'FAIL'}")
+    print("\n".join(verdict(r.ok, r.invariants.ok if r.invariants else None)))
     if not r.ok:
         if r.error:
             lines = [r.error]
@@ -196,18 +190,10 @@ def _print_result(r: Any) -> None:
 
 
 def _scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
-    from orchestrator import scenario as sc
+    from orchestrator.scenario import load_with_config
 
-    scenario = sc.load(name)
-    config = load(
-        [(f"scenario '{name}' [config]", scenario.config)],
-        args.config,
-        args.sets,
-        args.delays,
-        args.tracker,
-    )
-    sc.check_names(scenario, config, f"scenario '{name}'")
-    return scenario, config
+    layers = option_layers(args.config, args.sets, args.delays, args.tracker)
+    return load_with_config(name, *layers)
 
 
 def cmd_explore(args: argparse.Namespace) -> int:

@@ -1,4 +1,6 @@
-"""A one-line progress bar on stderr for long work; silent when stderr is not a terminal."""
+"""A one-line progress bar on stderr for long work; silent when stderr is not a terminal.
+
+It must not write to stdout: results and ``--json`` go there."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import time
 
 
 class Progress:
-    def __init__(self, label: str, total: int | None = None, stream=sys.stderr) -> None:
+    def __init__(
+        self, label: str, total: int | None = None, stream=sys.stderr, enabled: bool = True
+    ) -> None:
         self.label, self.total, self.stream = label, total, stream
-        self.enabled = stream.isatty()
+        self.enabled = enabled and stream.isatty()
         self.done = 0
         self.started = time.monotonic()
 

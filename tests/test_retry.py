@@ -1,0 +1,51 @@
+"""orchestrator.retry: a check is retried until it holds; when the policy gives up, the last
+result is returned, not raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from orchestrator.retry import until_ok
+from testbed.config import Checks
+
+
+@dataclass
+class Seen:
+    n: int
+    ok: bool
+
+
+def test_retries_until_the_result_holds() -> None:
+    calls = []
+
+    def attempt() -> Seen:
+        calls.append(1)
+        return Seen(len(calls), len(calls) == 3)
+
+    assert until_ok(attempt, Checks(stop_after=5, wait_min=0.001)) == Seen(3, True)
+
+
+@pytest.mark.parametrize("wait", ["fixed", "exponential"])
+def test_gives_up_with_the_last_result(wait: str) -> None:
+    calls = []
+
+    def attempt() -> Seen:
+        calls.append(1)
+        return Seen(len(calls), False)
+
+    last = until_ok(attempt, Checks(stop_after=0.05, wait=wait, wait_min=0.001, wait_max=0.01))
+    assert not last.ok and last.n == len(calls) > 1
+
+
+def test_an_error_is_raised_not_retried() -> None:
+    calls = []
+
+    def attempt() -> Seen:
+        calls.append(1)
+        raise LookupError("gone")
+
+    with pytest.raises(LookupError, match="gone"):
+        until_ok(attempt, Checks(stop_after=5, wait_min=0.001))
+    assert len(calls) == 1
