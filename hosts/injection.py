@@ -73,7 +73,7 @@ class Injector:
 
     @property
     def task(self) -> str:
-        return getattr(self._local, "task", "periodic")
+        return getattr(self._local, "task", "")
 
     def __call__(self, point: str) -> None:
         if point not in POINTS:  # a programming error in the host, not a user's mistake
@@ -94,7 +94,7 @@ class Injector:
         """A conductor request about to be sent: on a traced host it is reported with its body
         (the orchestrator derives its footprint from it) and may be held, so the explorer can
         order every read and write of the shared state across hosts."""
-        if self.armed and self.traced:
+        if self.armed and self.traced and self.task:  # a task's, not a heartbeat's
             self._trace(Event.REQUEST, getattr(self._local, "point", ""), {"op": op, "body": body})
 
     def lock_event(self, event: str) -> None:

@@ -169,6 +169,7 @@ class HostProcess:
         """Nova's periodic ``update_available_resource``, guarded: a failed run is logged
         with its traceback and the next run goes on."""
         interval = self.spec.config.cluster.audit_interval
+        self.inject.bind("periodic")
         while interval > 0 and not self.stop.wait(interval):
             try:
                 self.manager.update_available_resource()

@@ -125,6 +125,7 @@ class Cluster:
     def alive(self, host: str) -> bool:
         """The host's process runs (whatever its heartbeats say)."""
         return self.supervisor.alive(self.api.known(host))
+
     def status(self) -> dict[str, Any]:
         """The API's status, with the pid of each host's current process (a host restarted
         but not yet registered shows its new pid)."""
@@ -139,11 +140,11 @@ class Cluster:
         }
 
     # -- holds ----------------------------------------------------------------------------
-    def gate(self, host: str) -> ExplorerPolicy:
-        """Hand the order of ``host``'s lock requests and visible steps to the caller: they
-        are held until it releases them (``host`` must be traced)."""
-        policy = ExplorerPolicy(self.board, self.conductor.wake)
-        self.board.install([self.api.known(host)], policy)
+    def gate(self, hosts: list[str]) -> ExplorerPolicy:
+        """Hand the order of the hosts' conductor requests and lock requests to the caller:
+        they are held until it releases them (the hosts must be traced)."""
+        policy = ExplorerPolicy(self.board, self.conductor.wake, hosts)
+        self.board.install([self.api.known(h) for h in hosts], policy)
         return policy
 
     def kills(self) -> list[tuple[str, str]]:

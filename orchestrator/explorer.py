@@ -1,10 +1,15 @@
-"""The explorer: runs a scenario once per schedule, deciding who goes next on one host.
+"""The explorer: runs a scenario once per schedule, deciding which host task goes next.
 
-Every lock request and every step that touches what the other path reads or writes
-(``explorer_policy.VISIBLE``) is held on the explored host; the other points commute and run on. The
-explorer decides only when its host is at rest (every running task is held) and the scenario
-waits, so the order of decisions depends on nothing but the choices: a schedule replays.
-Each schedule runs on a fresh cluster; a losing one is written as a replay file.
+On every explored host (all of the scenario's, unless restricted) each conductor request a
+task is about to send and each request for the host's lock is a scheduling point, held until
+the explorer picks it. What each step touches comes from the conductor operation's declared
+footprint (``orchestrator.footprint``); nobody lists the steps that matter. The strategy
+(dynamic partial-order reduction by default) sees every held step with its footprint and runs
+one schedule per class of equivalent interleavings.
+
+The explorer decides only when every running task of the explored hosts is held and the
+scenario waits, so the order of decisions depends on nothing but the choices: a schedule
+replays. Each schedule runs on a fresh cluster; a losing one is written as a replay file.
 
 It holds and releases only through the gate the cluster gives it (``Cluster.gate``), and must
 not change the scenario or its checks: the same choices make the same run.
@@ -13,10 +18,11 @@ not change the scenario or its checks: the same choices make the same run.
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import math
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,37 +31,106 @@ from typing import Any
 
 from orchestrator import runner
 from orchestrator.cluster import Cluster
+from orchestrator.conductor import OPS
+from orchestrator.footprint import LOCKS, lock
+from orchestrator.holds import Trace
+from orchestrator.replays import write_replay
 from orchestrator.runner import Result
 from orchestrator.scenario import Scenario
-from orchestrator.strategies import Diverged, Strategy
+from orchestrator.strategies import Diverged, Option, Strategy, dependent
 from testbed.config import Config
 from testbed.errors import ConfigError
+from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.explorer")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One released step of a schedule."""
+
+    option: Option
+    host: str
+    point: str  # the last injection point its task passed ("" before the first)
+    locked: bool  # its task held its host's lock when it went
+
+    def races(self, other: Step) -> bool:
+        """Dependent, and not merely ordered by one lock both hold."""
+        same_lock = self.locked and other.locked and self.host == other.host
+        return dependent(self.option, other.option) and not same_lock
 
 
 @dataclass
 class Schedule:
     number: int
-    order: list[str]
+    steps: list[Step]
     result: Result
     replay: str | None = None
+
+    @property
+    def order(self) -> list[str]:
+        return [s.option.label for s in self.steps]
 
     @property
     def ok(self) -> bool:
         return self.result.ok
 
+    def groups(self) -> list[list[Step]]:
+        """The steps, grouped by tasks whose lifetimes overlap in this schedule: tasks in
+        different groups were ordered by the scenario itself (it waited for one to finish
+        before it started the other), so only steps within a group can be reordered."""
+        span: dict[str, list[int]] = {}
+        for i, s in enumerate(self.steps):
+            span.setdefault(s.option.process, [i, i])[1] = i
+        groups: list[list[Step]] = []
+        end = -1
+        for i, s in enumerate(self.steps):
+            if i > end:
+                groups.append([])
+            groups[-1].append(s)
+            end = max(end, span[s.option.process][1])
+        return groups
+
     @property
     def line(self) -> str:
-        """The order of the steps that matter, as one line (lock grants left out)."""
-        return " < ".join(lbl.split(":", 1)[1] for lbl in self.order if not lbl.endswith(":lock"))
+        """The order of the state accesses that race with one of another task (lock requests
+        and accesses ordered by one lock both hold left out), by the points they follow."""
+        names: list[str] = []
+        for group in self.groups():
+            for s in group:
+                racing = s.option.accesses[0].table != LOCKS and any(
+                    s.races(o) for o in group if o.option.accesses[0].table != LOCKS
+                )
+                if racing and s.point and s.point not in names:
+                    names.append(s.point)
+        return " < ".join(names)
+
+    @property
+    def interleavings(self) -> int:
+        """How many orders of these steps there are within each group of overlapping tasks,
+        ignoring the lock: an upper bound on what exploring without reduction would run."""
+        total = 1
+        for group in self.groups():
+            counts: dict[str, int] = {}
+            for s in group:
+                counts[s.option.process] = counts.get(s.option.process, 0) + 1
+            n = math.factorial(sum(counts.values()))
+            for k in counts.values():
+                n //= math.factorial(k)
+            total *= n
+        return total
+
+    @property
+    def final_state(self) -> str:
+        return json.dumps([self.result.outcome, self.result.allocations], sort_keys=True)
 
 
 @dataclass
 class Summary:
     scenario: str
     tracker: str
-    host: str
+    hosts: list[str]
+    strategy: str = "dpor"
     schedules: list[Schedule] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
@@ -64,16 +139,27 @@ class Summary:
     def losing(self) -> list[Schedule]:
         return [s for s in self.schedules if not s.ok]
 
+    @property
+    def interleavings(self) -> int:
+        """Without reduction, at most this many schedules (see ``Schedule.interleavings``)."""
+        return max((s.interleavings for s in self.schedules), default=0)
+
     def to_dict(self) -> dict[str, Any]:
+        runs = len(self.schedules)
         return {
             "scenario": self.scenario,
             "tracker": self.tracker,
-            "host": self.host,
-            "schedules": len(self.schedules),
+            "hosts": self.hosts,
+            "strategy": self.strategy,
+            "schedules": runs,
             "losing": len(self.losing),
+            "final_states": len({s.final_state for s in self.schedules}),
+            "interleavings_bound": self.interleavings,
+            "reduction": round(self.interleavings / runs, 1) if runs else None,
             "replays": [s.replay for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
             "seconds": round(self.seconds, 3),
+            "schedules_per_second": round(runs / self.seconds, 1) if self.seconds else None,
             "error": self.error,
         }
 
@@ -81,10 +167,10 @@ class Summary:
 class Driver:
     """Runs beside the scenario's steps (a runner observer) and makes the decisions."""
 
-    def __init__(self, cluster: Cluster, host: str, strategy: Strategy, tick: float) -> None:
-        self.cluster, self.host, self.strategy, self.tick = cluster, host, strategy, tick
-        self.gate = cluster.gate(host)
-        self.order: list[str] = []
+    def __init__(self, cluster: Cluster, hosts: list[str], strategy: Strategy, tick: float):
+        self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
+        self.gate = cluster.gate(hosts)
+        self.steps: list[Step] = []
         self.error: str | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="explorer", daemon=True)
@@ -98,22 +184,41 @@ class Driver:
         self.thread.join(5)
 
     def _roles(self) -> dict[str, str]:
-        """Task id -> ``op`` (``op#n`` from the second task of an op on), in creation order."""
-        roles, seen = {}, {}
-        for t in self.cluster.state.tasks(self.host):
-            seen[t["op"]] = seen.get(t["op"], 0) + 1
-            roles[t["id"]] = t["op"] + ("" if seen[t["op"]] == 1 else f"#{seen[t['op']]}")
+        """Task id -> ``host:op`` (``op#n`` from a host's second task of an op on), in
+        creation order: the same in every run of the scenario."""
+        roles = {}
+        for host in self.hosts:
+            seen: dict[str, int] = {}
+            for t in self.cluster.state.tasks(host):
+                seen[t["op"]] = seen.get(t["op"], 0) + 1
+                n = seen[t["op"]]
+                roles[t["id"]] = f"{host}:{t['op']}" + ("" if n == 1 else f"#{n}")
         return roles
 
-    def _ready(self) -> list[tuple[str, str]]:
-        """(label, task) of the steps that may go, when the host is at rest; else []."""
+    def _step(self, t: Trace, process: str) -> Step:
+        if t.event == Event.REQUEST:
+            accesses = tuple(OPS.find(t.op).meta["footprint"](t.body or {}))
+        else:
+            accesses = (lock(t.host),)
+        option = Option(f"{process}:{t.label}", process, accesses)
+        return Step(option, t.host, t.point, self.gate.holds_lock(t))
+
+    def _ready(self) -> list[tuple[Step, str]]:
+        """(step, task) of what may go, when every live task is held; else []."""
         if not self.cluster.api.waiting():
             return []
-        running = {t["id"] for t in self.cluster.state.tasks_running(self.host)}
+        live = [h for h in self.hosts if self.cluster.alive(h)]
+        running = {t["id"] for h in live for t in self.cluster.state.tasks_running(h)}
+        running |= {t.task for h in live for t in self.gate.live(h)}
         if not running or not self.gate.at_rest(running):
             return []
         roles = self._roles()
-        return sorted((f"{roles[t.task]}:{t.label}", t.task) for t in self.gate.options(self.host))
+        ready = [
+            (self._step(t, roles.get(t.task, f"{t.host}:{t.task}")), t.task)
+            for t in self.gate.options()
+            if t.host in live
+        ]
+        return sorted(ready, key=lambda r: r[0].option.label)
 
     def _loop(self) -> None:
         try:
@@ -121,92 +226,61 @@ class Driver:
                 ready = self.gate.watch(self._ready, self.tick)
                 if not ready:
                     continue
-                labels = [label for label, _ in ready]
-                i = self.strategy.choose(labels)
-                self.order.append(labels[i])
+                i = self.strategy.choose([s.option for s, _ in ready])
+                self.steps.append(ready[i][0])
                 self.gate.release(ready[i][1])
         except Diverged as exc:
             self.error = str(exc)
             self.cluster.api.abort_waits(f"explorer: {exc}")
+        except Exception as exc:  # a bug here must end the run, not hang it until timeouts
+            log.exception("explorer failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.cluster.api.abort_waits(f"explorer: {self.error}")
 
 
 def _new_driver(
-    out: list[Driver], host: str, strategy: Strategy, tick: float, cluster: Cluster
+    out: list[Driver], hosts: list[str], strategy: Strategy, tick: float, cluster: Cluster
 ) -> Driver:
-    out.append(Driver(cluster, host, strategy, tick))
+    out.append(Driver(cluster, hosts, strategy, tick))
     return out[-1]
 
 
-def explore_config(config: Config, host: str) -> Config:
-    """The scenario's configuration with the explored host traced, and no delays, orderings
-    or faults: the explorer alone decides the order there."""
-    if host not in config.cluster.hosts:
-        known = ", ".join(config.cluster.hosts)
-        raise ConfigError(f"explore: unknown host '{host}' (hosts: {known})")
+def explore_config(config: Config, hosts: list[str] | None = None) -> Config:
+    """The scenario's configuration with the explored hosts traced, and no delays, orderings,
+    faults or periodic audits: the explorer alone decides the order there (a timer would
+    decide it otherwise; scenarios trigger their audits with the ``audit`` step)."""
+    for host in hosts or []:
+        if host not in config.cluster.hosts:
+            known = ", ".join(config.cluster.hosts)
+            raise ConfigError(f"explore: unknown host '{host}' (hosts: {known})")
     config = copy.deepcopy(config)
-    config.cluster.trace = [host]
+    config.cluster.trace = list(hosts or config.cluster.hosts)
     config.delays, config.holds, config.faults = {}, {}, {}
+    config.cluster.audit_interval = 0.0
     return config
-
-
-def default_host(scenario: Scenario) -> str:
-    """The destination of the scenario's first evacuation."""
-    for step in scenario.steps:
-        if step.do == "evacuate" and step.args.get("to"):
-            return step.args["to"]
-    raise ConfigError(
-        f"explore: scenario '{scenario.name}' has no evacuate step with 'to'; "
-        "name the host to explore with --host"
-    )
-
-
-def write_replay(path: Path, scenario: str, tracker: str, host: str, sched: Schedule) -> str:
-    lines = [
-        f'scenario = "{scenario}"',
-        f'tracker = "{tracker}"',
-        f'host = "{host}"',
-        f'outcome = "{"pass" if sched.ok else "fail"}"',
-        f"# {sched.line}",
-        "order = [",
-    ]
-    lines += [f'    "{label}",' for label in sched.order] + ["]", ""]
-    path.write_text("\n".join(lines))
-    return str(path)
-
-
-def read_replay(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read replay file '{path}': {exc}") from None
-    for key in ("scenario", "tracker", "host", "order"):
-        if key not in doc:
-            raise ConfigError(f"replay file '{path}': missing key '{key}'")
-    if not isinstance(doc["order"], list) or not all(isinstance(x, str) for x in doc["order"]):
-        raise ConfigError(f"replay file '{path}': 'order' must be a list of steps")
-    return doc
 
 
 def explore(
     scenario: Scenario,
     config: Config,
-    host: str,
     strategy: Strategy,
+    hosts: list[str] | None = None,
     out_dir: Path | None = None,
     run_base: str | None = None,
     progress: Callable[[Schedule], None] | None = None,
+    strategy_name: str = "dpor",
 ) -> Summary:
-    config = explore_config(config, host)
-    summary = Summary(scenario.name, config.cluster.tracker, host)
+    config = explore_config(config, hosts)
+    hosts = config.cluster.trace
+    summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
     while strategy.next_run():
         drivers: list[Driver] = []
         tick = config.timeouts.heartbeat_interval
-        observer = partial(_new_driver, drivers, host, strategy, tick)
+        observer = partial(_new_driver, drivers, hosts, strategy, tick)
         result = runner.run(scenario, config, run_base, observer=observer)
         driver = drivers[0] if drivers else None
-        sched = Schedule(len(summary.schedules) + 1, driver.order if driver else [], result)
+        sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
         summary.schedules.append(sched)
         if driver and driver.error:
             summary.error = driver.error
@@ -214,7 +288,15 @@ def explore(
         if not sched.ok and out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             name = f"{scenario.name}-{summary.tracker}-{sched.number:04d}.toml"
-            sched.replay = write_replay(out_dir / name, scenario.name, summary.tracker, host, sched)
+            sched.replay = write_replay(
+                out_dir / name,
+                scenario.name,
+                summary.tracker,
+                hosts,
+                sched.order,
+                sched.line,
+                sched.ok,
+            )
         if progress:
             progress(sched)
     summary.seconds = time.monotonic() - started

@@ -29,6 +29,7 @@ PCI_DEVICES = "pci_devices"
 INSTANCES = "instances"
 MIGRATIONS = "migrations"
 TASKS = "tasks"
+LOCKS = "locks"  # not a table: each host's resource lock, so lock requests conflict too
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ def reads(table: str, *columns: str, **rows: Any) -> Access:
 
 def writes(table: str, *columns: str, **rows: Any) -> Access:
     return Access(table, True, rows, frozenset(columns))
+
+
+def lock(host: str) -> Access:
+    """What asking for ``host``'s resource lock touches."""
+    return writes(LOCKS, host=host)
 
 
 def conflict(a: Access, b: Access) -> bool:

@@ -26,7 +26,8 @@ from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.holds")
 
-HOLDABLE = (Event.POINT, Event.LOCK_REQUEST)  # the reports a policy may hold; others never wait
+# the reports a policy may hold; the others never wait
+HOLDABLE = (Event.POINT, Event.LOCK_REQUEST, Event.REQUEST)
 T = TypeVar("T")
 
 
@@ -35,14 +36,18 @@ class Trace:
     task: str
     host: str
     state: str = "running"  # running | held | waiting (for the lock) | done
-    event: str = ""  # what it is held at: "point" or "lock.request"
-    point: str = ""
+    event: str = ""  # what it is held at: a point, a lock request or a conductor request
+    point: str = ""  # the point, or for the others the last point the task passed
     last_point: str = ""
     pending: Any = None  # (route, msg_id) of the held report
+    op: str = ""  # a held conductor request: its op and body
+    body: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
-        return self.point if self.event == Event.POINT else "lock"
+        if self.event == Event.POINT:
+            return self.point
+        return f"{self.op if self.event == Event.REQUEST else 'lock'}@{self.point}"
 
 
 class Policy(Protocol):
@@ -98,6 +103,7 @@ class Board:
             held = event in HOLDABLE and self._policy(t.host).holds(self, t, event, point)
             if held:
                 t.state, t.event, t.point, t.pending = "held", event, point, pending
+                t.op, t.body = body.get("op", ""), body.get("body")
             elif event in HOLDABLE:
                 t.state = "running"
             self._sweep()

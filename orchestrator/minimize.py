@@ -11,8 +11,23 @@ running a scenario is the caller's ``test``.
 
 from __future__ import annotations
 
+import copy
+import logging
+import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from orchestrator.strategies import dependent
+from testbed.config import Config
+
+if TYPE_CHECKING:
+    from orchestrator.explorer import Schedule
+    from orchestrator.scenario import Scenario
+
+log = logging.getLogger("testbed.minimize")
+RELIABLE = 3  # a candidate set counts as losing when every one of this many runs loses
+CONFIRM = 5  # the result is run this many times with each tracker
 
 T = TypeVar("T")
 
@@ -43,8 +58,91 @@ def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
     return current
 
 
+def candidates(schedule: Schedule) -> list[tuple[str, str]]:
+    """(held point, point it waits for) for every dependent pair of steps of different tasks,
+    in the order the schedule ran them: hold the later step's point until the earlier step's
+    point has passed. Steps before their task's first point cannot be addressed and are left
+    out."""
+    out: list[tuple[str, str]] = []
+    for steps in schedule.groups():  # tasks the scenario itself ordered need no rule
+        for j, b in enumerate(steps):
+            for a in steps[:j]:
+                _candidate(a, b, out)
+    return out
+
+
+def _candidate(a: Any, b: Any, out: list[tuple[str, str]]) -> None:
+    if not (a.point and b.point and dependent(a.option, b.option)):
+        return
+    rule = (f"{b.host}:{b.point}", f"{a.host}:{a.point}")
+    if rule[0] != rule[1] and rule not in out:
+        out.append(rule)
+
+
+def holds_table(rules: list[tuple[str, str]]) -> dict[str, list[str]]:
+    table: dict[str, list[str]] = {}
+    for point, after in rules:
+        table.setdefault(point, []).append(after)
+    return table
+
+
+def _with_holds(config: Config, rules: list[tuple[str, str]], tracker: str) -> Config:
+    config = copy.deepcopy(config)
+    config.delays, config.faults, config.holds = {}, {}, holds_table(rules)
+    config.cluster.tracker, config.cluster.trace = tracker, []
+    config.timeouts.hold = min(config.timeouts.hold, 1.0)  # an impossible order fails fast
+    return config
+
+
+def emit_scenario(
+    scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path
+) -> dict[str, Any]:
+    """Minimise ``schedule`` (which lost) to the fewest orderings that still make the buggy
+    tracker lose, check the fixed tracker with them, and write the scenario file."""
+    from orchestrator import runner
+
+    base = tempfile.mkdtemp(prefix="testbed-minimize-")
+
+    def outcome(rules: list[tuple[str, str]], tracker: str) -> str:
+        result = runner.run(scenario, _with_holds(config, rules, tracker), base)
+        return result.outcome
+
+    def loses(rules: list[tuple[str, str]]) -> bool:
+        # orderings decide only what they name; a set that loses by luck is no regression test
+        return all(outcome(rules, "buggy") == "fail" for _ in range(RELIABLE))
+
+    rules = ddmin(candidates(schedule), loses)
+    buggy = [outcome(rules, "buggy") for _ in range(CONFIRM)]
+    fixed = [outcome(rules, "fixed") for _ in range(CONFIRM)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{scenario.name}-minimal-{schedule.number:04d}.toml"
+    raw = {k: dict(v) for k, v in scenario.config.items() if k not in ("delays", "faults", "holds")}
+    text = scenario_toml(
+        f"{scenario.name}-minimal",
+        f"{scenario.name}, reduced by testbed explore to {len(rules)} ordering(s)",
+        {"buggy": "fail", "fixed": "pass"},
+        raw | {"holds": holds_table(rules)},
+        [{"do": s.do, **s.args} for s in scenario.steps],
+        comment=[
+            f"Written by testbed explore from a losing schedule of '{scenario.name}':",
+            f"  {schedule.line}",
+            "Each [holds] ordering below is needed: without any one of them the buggy",
+            "tracker no longer loses. No delays.",
+        ],
+    )
+    path.write_text(text)
+    log.info("wrote %s (%d orderings)", path, len(rules))
+    return {
+        "path": str(path),
+        "holds": holds_table(rules),
+        "buggy": f"fail {buggy.count('fail')}/{CONFIRM}",
+        "fixed": f"pass {fixed.count('pass')}/{CONFIRM}",
+        "ok": buggy.count("fail") == CONFIRM and fixed.count("pass") == CONFIRM,
+    }
+
+
 # -- writing a scenario back as TOML (the standard library reads TOML but does not write it) --
-def _value(v: Any) -> str:
+def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
@@ -52,14 +150,14 @@ def _value(v: Any) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else _value(k)
+    return k if k.replace("_", "").replace("-", "").isalnum() else toml_value(k)
 
 
 def scenario_toml(
@@ -71,16 +169,16 @@ def scenario_toml(
     comment: list[str] = (),  # type: ignore[assignment]
 ) -> str:
     lines = [f"# {c}" for c in comment]
-    lines += [f"name = {_value(name)}", f"description = {_value(description)}"]
-    lines += [f"outcomes = {_value(outcomes)}", ""]
+    lines += [f"name = {toml_value(name)}", f"description = {toml_value(description)}"]
+    lines += [f"outcomes = {toml_value(outcomes)}", ""]
     for section, table in config.items():
         if not table:
             continue
         lines.append(f"[config.{section}]")
-        lines += [f"{_key(k)} = {_value(v)}" for k, v in table.items()]
+        lines += [f"{_key(k)} = {toml_value(v)}" for k, v in table.items()]
         lines.append("")
     for step in steps:
         lines.append("[[steps]]")
-        lines += [f"{_key(k)} = {_value(v)}" for k, v in step.items()]
+        lines += [f"{_key(k)} = {toml_value(v)}" for k, v in step.items()]
         lines.append("")
     return "\n".join(lines)

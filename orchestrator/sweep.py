@@ -37,11 +37,10 @@ from typing import Any
 
 from orchestrator.checks import Expect, check_allocations
 from orchestrator.cluster import Cluster
-from orchestrator.explorer import default_host
 from orchestrator.invariants import check_invariants
 from orchestrator.scenario import Scenario
 from testbed.config import Config
-from testbed.errors import TestbedError
+from testbed.errors import ConfigError, TestbedError
 from testbed.points import on_path
 from testbed.vocabulary import Fault, HostState, Until, VmState
 
@@ -93,7 +92,13 @@ class Trial:
 
 def roles(scenario: Scenario, config: Config) -> tuple[str, str]:
     """(source, destination): where the evacuated server was built, and where it goes."""
-    dest = default_host(scenario)
+    dest = next(
+        (s.args["to"] for s in scenario.steps if s.do == "evacuate" and s.args.get("to")), None
+    )
+    if dest is None:
+        raise ConfigError(
+            f"sweep: scenario '{scenario.name}' has no evacuate step with 'to' (the destination)"
+        )
     server = next(s.args["server"] for s in scenario.steps if s.do == "evacuate")
     built = [
         s.args.get("host")

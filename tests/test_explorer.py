@@ -1,4 +1,5 @@
-"""The explorer on real processes: every interleaving the lock allows, replays, seeds."""
+"""The explorer on real processes, across every host: one schedule per class of
+interleavings, replays, seeds."""
 
 from __future__ import annotations
 
@@ -7,41 +8,47 @@ from helpers import run_cli, run_json
 
 from orchestrator import explorer
 from orchestrator import scenario as sc
-from orchestrator.strategies.exhaustive import Exhaustive
+from orchestrator.strategies.dpor import Dpor
 from orchestrator.strategies.randomized import Randomized
+from testbed.config import option_layers
 
 NOVA_ORDER = (
     "audit.instance_list < evacuate.set_host < instance.drop_migration_context"
-    " < evacuate.migration_done < audit.migration_list"
+    " < evacuate.migration_done < migration_list.get_in_progress_and_error"
 )
 
 
-def explore(tracker: str, strategy, tmp_path):
-    scenario, config = sc.load_with_config(
-        "evacuate-race", ("tracker", {"cluster": {"tracker": tracker}})
-    )
+def explore(tracker: str, strategy, tmp_path, hosts=None):
+    scenario, config = sc.load_with_config("evacuate-race", *option_layers(tracker=tracker))
     return explorer.explore(
-        scenario, config, "host2", strategy, tmp_path / "replays", run_base=str(tmp_path / "runs")
+        scenario, config, strategy, hosts, tmp_path / "replays", run_base=str(tmp_path / "runs")
     )
 
 
-def test_buggy_loses_in_nova_order_and_replays(tmp_path) -> None:
-    summary = explore("buggy", Exhaustive(), tmp_path)
-    assert summary.error is None
-    assert len(summary.schedules) == 21  # claim first: C(6,3) orders, audit first: 1
+def test_buggy_loses_across_both_hosts_in_nova_order_and_replays(tmp_path) -> None:
+    summary = explore("buggy", Dpor(), tmp_path)
+    assert summary.error is None and summary.hosts == ["host1", "host2"]
     assert [s.line for s in summary.losing] == [NOVA_ORDER]
-    replay = summary.losing[0].replay
+    # one schedule per class: far fewer than the interleavings of the same steps
+    assert len(summary.schedules) * 100 < summary.interleavings
+    lost = summary.losing[0]
+    assert {s.host for s in lost.steps} == {"host1", "host2"}  # host1's build was held too
     for _ in range(3):
-        rc, out = run_json("run", "--replay", replay, "--run-dir", str(tmp_path / "runs"))
+        rc, out = run_json("run", "--replay", lost.replay, "--run-dir", str(tmp_path / "runs"))
         assert rc == 1 and out["allocations"]["host2"] == {}, out
 
 
 def test_fixed_never_loses(tmp_path) -> None:
-    summary = explore("fixed", Exhaustive(), tmp_path)
-    assert summary.error is None
-    assert len(summary.schedules) == 3  # the audit's lock block before, between, after
+    summary = explore("fixed", Dpor(), tmp_path)
+    assert summary.error is None and len(summary.schedules) > 1
     assert summary.losing == []
     assert not (tmp_path / "replays").exists()
+
+
+def test_one_host_may_be_explored_alone(tmp_path) -> None:
+    summary = explore("buggy", Dpor(), tmp_path, hosts=["host2"])
+    assert summary.hosts == ["host2"] and [s.line for s in summary.losing] == [NOVA_ORDER]
+    assert all(s.host == "host2" for sched in summary.schedules for s in sched.steps)
 
 
 def test_random_is_seeded(tmp_path) -> None:
@@ -87,6 +94,8 @@ def test_explore_usage_errors(args, message) -> None:
 
 def test_replay_of_another_tracker_is_refused(tmp_path) -> None:
     path = tmp_path / "r.toml"
-    path.write_text('scenario = "evacuate-race"\ntracker = "buggy"\nhost = "host2"\norder = []\n')
+    path.write_text(
+        'scenario = "evacuate-race"\ntracker = "buggy"\nhosts = ["host2"]\norder = []\n'
+    )
     proc = run_cli("run", "--replay", str(path), "--tracker", "fixed")
     assert proc.returncode == 2 and "recorded with tracker 'buggy'" in proc.stderr

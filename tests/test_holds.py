@@ -54,19 +54,32 @@ def test_ordering_releases_a_holder_everyone_else_waits_for() -> None:
     assert "cannot wait for host2:evacuate.migration_done" in records[0].getMessage()
 
 
-def test_explorer_policy_holds_lock_requests_and_visible_steps_until_released() -> None:
+def test_explorer_policy_holds_conductor_and_lock_requests_until_released() -> None:
     board = Board(OrderingPolicy(load()))
     woken = []
-    gate = ExplorerPolicy(board, lambda: woken.append(1))
+    gate = ExplorerPolicy(board, lambda: woken.append(1), ["host2"])
     board.install(["host2"], gate)
+
+    def request(task: str, op: str, host: str = "host2") -> bool:
+        body = {
+            "task": task,
+            "host": host,
+            "event": "request",
+            "point": "p",
+            "op": op,
+            "body": {"uuid": "u"},
+        }
+        return board.on_trace(body, task)
+
     assert report(board, "audit", "lock.request")
-    assert report(board, "evac", "point", "evacuate.set_host")
-    assert not report(board, "evac2", "point", "evacuate.spawn")  # commutes: runs on
+    assert request("evac", "instance.save")
+    assert not report(board, "evac2", "point", "evacuate.set_host")  # points run on
     assert not report(board, "other", "lock.request", host="host1")  # not explored
+    assert not request("other", "instance.get", host="host1")
     assert board.at_rest({"audit", "evac"}) and not board.at_rest({"audit", "evac2"})
     report(board, "holder", "lock.acquired")
-    assert [t.task for t in gate.options("host2")] == ["evac"]  # the lock is taken
-    report(board, "evac2", "point", "evacuate.finish")  # nothing goes by itself
+    assert [(t.task, t.op) for t in gate.options()] == [("evac", "instance.save")]  # lock taken
+    request("evac2", "migration.save")  # nothing goes by itself
     assert board.take_replies() == []
     gate.release("evac")
     assert board.take_replies() == ["evac"] and woken == [1]

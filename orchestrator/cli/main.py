@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
 from typing import Any
 
 from orchestrator.cli import control as cli_control
+from orchestrator.cli import explore as cli_explore
 from orchestrator.render import listing, verdict
 from testbed import __version__
 from testbed.config import TRACKERS, option_layers
@@ -103,24 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    exp = sub.add_parser(
-        "explore",
-        help="run a scenario under every (or random) interleaving",
-        description="Hold every lock request and every racing step of one host "
-        "(default: the scenario's evacuation destination), release them in a "
-        "chosen order, check the scenario at the end of each schedule. Exit 0 "
-        "when no schedule loses, 1 when one does (each written as a replay file).",
-    )
-    _scenario_args(exp)
-    exp.add_argument("--strategy", choices=("exhaustive", "random"), default="exhaustive")
-    exp.add_argument("--runs", type=int, default=20, metavar="N", help="random: schedules to run")
-    exp.add_argument("--seed", type=int, default=0, metavar="S", help="random: the seed")
-    exp.add_argument("--host", help="the host whose order is explored")
-    exp.add_argument(
-        "--out", metavar="DIR", help="where replay files go (default: a new temporary directory)"
-    )
-    exp.add_argument("--json", action="store_true", help="print one JSON object")
-    exp.set_defaults(func=cmd_explore)
+    cli_explore.add_parser(sub, _scenario_args)
 
     sweep = sub.add_parser(
         "sweep",
@@ -189,71 +172,18 @@ def _print_result(r: Any) -> None:
     print(f"run dir   {r.run_dir}" + (" (kept)" if r.kept else " (removed; --keep keeps it)"))
 
 
-def _scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
+def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
     from orchestrator.scenario import load_with_config
 
     layers = option_layers(args.config, args.sets, args.delays, args.tracker)
     return load_with_config(name, *layers)
 
 
-def cmd_explore(args: argparse.Namespace) -> int:
-    import tempfile
-    from pathlib import Path
-
-    from orchestrator import explorer
-    from orchestrator.cli.progress import Progress
-    from orchestrator.strategies.exhaustive import Exhaustive
-    from orchestrator.strategies.randomized import Randomized
-
-    if args.runs < 1:
-        raise ConfigError(f"--runs must be at least 1, got {args.runs}")
-    scenario, config = _scenario_and_config(args, args.scenario)
-    host = args.host or explorer.default_host(scenario)
-    random = args.strategy == "random"
-    strategy = Randomized(args.runs, args.seed) if random else Exhaustive()
-    # made only when a schedule loses: an exploration that finds nothing leaves nothing
-    out = Path(args.out or Path(tempfile.gettempdir()) / f"testbed-replays-{os.getpid()}")
-    bar = Progress(
-        f"explore {scenario.name} ({config.cluster.tracker})", args.runs if random else None
-    )
-    losing = 0
-
-    def progress(schedule: Any) -> None:
-        nonlocal losing
-        losing += not schedule.ok
-        bar.step(f"losing {losing}")
-
-    try:
-        summary = explorer.explore(scenario, config, host, strategy, out, progress=progress)
-    finally:
-        bar.close()
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
-    else:
-        print(
-            f"explore   {summary.scenario} on {summary.host}, tracker {summary.tracker}, "
-            f"strategy {args.strategy}"
-        )
-        print(
-            f"schedules {len(summary.schedules)}, losing {len(summary.losing)}, "
-            f"{summary.seconds:.2f} s"
-        )
-        for n, sched in enumerate(summary.losing, 1):
-            print(f"  {n}. {sched.line}")
-            print(f"     replay: testbed run --replay {sched.replay}")
-        if not summary.losing:
-            print("no losing schedule")
-    if summary.error:
-        print(f"testbed: {summary.error}", file=sys.stderr)
-        return 1
-    return 1 if summary.losing else 0
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
     from orchestrator import sweep
     from orchestrator.cli.progress import Progress
 
-    scenario, config = _scenario_and_config(args, args.scenario)
+    scenario, config = scenario_and_config(args, args.scenario)
     source, dest = sweep.roles(scenario, config)
     trials_plan = sweep.plan(source, dest)
     bar = Progress(f"sweep ({config.cluster.tracker})", len(trials_plan))
@@ -302,9 +232,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> Any:
     from orchestrator import explorer
+    from orchestrator.replays import read_replay
     from orchestrator.strategies.replay import Replay
 
-    doc = explorer.read_replay(args.replay)
+    doc = read_replay(args.replay)
     if args.scenario not in (None, doc["scenario"]):
         raise ConfigError(
             f"--replay '{args.replay}' is for scenario '{doc['scenario']}', not '{args.scenario}'"
@@ -315,9 +246,9 @@ def _replay(args: argparse.Namespace) -> Any:
             f"'{doc['tracker']}', not '{args.tracker}'"
         )
     args.tracker = doc["tracker"]
-    scenario, config = _scenario_and_config(args, doc["scenario"])
+    scenario, config = scenario_and_config(args, doc["scenario"])
     replay = Replay(doc["order"])
-    summary = explorer.explore(scenario, config, doc["host"], replay)
+    summary = explorer.explore(scenario, config, replay, doc["hosts"])
     if summary.error or replay.depth != len(doc["order"]):
         why = summary.error or f"the run made {replay.depth} of {len(doc['order'])} decisions"
         raise ApiError(f"replay '{args.replay}' diverged: {why}")
@@ -330,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replay:
         result = _replay(args)
     else:
-        scenario, config = _scenario_and_config(args, args.scenario or "evacuate-race")
+        scenario, config = scenario_and_config(args, args.scenario or "evacuate-race")
         result = runner.run(scenario, config, args.run_dir, args.verbose, args.keep)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -1,9 +1,10 @@
-"""Every schedule, depth first: replay a prefix of choices, then take the first option at each
-new decision; afterwards move to the next untried sibling of the deepest decision."""
+"""Every interleaving, depth first, with no reduction: replay a prefix of choices, then take the
+first option at each new decision; afterwards move to the next untried sibling of the deepest
+decision. Only for small scenarios and for checking the reduction against."""
 
 from __future__ import annotations
 
-from orchestrator.strategies import Diverged
+from orchestrator.strategies import Diverged, Option
 
 
 class Exhaustive:
@@ -26,7 +27,8 @@ class Exhaustive:
         self.prefix[-1] += 1
         return True
 
-    def choose(self, labels: list[str]) -> int:
+    def choose(self, options: list[Option]) -> int:
+        labels = [o.label for o in options]
         d, self.depth = self.depth, self.depth + 1
         if d < len(self.prefix):
             if self.widths[d] != len(labels):

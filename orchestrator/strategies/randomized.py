@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from orchestrator.strategies import Option
+
 
 class Randomized:
     def __init__(self, runs: int, seed: int) -> None:
@@ -19,5 +21,5 @@ class Randomized:
         self.run += 1
         return True
 
-    def choose(self, labels: list[str]) -> int:
-        return self.rng.randrange(len(labels))
+    def choose(self, options: list[Option]) -> int:
+        return self.rng.randrange(len(options))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.strategies import Diverged
+from orchestrator.strategies import Diverged, Option
 
 
 class Replay:
@@ -17,7 +17,8 @@ class Replay:
         self.done, self.depth = True, 0
         return True
 
-    def choose(self, labels: list[str]) -> int:
+    def choose(self, options: list[Option]) -> int:
+        labels = [o.label for o in options]
         d, self.depth = self.depth, self.depth + 1
         if d >= len(self.order):
             raise Diverged(

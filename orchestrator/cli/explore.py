@@ -1,0 +1,181 @@
+"""``testbed explore``: every interleaving of a scenario's host steps (one per class), random
+ones, or every built-in scenario with both trackers; losing schedules as replay files and, on
+request, as minimal scenario files.
+
+A face: it parses, prints and picks exit codes (0 nothing loses, 1 a schedule loses or the
+exploration failed, 2 bad usage); the exploring is ``orchestrator.explorer``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from testbed.config import TRACKERS
+from testbed.errors import ConfigError
+
+STRATEGIES = ("dpor", "exhaustive", "random")
+
+
+def add_parser(sub: Any, scenario_args: Any) -> None:
+    exp = sub.add_parser(
+        "explore",
+        help="run a scenario under every class of interleavings (or random ones)",
+        description="Hold every conductor request and lock request of every host's tasks, "
+        "release them in a chosen order, check the scenario at the end of each schedule. "
+        "Dynamic partial-order reduction (the default) runs one schedule per class of "
+        "equivalent interleavings, learned from each operation's footprint. Exit 0 when no "
+        "schedule loses, 1 when one does (each written as a replay file).",
+    )
+    scenario_args(exp)
+    exp.add_argument("--strategy", choices=STRATEGIES, default="dpor")
+    exp.add_argument("--runs", type=int, default=20, metavar="N", help="random: schedules to run")
+    exp.add_argument("--seed", type=int, default=0, metavar="S", help="random: the seed")
+    exp.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="explore only this host's steps (repeatable; default: every host)",
+    )
+    exp.add_argument(
+        "--all",
+        action="store_true",
+        help="every built-in scenario with both trackers, as a table",
+    )
+    exp.add_argument(
+        "--out", metavar="DIR", help="where replay files go (default: a new temporary directory)"
+    )
+    exp.add_argument(
+        "--emit-scenario",
+        metavar="DIR",
+        help="minimise each losing schedule to the fewest [holds] orderings that still lose, "
+        "check that the fixed tracker passes them, and write a scenario file here",
+    )
+    exp.add_argument("--json", action="store_true", help="print one JSON object")
+    exp.set_defaults(func=cmd_explore)
+
+
+def _strategy(args: argparse.Namespace) -> Any:
+    from orchestrator.strategies.dpor import Dpor
+    from orchestrator.strategies.exhaustive import Exhaustive
+    from orchestrator.strategies.randomized import Randomized
+
+    if args.strategy == "random":
+        return Randomized(args.runs, args.seed)
+    return Exhaustive() if args.strategy == "exhaustive" else Dpor()
+
+
+def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label: str) -> Any:
+    from orchestrator import explorer
+    from orchestrator.cli.progress import Progress
+
+    total = args.runs if args.strategy == "random" else None
+    bar = Progress(f"explore {label}", total)
+    losing = 0
+
+    def progress(schedule: Any) -> None:
+        nonlocal losing
+        losing += not schedule.ok
+        bar.step(f"losing {losing}")
+
+    try:
+        return explorer.explore(
+            scenario,
+            config,
+            _strategy(args),
+            args.host or None,
+            out,
+            progress=progress,
+            strategy_name=args.strategy,
+        )
+    finally:
+        bar.close()
+
+
+def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) -> list[dict]:
+    from orchestrator.minimize import emit_scenario
+
+    out = []
+    for sched in summary.losing:
+        found = emit_scenario(scenario, config, sched, Path(args.emit_scenario))
+        out.append(found)
+    return out
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from orchestrator.cli.main import scenario_and_config
+
+    if args.runs < 1:
+        raise ConfigError(f"--runs must be at least 1, got {args.runs}")
+    # made only when a schedule loses: an exploration that finds nothing leaves nothing
+    out = Path(args.out or Path(tempfile.gettempdir()) / f"testbed-replays-{os.getpid()}")
+    if args.all:
+        return _explore_all(args, out)
+    scenario, config = scenario_and_config(args, args.scenario)
+    summary = _one(args, scenario, config, out, f"{scenario.name} ({config.cluster.tracker})")
+    emitted = _emit(args, scenario, config, summary) if args.emit_scenario else []
+    if args.json:
+        print(json.dumps(summary.to_dict() | {"emitted": emitted}, indent=2))
+    else:
+        _print_summary(summary)
+        for e in emitted:
+            print(
+                f"  scenario {e['path']}: {len(e['holds'])} ordering(s), "
+                f"buggy {e['buggy']}, fixed {e['fixed']}"
+            )
+            print("    [config.holds]")
+            for point, after in e["holds"].items():
+                print(f"    {json.dumps(point)} = {json.dumps(after)}")
+    if summary.error:
+        print(f"testbed: {summary.error}", file=sys.stderr)
+        return 1
+    return 1 if summary.losing else 0
+
+
+def _print_summary(summary: Any) -> None:
+    d = summary.to_dict()
+    print(
+        f"explore   {summary.scenario} on {', '.join(summary.hosts)}, tracker "
+        f"{summary.tracker}, strategy {summary.strategy}"
+    )
+    print(
+        f"schedules {d['schedules']}, losing {d['losing']}, final states {d['final_states']}, "
+        f"{d['seconds']:.2f} s (interleavings without reduction: at most "
+        f"{d['interleavings_bound']})"
+    )
+    for n, sched in enumerate(summary.losing, 1):
+        print(f"  {n}. {sched.line}")
+        print(f"     replay: testbed run --replay {sched.replay}")
+    if not summary.losing:
+        print("no losing schedule")
+
+
+def _explore_all(args: argparse.Namespace, out: Path) -> int:
+    from orchestrator import scenario as sc
+    from orchestrator.cli.main import scenario_and_config
+
+    rows, failed = [], False
+    for name in sc.builtin_names():
+        for tracker in TRACKERS:
+            args.tracker = tracker
+            scenario, config = scenario_and_config(args, name)
+            summary = _one(args, scenario, config, out, f"{name} ({tracker})")
+            rows.append(summary.to_dict())
+            failed |= bool(summary.losing or summary.error)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max(len(r["scenario"]) for r in rows)
+        print(f"{'SCENARIO':<{width}}  TRACKER  SCHEDULES  LOSING  SECONDS")
+        for r in rows:
+            print(
+                f"{r['scenario']:<{width}}  {r['tracker']:<7}  {r['schedules']:>9}  "
+                f"{r['losing']:>6}  {r['seconds']:>7.2f}"
+                + (f"  {r['error']}" if r["error"] else "")
+            )
+    return 1 if failed else 0
