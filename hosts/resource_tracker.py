@@ -14,7 +14,7 @@ from typing import Any
 from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
 from hosts.pci import PciDevTracker
-from testbed.vocabulary import Event, MigrationStatus
+from testbed.vocabulary import Event, MigrationStatus, VmState
 
 log = logging.getLogger("testbed.host.resource_tracker")
 
@@ -109,13 +109,20 @@ class ResourceTracker:
         self.conductor.migration_save(migration["id"], MigrationStatus.DONE)
 
     # -- the periodic audit -------------------------------------------------------------
+    # Nova's _update_usage_from_instances leaves out instances whose state allows their
+    # resources to be removed; clean_usage then frees what they held.
+    ALLOW_RESOURCE_REMOVAL: tuple[str, ...] = (VmState.DELETED, VmState.SHELVED_OFFLOADED)
+
+    def _tracked(self, instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [i for i in instances if i["vm_state"] not in self.ALLOW_RESOURCE_REMOVAL]
+
     def update_available_resource(self) -> list[str]:
         """Nova ``update_available_resource`` -> ``_update_available_resource``, all under the
         lock. Returns the uuids whose devices ``clean_usage`` freed."""
         self.inject("audit.start")
         with self.lock:
             self.inject("audit.instance_list")
-            instances = self.conductor.instance_list_by_host()
+            instances = self._tracked(self.conductor.instance_list_by_host())
             self.inject("audit.update_usage")
             for inst in instances:  # _update_usage_from_instances
                 self.pci_tracker.update_pci_for_instance(inst["uuid"])

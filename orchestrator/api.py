@@ -45,13 +45,21 @@ class API:
         self.state, self.commands, self.config = state, commands, config
         self.exited = exited  # the supervisor saw the host's process end: down, no need to wait
         self.hosts = config.cluster.hosts
-        self._waiting = 0  # callers inside wait_for (under the state lock)
+        self._waits: list[Callable[[], Any]] = []  # predicates of callers inside wait_for
         self._abort: str | None = None  # set by an observer that failed: every wait ends
 
     # -- waiting --------------------------------------------------------------------------
     def waiting(self) -> bool:
-        """Some caller (the scenario) is inside ``wait_for``: it waits on the cluster."""
-        return self._waiting > 0
+        """Some caller (the scenario) is inside ``wait_for`` and nothing it waits for holds
+        yet: it is blocked on the cluster (a wait whose condition just came true is on its
+        way out, and may start new work)."""
+        with self.state.changed:
+            if not self._waits:
+                return False
+            try:
+                return not any(p() for p in self._waits)
+            except Exception:  # a predicate that raises ends its wait: not blocked
+                return False
 
     def abort_waits(self, reason: str) -> None:
         """End every wait, now and from now on, with ``ApiError(reason)`` (an observer that
@@ -67,7 +75,7 @@ class API:
         deadline = time.monotonic() + timeout
         tick = self.config.timeouts.heartbeat_interval
         with self.state.changed:
-            self._waiting += 1  # the explorer decides only while its caller waits
+            self._waits.append(predicate)  # the explorer decides only while its caller waits
             try:
                 while True:
                     if self._abort:
@@ -80,7 +88,7 @@ class API:
                         raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
                     self.state.changed.wait(min(left, tick))
             finally:
-                self._waiting -= 1
+                self._waits.remove(predicate)
 
     # -- hosts ----------------------------------------------------------------------------
     def known(self, host: str) -> str:

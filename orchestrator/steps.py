@@ -24,8 +24,10 @@ class StepType:
     doc: str
 
 
-def _create_server(c: Cluster, server: str, host: str = "", pci: int = -1) -> None:
-    c.api.create_server(server, host or None, None if pci < 0 else pci)
+def _create_server(
+    c: Cluster, server: str, host: str = "", pci: int = -1, wait: bool = True
+) -> None:
+    c.api.create_server(server, host or None, None if pci < 0 else pci, wait)
 
 
 def _check(c: Cluster, expect: list[str]) -> CheckResult:
@@ -43,9 +45,9 @@ def _sleep(c: Cluster, seconds: float) -> None:
 STEPS: dict[str, StepType] = {
     "create_server": StepType(
         _create_server,
-        {"server": (str, REQUIRED), "host": (str, ""), "pci": (int, -1)},
+        {"server": (str, REQUIRED), "host": (str, ""), "pci": (int, -1), "wait": (bool, True)},
         "build a server (on a host, or the scheduler's pick) with pci devices "
-        "(default devices.per_server)",
+        "(default devices.per_server); wait = false returns once the host has the build",
     ),
     "check": StepType(
         _check,

@@ -47,6 +47,7 @@ class VmState(StrEnum):
     ACTIVE = "active"
     ERROR = "error"
     DELETED = "deleted"
+    SHELVED_OFFLOADED = "shelved_offloaded"
 
 
 class TaskState(StrEnum):

@@ -3,6 +3,8 @@ interleavings, replays, seeds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import run_cli, run_json
 
@@ -99,3 +101,24 @@ def test_replay_of_another_tracker_is_refused(tmp_path) -> None:
     )
     proc = run_cli("run", "--replay", str(path), "--tracker", "fixed")
     assert proc.returncode == 2 and "recorded with tracker 'buggy'" in proc.stderr
+
+
+PLANTED = str(Path(__file__).parent / "planted" / "build-race.toml")
+
+
+@pytest.mark.parametrize("tracker, losing", [("buggy", True), ("fixed", False)])
+def test_a_race_planted_on_another_path_is_found_and_its_fixed_twin_is_clean(
+    tmp_path, tracker: str, losing: bool
+) -> None:
+    """Nothing tells the explorer about builds: it finds the planted race from the footprints
+    alone, and reports nothing for the same variant with the race fixed."""
+    scenario, config = sc.load_with_config(PLANTED, *option_layers(tracker=tracker))
+    summary = explorer.explore(
+        scenario, config, Dpor(), None, tmp_path / "replays", run_base=str(tmp_path / "runs")
+    )
+    assert summary.error is None and len(summary.schedules) > 1
+    assert bool(summary.losing) is losing
+    if losing:
+        assert "audit.instance_list" in summary.losing[0].line
+        assert "build.active" in summary.losing[0].line
+        assert summary.losing[0].result.allocations["host1"] == {}
