@@ -76,6 +76,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="give up retrying a check after this long: checks.stop_after "
         "(ini: testbed_check_timeout)",
     )
+    group.addoption(
+        "--testbed-explore",
+        action="append",
+        default=[],
+        metavar="SCENARIO",
+        help="explore a scenario (built-in name, file, or 'all') with both trackers, one "
+        "test item each, so that -n spreads exploration over workers; repeatable",
+    )
     parser.addini(
         "testbed_config", "testbed: TOML configuration file, relative to the ini file", default=""
     )
@@ -88,6 +96,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "testbed: seconds before a check gives up (checks.stop_after)",
         default="",
     )
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    wanted = config.getoption("testbed_explore")
+    if wanted:
+        from orchestrator.pytest_explore import add_items
+
+        add_items(session, items, wanted)
 
 
 def pytest_configure(config: pytest.Config) -> None:

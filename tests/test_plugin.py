@@ -533,3 +533,37 @@ def test_failing_scenario_keeps_its_run_dir_under_tmp_path(run_scenario, tmp_pat
     assert run_dir.parent == tmp_path / "runs"
     assert (run_dir / "state.sqlite").exists()
     assert re.search(r"host2\[\d+\]", (run_dir / "testbed.log").read_text())
+
+
+# -- exploration spread over xdist workers ---------------------------------------------------
+def _losing_orders(xml: Path) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for case in ET.parse(xml).iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        out[case.get("name")] = props["losing_orders"]
+    return out
+
+
+def test_exploration_as_items_finds_the_same_losing_orders_whatever_n(hermetic) -> None:
+    hermetic.plugins.append("xdist.plugin")
+    found = {}
+    for n in ("0", "2"):
+        xml = hermetic.path / f"n{n}.xml"
+        result = hermetic.runpytest_subprocess(
+            "-p",
+            "xdist.plugin",
+            "--testbed-explore",
+            "evacuate-race",
+            "-n",
+            n,
+            f"--junitxml={xml}",
+            timeout=RUN_TIMEOUT,
+        )
+        assert outcomes(result) == {"passed": 2}, result.stdout.str()
+        found[n] = _losing_orders(xml)
+    assert found["0"] == found["2"]
+    assert set(found["0"]) == {"explore[evacuate-race-buggy]", "explore[evacuate-race-fixed]"}
+    assert "audit.instance_list < evacuate.set_host" in found["0"]["explore[evacuate-race-buggy]"]
+    assert found["0"]["explore[evacuate-race-fixed]"] == "[]"
