@@ -31,6 +31,9 @@ class API:
         self.hosts = config.cluster.hosts
         self.waiting = 0  # callers inside wait_for (under the state lock)
         self.abort: str | None = None  # set by an observer that failed: every wait ends
+        # asked on every wait: a reason to stop now (the runner's: a task failed, a hold timed
+        # out: the run is inconclusive already, waiting longer cannot change that)
+        self.guard: Callable[[], str | None] = lambda: None
 
     # -- waiting --------------------------------------------------------------------------
     def wait_for(self, what: str, predicate: Callable[[], T], timeout: float | None = None) -> T:
@@ -43,8 +46,9 @@ class API:
             self.waiting += 1  # the explorer decides only while its caller waits
             try:
                 while True:
-                    if self.abort:
-                        raise ApiError(self.abort)
+                    stop = self.abort or self.guard()
+                    if stop:
+                        raise ApiError(stop)
                     value = predicate()
                     if value:
                         return value

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.orderings import OrderingRecord
 from testbed.config import Config
 from testbed.points import Address, parse_address
 
@@ -66,6 +67,7 @@ class Board:
         self.passed: set[tuple[str, str]] = set()
         self.outbox: deque[Any] = deque()  # replies to send: the conductor drains this
         self.killed: list[tuple[str, str]] = []  # (host, point) of every injected kill
+        self.record = OrderingRecord(self.rules)  # what happened to each ordering
 
     # -- reports from hosts (conductor thread) --------------------------------------------
     def on_trace(self, body: dict[str, Any], pending: Any) -> bool:
@@ -73,10 +75,14 @@ class Board:
         with self.cond:
             t = self.tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
+            if t.state == "held" and t.host == body["host"]:
+                self._gave_up(t)  # a held task reports again only once its host stopped waiting
             if event == "point":
                 if t.last_point:
                     self.passed.add((t.host, t.last_point))
                 t.last_point = point
+                if t.host not in self.explored:
+                    self.record.reached(t.host, t.task, point, self._passed)
             elif event == "lock.wait":
                 t.state = "waiting"
             elif event == "lock.acquired":
@@ -99,9 +105,11 @@ class Board:
         with self.cond:
             t = self.tasks.get(task)
             if t is not None:
+                if t.state == "held":
+                    self._gave_up(t)
                 if t.last_point:
                     self.passed.add((t.host, t.last_point))
-                t.state, t.pending = "done", None  # a timed-out hold: nobody to answer
+                t.state, t.pending = "done", None
             self._sweep()
             self.cond.notify_all()
 
@@ -112,7 +120,15 @@ class Board:
 
     def _unmet(self, host: str, point: str) -> list[Address]:
         after = [q for a, qs in self.rules.items() if a.matches(host, point) for q in qs]
-        return [q for q in after if not any(q.matches(h, p) for h, p in self.passed)]
+        return [q for q in after if not self._passed(q)]
+
+    def _passed(self, q: Address) -> bool:
+        return any(q.matches(h, p) for h, p in self.passed)
+
+    def _gave_up(self, t: Trace) -> None:
+        """Its host's hold timed out: nobody waits for the reply any more."""
+        self.record.gave_up(t.host, t.task, f"{t.host}:{t.label}")
+        t.state, t.pending = "running", None
 
     def _sweep(self) -> None:
         """Release rule-held tasks whose ordering is met, or impossible under the lock."""
@@ -120,15 +136,16 @@ class Board:
             if t.state != "held" or t.host in self.explored:
                 continue
             unmet = self._unmet(t.host, t.point)
-            if unmet and self._blocks_everyone(t):
+            by_lock = bool(unmet) and self._blocks_everyone(t)
+            if by_lock:
                 log.info(
                     "%s:%s cannot wait for %s: it holds the lock the others wait for; released",
                     t.host,
                     t.point,
                     ", ".join(map(str, unmet)),
                 )
-                unmet = []
-            if not unmet:
+            if by_lock or not unmet:
+                self.record.released(t.task, by_lock)
                 self._release(t)
 
     def _blocks_everyone(self, t: Trace) -> bool:

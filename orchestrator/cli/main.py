@@ -1,5 +1,6 @@
 """The ``testbed`` command. Exit codes: 0 checks hold, 1 a check failed, 2 bad usage or
-configuration, 130 interrupted (the cluster is torn down first).
+configuration, 3 inconclusive (what the scenario set up did not happen), 130 interrupted (the
+cluster is torn down first).
 
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
 codes. The cluster machinery is imported inside each command, so ``--help``, ``points`` and
@@ -17,6 +18,7 @@ import time
 from typing import Any
 
 from orchestrator.cli import control as cli_control
+from orchestrator.verdict import EXIT_CODES
 from testbed import __version__
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
@@ -87,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a scenario and check its outcome",
         description="Start the hosts, run the scenario's steps, check the PCI "
-        "allocations. Exit 0 when every check holds, 1 when one fails.",
+        "allocations. Exit 0 when every check holds, 1 when one fails, 3 when the run is "
+        "inconclusive (a task failed unexpectedly, a hold timed out, an ordering was never "
+        "reached).",
     )
     _scenario_args(run, default=None)  # None: --replay names its own scenario
     run.add_argument("--json", action="store_true", help="print one JSON object")
@@ -174,8 +178,13 @@ def _print_result(r: Any) -> None:
         print("\n".join(r.last_check.lines()))
     if r.invariants is not None:
         print(f"invariants {'hold' if r.invariants.ok else 'VIOLATED'}")
-    print(f"outcome   {'PASS' if r.ok else 'FAIL'}")
-    if not r.ok:
+    print(f"outcome   {r.outcome.upper()}")
+    if r.outcome == "inconclusive":
+        for line in r.inconclusive:
+            print(f"  {line}")
+        if r.failed_step:
+            print(f"  (stopped at {r.failed_step})")
+    elif not r.ok:
         if r.error:
             lines = [r.error]
         elif r.failed_step and r.last_check:
@@ -345,7 +354,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         _print_result(result)
-    return 0 if result.ok else 1
+    return EXIT_CODES[result.outcome]
 
 
 def _interrupt(signum: int, frame: object) -> None:
