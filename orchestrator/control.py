@@ -11,6 +11,7 @@ from typing import Any
 
 import zmq
 
+from orchestrator import verdict
 from orchestrator.checks import Expect, check_allocations
 from orchestrator.cluster import Cluster
 from orchestrator.invariants import check_invariants
@@ -37,8 +38,12 @@ def check(c: Cluster, expect: list[str]) -> dict[str, Any]:
         c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks
     )
     invariants = check_invariants(c.api.invariant_violations, c.config)
+    held = result.ok and invariants.ok
+    why = verdict.live_reasons(c)  # a task failed, a hold timed out
     return {
-        "ok": result.ok and invariants.ok,
+        "ok": held and not why,
+        "outcome": verdict.outcome(held, False, why),
+        "inconclusive": why,
         "check": result.to_dict(),
         "diff": result.diff() if not result.ok else [],
         "invariants": invariants.to_dict(),

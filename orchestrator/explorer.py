@@ -25,6 +25,7 @@ from orchestrator.cluster import Cluster
 from orchestrator.runner import Result
 from orchestrator.scenario import Scenario
 from orchestrator.strategies import Diverged, Strategy
+from orchestrator.verdict import FAIL, INCONCLUSIVE
 from testbed.config import Config
 from testbed.errors import ConfigError
 
@@ -43,6 +44,10 @@ class Schedule:
         return self.result.ok
 
     @property
+    def outcome(self) -> str:
+        return self.result.outcome
+
+    @property
     def line(self) -> str:
         """The order of the steps that matter, as one line (lock grants left out)."""
         return " < ".join(lbl.split(":", 1)[1] for lbl in self.order if not lbl.endswith(":lock"))
@@ -59,7 +64,13 @@ class Summary:
 
     @property
     def losing(self) -> list[Schedule]:
-        return [s for s in self.schedules if not s.ok]
+        return [s for s in self.schedules if s.outcome == FAIL]
+
+    @property
+    def inconclusive(self) -> list[Schedule]:
+        """Schedules that did not run as chosen (a task failed, a hold timed out): they
+        neither lose nor win."""
+        return [s for s in self.schedules if s.outcome == INCONCLUSIVE]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +81,8 @@ class Summary:
             "losing": len(self.losing),
             "replays": [s.replay for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
+            "inconclusive": len(self.inconclusive),
+            "inconclusive_reasons": [s.result.inconclusive for s in self.inconclusive],
             "seconds": round(self.seconds, 3),
             "error": self.error,
         }
@@ -166,7 +179,7 @@ def write_replay(path: Path, scenario: str, tracker: str, host: str, sched: Sche
         f'scenario = "{scenario}"',
         f'tracker = "{tracker}"',
         f'host = "{host}"',
-        f'outcome = "{"pass" if sched.ok else "fail"}"',
+        f'outcome = "{sched.outcome}"',
         f"# {sched.line}",
         "order = [",
     ]

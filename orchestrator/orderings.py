@@ -1,6 +1,7 @@
 """What happened to each ordering of ``[holds]``: the record a run's verdict is made from.
 
-The hold board decides; this only writes down, for every ordering ``P = [Q, ...]``, each time
+The hold board decides; this only writes down the points each traced task reached and, for
+every ordering ``P = [Q, ...]``, each time
 a task reached P: met (at once or after waiting), released by the lock rule, timed out (the
 host gave up waiting and went on), or still held when the run ended. An ordering no task ever
 reached is *never reached*. A run whose orderings were not all met, or released by the lock,
@@ -81,11 +82,13 @@ class OrderingRecord:
     def __init__(self, rules: dict[Address, list[Address]]) -> None:
         self.orderings = [Ordering(p, list(after)) for p, after in rules.items()]
         self.timeouts: list[dict[str, str]] = []  # every hold a host gave up on
+        self.points: dict[str, list[str]] = {}  # task -> the points it reached, in order
         self.lock = threading.Lock()
 
     def reached(self, host: str, task: str, point: str, passed: Callable[[Address], bool]) -> None:
         """A task reached ``point``; ``passed(q)``: has a task gone past ``q`` already?"""
         with self.lock:
+            self.points.setdefault(task, []).append(point)
             for o in self.orderings:
                 if o.point.matches(host, point):
                     waits = [str(q) for q in o.after if not passed(q)]
@@ -111,3 +114,7 @@ class OrderingRecord:
     def snapshot(self) -> list[dict[str, Any]]:
         with self.lock:
             return [o.to_dict() for o in self.orderings]
+
+    def path(self, task: str) -> list[str]:
+        with self.lock:
+            return list(self.points.get(task, []))

@@ -92,7 +92,7 @@ class Ledger:
         self.current: Step | None = None
 
     def ends(self) -> list[TaskEnd]:
-        out = []
+        out, record = [], self.cluster.conductor.board.record
         for row in self.cluster.state.tasks():
             step = self.step_of.setdefault(row["id"], self.current)  # type: ignore[arg-type]
             exited = self.cluster.supervisor.exited(row["host"])
@@ -105,6 +105,7 @@ class Ledger:
                     row["error"],
                     f"step {step.number}" if step else None,
                     bool(step and step.may_fail),
+                    record.path(row["id"]),
                 )
             )
         return out

@@ -15,7 +15,7 @@ judges: it reads tasks and the ordering record, and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.orderings import HELD, TIMED_OUT, WAITING
@@ -35,6 +35,7 @@ class TaskEnd:
     error: str | None = None
     step: str | None = None  # "step 6" of the scenario that started it
     may_fail: bool = False
+    points: list[str] = field(default_factory=list)  # reached, in order (traced hosts only)
 
     @property
     def label(self) -> str:
@@ -55,6 +56,7 @@ class TaskEnd:
             "step": self.step,
             "may_fail": self.may_fail,
             "expected": not self.unexpected,
+            "points": self.points,
         }
 
 
@@ -130,3 +132,20 @@ def outcome(held: bool, refused: bool, why_inconclusive: list[str]) -> str:
     if why_inconclusive and (held or refused):
         return INCONCLUSIVE  # a refusal that follows from what did not happen is no finding
     return PASS if held and not refused else FAIL
+
+
+def live_reasons(cluster: Any) -> list[str]:
+    """A running cluster (``testbed up``): a task that failed or was lost, a hold that timed
+    out. Nothing there says a task may fail, and its orderings may not be reached yet."""
+    ends = [
+        TaskEnd(
+            t["id"],
+            t["host"],
+            t["op"],
+            end_state(t, cluster.supervisor.exited(t["host"])),
+            t["error"],
+        )
+        for t in cluster.state.tasks()
+    ]
+    record = cluster.conductor.board.record
+    return reasons(ends, record.snapshot(), record.timeouts, final=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.procs import running
+from orchestrator.verdict import EXIT_CODES
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
@@ -156,8 +157,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in out["diff"] + out["invariants"]["violations"]:
             print(f"  {line}")
         print(f"invariants {'hold' if out['invariants']['ok'] else 'VIOLATED'}")
-        print(f"outcome   {'PASS' if out['ok'] else 'FAIL'}")
-    return 0 if out["ok"] else 1
+        print(f"outcome   {out['outcome'].upper()}")
+        for line in out["inconclusive"] if out["outcome"] == "inconclusive" else []:
+            print(f"  {line}")
+    return EXIT_CODES[out["outcome"]]
 
 
 def cmd_force_down(args: argparse.Namespace) -> int:
@@ -212,7 +215,8 @@ def add_parsers(sub: Any, config_args: Any) -> None:
     p = control_args(
         sub.add_parser(
             "check",
-            help="check expectations and the invariants (exit 0 when they hold, 1 when not)",
+            help="check expectations and the invariants (exit 0 when they hold, 1 when not, "
+            "3 when a task failed or a hold timed out)",
         )
     )
     p.add_argument(

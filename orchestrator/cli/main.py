@@ -238,7 +238,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     def progress(schedule: Any) -> None:
         nonlocal losing
-        losing += not schedule.ok
+        losing += schedule.outcome == "fail"
         bar.step(f"losing {losing}")
 
     try:
@@ -254,17 +254,22 @@ def cmd_explore(args: argparse.Namespace) -> int:
         )
         print(
             f"schedules {len(summary.schedules)}, losing {len(summary.losing)}, "
-            f"{summary.seconds:.2f} s"
+            + (f"inconclusive {len(summary.inconclusive)}, " if summary.inconclusive else "")
+            + f"{summary.seconds:.2f} s"
         )
         for n, sched in enumerate(summary.losing, 1):
             print(f"  {n}. {sched.line}")
             print(f"     replay: testbed run --replay {sched.replay}")
         if not summary.losing:
             print("no losing schedule")
+        for sched in summary.inconclusive:
+            print(f"  inconclusive schedule {sched.number}: {sched.result.inconclusive[0]}")
     if summary.error:
         print(f"testbed: {summary.error}", file=sys.stderr)
         return 1
-    return 1 if summary.losing else 0
+    if summary.losing:
+        return EXIT_CODES["fail"]
+    return EXIT_CODES["inconclusive" if summary.inconclusive else "pass"]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -281,7 +286,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     seconds = time.monotonic() - started
-    bad = [t for t in trials if not t.ok]
+    bad = [t for t in trials if t.violated]
+    unsure = [t for t in trials if t.verdict == "inconclusive"]
     if args.json:
         print(
             json.dumps(
@@ -291,6 +297,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     "dest": dest,
                     "trials": [t.to_dict() for t in trials],
                     "violations": len(bad),
+                    "inconclusive": len(unsure),
                     "seconds": round(seconds, 3),
                 },
                 indent=2,
@@ -307,15 +314,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"  {t.host + ' (' + t.role[:4] + ')':<12} {t.point:<42} {t.outcome:<18} "
                 f"{t.leaked:<7} {t.double_bound}"
             )
-            for line in t.violations:
+            for line in t.violations + t.inconclusive:
                 print(f"      {line}")
             if t.run_dir:
                 print(f"      run dir: {t.run_dir}")
         print(
             f"trials {len(trials)}, kills fired {sum(t.fired for t in trials)}, "
-            f"violated {len(bad)}, {seconds:.1f} s"
+            f"violated {len(bad)}, inconclusive {len(unsure)}, {seconds:.1f} s"
         )
-    return 1 if bad else 0
+    if bad:
+        return EXIT_CODES["fail"]
+    return EXIT_CODES["inconclusive" if unsure else "pass"]
 
 
 def _replay(args: argparse.Namespace) -> Any:
