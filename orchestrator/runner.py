@@ -149,6 +149,17 @@ def _steps(
 def _judge(result: Result, cluster: Cluster, ledger: Ledger) -> None:
     """How every task ended, what happened to each ordering, and what that makes the run."""
     record = cluster.conductor.board.record
+    cluster.api.guard = lambda: None
+    gave_up = {t["task"] for t in record.timeouts}
+    if gave_up:  # a host that gave up a hold reports its task's end next: wait for it, briefly
+        try:
+            cluster.api.wait_for(
+                "tasks that gave up a hold to end",
+                lambda: all(t.state != "running" or t.id not in gave_up for t in ledger.ends()),
+                cluster.config.timeouts.rpc,
+            )
+        except (ApiError, WaitTimeout):
+            pass  # judged as they are: still running
     result.tasks, result.holds = ledger.ends(), record.snapshot()
     result.inconclusive = verdict.reasons(result.tasks, result.holds, record.timeouts)
     for line in result.inconclusive:

@@ -81,21 +81,23 @@ def reasons(
 ) -> list[str]:
     """One line per reason the run is inconclusive; [] when everything happened as set up.
     Not ``final`` (the run goes on, or a live cluster): a running task, a held point and an
-    ordering not reached yet are no reason; a failed task and a timed-out hold are."""
+    ordering not reached yet are no reason; a failed task and a timed-out hold are.
+
+    The cause comes first: a failed task (its error names the point and what it waited for),
+    then a hold its host gave up on; a task left running (the run stopped early) and an
+    ordering never reached are mostly consequences."""
     tasks = [t for t in tasks if final or t.state != "running"]
     by_id = {t.id: t for t in tasks}
-    # the cause first: a failed task's error names its point and what it waited for; a task
-    # left running (the run stopped early) or an ordering never reached is a consequence
-    unexpected = sorted((t for t in tasks if t.unexpected), key=lambda t: t.state == "running")
-    out = [_task_line(t) for t in unexpected if t.state != "running"]
-    last = [_task_line(t) for t in unexpected if t.state == "running"]
-    named = {t.id for t in unexpected}
+    failed = [t for t in tasks if t.unexpected and t.state != "running"]
+    out = [_task_line(t) for t in failed]
+    named = {t.id for t in failed}
 
     def who(task: str, host: str) -> str:
         t = by_id.get(task)
         return t.label if t else f"{task} on {host}"
 
     bad = (TIMED_OUT, WAITING, HELD) if final else (TIMED_OUT,)
+    never = []
     for o in holds:
         for h in o["hits"]:
             if h["task"] in named or h["status"] not in bad:
@@ -113,7 +115,7 @@ def reasons(
                     "when the run ended"
                 )
         if final and not o["hits"]:
-            last.append(
+            never.append(
                 f"ordering {o['point']} after {', '.join(o['after'])}: never reached "
                 "(no task got to that point)"
             )
@@ -124,7 +126,8 @@ def reasons(
                 f"{who(t['task'], t['host'])}: held at {t['held_at']} until its host gave up "
                 "waiting and went on"
             )
-    return out + last
+    running = [_task_line(t) for t in tasks if t.unexpected and t.id not in named]
+    return out + running + never
 
 
 def outcome(held: bool, refused: bool, why_inconclusive: list[str]) -> str:
