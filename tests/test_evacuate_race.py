@@ -146,13 +146,13 @@ def test_a_hold_that_times_out_while_the_evacuation_spawns_is_inconclusive(tmp_p
         "--tracker",
         "buggy",
         "--set",
-        "timeouts.hold=0.3",
+        "timeouts.hold=1",  # long enough for the claim to pass, even on a loaded machine
         "--delay",
-        "host2:evacuate.spawn=1.5",
+        "host2:evacuate.spawn=2.5",
     )
     assert first == (
         f"audit on host2 (task {task(out, 'audit', 'host2')['task'][:8]}, step 6) failed: "
-        "audit failed: host2:audit.migration_list held 0.3 s waiting for "
+        "audit failed: host2:audit.migration_list held 1 s waiting for "
         "host2:evacuate.migration_done to pass"
     )
     audit = task(out, "audit", "host2")
@@ -162,6 +162,8 @@ def test_a_hold_that_times_out_while_the_evacuation_spawns_is_inconclusive(tmp_p
 
 
 def test_holds_too_short_for_the_race_are_inconclusive(tmp_path) -> None:
+    """Whichever hold gives up first, the race cannot happen: the audit would have to take
+    longer than the spawn to reach its migration list."""
     out, first = _inconclusive(
         tmp_path,
         "--tracker",
@@ -169,7 +171,7 @@ def test_holds_too_short_for_the_race_are_inconclusive(tmp_path) -> None:
         "--set",
         "timeouts.hold=0.02",
         "--delay",
-        "host2:evacuate.spawn=0.1",
+        "host2:evacuate.spawn=1",
     )
     assert "failed: " in first and " held 0.02 s waiting for host2:" in first, first
     assert any(h["status"] == "timed out" for h in out["holds"]), out["holds"]
