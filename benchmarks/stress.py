@@ -52,7 +52,8 @@ def main() -> int:
                     "runs": args.runs,
                     "exit_0": codes.count(0),
                     "exit_1": codes.count(1),
-                    "other": len(codes) - codes.count(0) - codes.count(1),
+                    "exit_3": codes.count(3),  # inconclusive: the race did not happen
+                    "other": len(codes) - sum(codes.count(c) for c in (0, 1, 3)),
                     "median_s": round(wall["median"], 3),
                     "max_s": round(wall["max"], 3),
                 }
@@ -67,7 +68,8 @@ def main() -> int:
         for tracker, r in results.items():
             print(
                 f"  {tracker:<6} runs {r['runs']}  pass(0) {r['exit_0']}  fail(1) {r['exit_1']}"
-                f"  other {r['other']}  median {r['median_s']} s  max {r['max_s']} s"
+                f"  inconclusive(3) {r['exit_3']}  other {r['other']}  median {r['median_s']} s"
+                f"  max {r['max_s']} s"
             )
     return 0
 

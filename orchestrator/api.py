@@ -47,6 +47,9 @@ class API:
         self.hosts = config.cluster.hosts
         self._waits: list[Callable[[], Any]] = []  # predicates of callers inside wait_for
         self._abort: str | None = None  # set by an observer that failed: every wait ends
+        # asked on every wait: a reason to stop now (the runner's: a task failed, a hold timed
+        # out: the run is inconclusive already, waiting longer cannot change that)
+        self.guard: Callable[[], str | None] = lambda: None
 
     # -- waiting --------------------------------------------------------------------------
     def waiting(self) -> bool:
@@ -78,8 +81,9 @@ class API:
             self._waits.append(predicate)  # the explorer decides only while its caller waits
             try:
                 while True:
-                    if self._abort:
-                        raise ApiError(self._abort)
+                    stop = self._abort or self.guard()
+                    if stop:
+                        raise ApiError(stop)
                     value = predicate()
                     if value:
                         return value

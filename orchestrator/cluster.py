@@ -24,6 +24,7 @@ from orchestrator.conductor import Conductor
 from orchestrator.explorer_policy import ExplorerPolicy
 from orchestrator.holds import Board
 from orchestrator.ordering_policy import OrderingPolicy
+from orchestrator.orderings import OrderingRecord
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
 from testbed.config import Config
@@ -46,16 +47,17 @@ class Cluster:
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
         self.ctx = zmq.Context()
         transport = config.cluster.transport
-        self.board = Board(OrderingPolicy(config))
+        self.orderings = OrderingPolicy(config)
+        self.board = Board(self.orderings)
         self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir, self.board)
         self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
-        self.api = API(self.state, self.commands, config, self._exited)
+        self.api = API(self.state, self.commands, config, self.exited)
         self.supervisor = Supervisor(
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
         )
         self.closed = False
 
-    def _exited(self, host: str) -> bool:
+    def exited(self, host: str) -> bool:
         """A host whose process ended is down at once; heartbeats tell about the others."""
         return self.supervisor.exited(host)
 
@@ -146,6 +148,10 @@ class Cluster:
         policy = ExplorerPolicy(self.board, self.conductor.wake, hosts)
         self.board.install([self.api.known(h) for h in hosts], policy)
         return policy
+
+    def ordering_record(self) -> OrderingRecord:
+        """What happened to each ``[holds]`` ordering so far, and every hold that timed out."""
+        return self.orderings.record
 
     def kills(self) -> list[tuple[str, str]]:
         """(host, point) of every injected kill so far."""

@@ -31,10 +31,12 @@ def status(c: Cluster) -> dict[str, Any]:
 
 @COMMANDS.declare(
     "check",
-    help="check expectations and the invariants (exit 0 when they hold, 1 when not)",
+    help="check expectations and the invariants (exit 0 when they hold, 1 when not, 3 when a "
+    "task failed or a hold timed out)",
     args={"expect": "SERVER:HOST=N: devices of HOST bound to SERVER (repeatable)"},
 )
 def check(c: Cluster, expect: list[str] | None = None) -> dict[str, Any]:
+    from orchestrator import verdict
     from orchestrator.checks import Expect, check_allocations
     from orchestrator.invariants import check_invariants
 
@@ -42,8 +44,12 @@ def check(c: Cluster, expect: list[str] | None = None) -> dict[str, Any]:
         c.api.allocations, [Expect.parse(e) for e in expect or []], c.config.checks
     )
     invariants = check_invariants(c.api.invariant_violations, c.config)
+    held = result.ok and invariants.ok
+    why = verdict.live_reasons(c)  # a task failed, a hold timed out
     return {
-        "ok": result.ok and invariants.ok,
+        "ok": held and not why,
+        "outcome": verdict.outcome(held, False, why),
+        "inconclusive": why,
         "check": result.to_dict(),
         "diff": result.diff() if not result.ok else [],
         "invariants": invariants.to_dict(),

@@ -38,6 +38,7 @@ from orchestrator.replays import write_replay
 from orchestrator.runner import Result
 from orchestrator.scenario import Scenario
 from orchestrator.strategies import Diverged, Option, Strategy, dependent
+from orchestrator.verdict import FAIL, INCONCLUSIVE
 from testbed.config import Config
 from testbed.errors import ConfigError
 from testbed.vocabulary import Event
@@ -92,6 +93,10 @@ class Schedule:
         return groups
 
     @property
+    def outcome(self) -> str:
+        return self.result.outcome
+
+    @property
     def line(self) -> str:
         """The order of the state accesses that race with one of another task (lock requests
         and accesses ordered by one lock both hold left out), by the points they follow."""
@@ -137,7 +142,13 @@ class Summary:
 
     @property
     def losing(self) -> list[Schedule]:
-        return [s for s in self.schedules if not s.ok]
+        return [s for s in self.schedules if s.outcome == FAIL]
+
+    @property
+    def inconclusive(self) -> list[Schedule]:
+        """Schedules that did not run as chosen (a task failed, a hold timed out): they
+        neither lose nor win."""
+        return [s for s in self.schedules if s.outcome == INCONCLUSIVE]
 
     @property
     def interleavings(self) -> int:
@@ -158,6 +169,8 @@ class Summary:
             "reduction": round(self.interleavings / runs, 1) if runs else None,
             "replays": [s.replay for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
+            "inconclusive": len(self.inconclusive),
+            "inconclusive_reasons": [s.result.inconclusive for s in self.inconclusive],
             "seconds": round(self.seconds, 3),
             "schedules_per_second": round(runs / self.seconds, 1) if self.seconds else None,
             "error": self.error,
@@ -285,7 +298,7 @@ def explore(
         if driver and driver.error:
             summary.error = driver.error
             break
-        if not sched.ok and out_dir is not None:
+        if sched.outcome == FAIL and out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             name = f"{scenario.name}-{summary.tracker}-{sched.number:04d}.toml"
             sched.replay = write_replay(

@@ -36,6 +36,12 @@ class ExplorerPolicy:
     def may_go(self, board: Board, task: Trace) -> bool:
         return False  # only the explorer lets a task go, by release()
 
+    def reached(self, board: Board, task: Trace, point: str) -> None:
+        pass  # points are not scheduling points here
+
+    def gave_up(self, board: Board, task: Trace) -> None:
+        pass  # the host's task fails with the hold's timeout: the run's verdict sees that
+
     # -- for the explorer (its own thread) ------------------------------------------------
     def options(self) -> list[Trace]:
         """Held tasks that may go on now (a lock request only when its lock is free). Call it

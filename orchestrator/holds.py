@@ -61,6 +61,15 @@ class Policy(Protocol):
         """Whether a held task goes on now (asked after every report and every finish)."""
         ...
 
+    def reached(self, board: Board, task: Trace, point: str) -> None:
+        """A task reached ``point`` (before the board asks whether it is held there)."""
+        ...
+
+    def gave_up(self, board: Board, task: Trace) -> None:
+        """A task this policy held went on without being released: its host's hold timed
+        out."""
+        ...
+
 
 class Board:
     def __init__(self, default: Policy) -> None:
@@ -87,10 +96,13 @@ class Board:
         with self._cond:
             t = self._tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
+            if t.state == "held":
+                self._gave_up(t)  # a held task reports again only once its host stopped waiting
             if event == Event.POINT:
                 if t.last_point:
                     self._passed.add((t.host, t.last_point))
                 t.last_point = point
+                self._policy(t.host).reached(self, t, point)
             elif event == Event.LOCK_WAIT:
                 t.state = "waiting"
             elif event == Event.LOCK_ACQUIRED:
@@ -114,11 +126,18 @@ class Board:
         with self._cond:
             t = self._tasks.get(task)
             if t is not None:
+                if t.state == "held":
+                    self._gave_up(t)
                 if t.last_point:
                     self._passed.add((t.host, t.last_point))
                 t.state, t.pending = "done", None  # a timed-out hold: nobody to answer
             self._sweep()
             self._cond.notify_all()
+
+    def _gave_up(self, t: Trace) -> None:
+        """Its host's hold timed out: nobody waits for the reply any more."""
+        self._policy(t.host).gave_up(self, t)
+        t.state, t.pending = "running", None
 
     def _sweep(self) -> None:
         """Release the held tasks their policy lets go."""

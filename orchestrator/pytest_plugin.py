@@ -287,14 +287,23 @@ def cluster(
 
 @pytest.fixture
 def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Result]:
-    """``run_scenario(name_or_path, tracker=None, **marker_keywords) -> Result``: run a
-    built-in scenario or a scenario file on a fresh cluster, configured from the scenario's
-    ``[config]``, then ini, command line, marker, then the keywords and ``tracker`` given.
-    The run directory (kept) is under ``tmp_path / "runs"``."""
+    """``run_scenario(name_or_path, tracker=None, allow_inconclusive=False, **marker_keywords)
+    -> Result``: run a built-in scenario or a scenario file on a fresh cluster, configured from
+    the scenario's ``[config]``, then ini, command line, marker, then the keywords and
+    ``tracker`` given. The run directory (kept) is under ``tmp_path / "runs"``.
+
+    An inconclusive run (its race did not happen: a task failed unexpectedly, a hold timed
+    out, an ordering was never reached) fails the test with its reasons, unless the test asks
+    for that outcome with ``allow_inconclusive=True``."""
     from orchestrator import runner
     from orchestrator.scenario import load_with_config
 
-    def run(name_or_path: str | Path, tracker: str | None = None, **overrides: Any) -> Result:
+    def run(
+        name_or_path: str | Path,
+        tracker: str | None = None,
+        allow_inconclusive: bool = False,
+        **overrides: Any,
+    ) -> Result:
         if tracker is not None:
             overrides["tracker"] = tracker
         try:
@@ -307,6 +316,7 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
         except ConfigError as exc:
             _fail(exc)
         extra = [f"scenario: {result.scenario}, tracker {result.tracker}: {result.outcome}"]
+        extra += [f"  inconclusive: {line}" for line in result.inconclusive]
         if not result.ok:
             where = f" at {result.failed_step}" if result.failed_step else ""
             extra.append(f"failed{where}" + (f": {result.error}" if result.error else ""))
@@ -321,6 +331,12 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
                 extra,
             ),
         )
+        if result.outcome == "inconclusive" and not allow_inconclusive:
+            raise pytest.fail.Exception(
+                f"testbed: scenario {result.scenario} ({result.tracker}) was inconclusive: "
+                + "; ".join(result.inconclusive),
+                pytrace=False,
+            )
         return result
 
     return run

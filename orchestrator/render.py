@@ -23,9 +23,10 @@ def allocations(observed: Mapping[str, Mapping[str, int]], prefix: str = "") -> 
     return [f"{prefix}{host}: {bound(servers)}" for host, servers in sorted(observed.items())]
 
 
-def verdict(ok: bool, invariants_ok: bool | None = None) -> list[str]:
-    """The closing lines of a run or a check (invariants only when they were checked)."""
-    lines = [f"outcome   {'PASS' if ok else 'FAIL'}"]
+def verdict(outcome: str, invariants_ok: bool | None = None) -> list[str]:
+    """The closing lines of a run or a check: pass, fail or inconclusive (invariants only
+    when they were checked)."""
+    lines = [f"outcome   {outcome.upper()}"]
     if invariants_ok is not None:
         lines.insert(0, f"invariants {'hold' if invariants_ok else 'VIOLATED'}")
     return lines

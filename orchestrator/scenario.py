@@ -7,6 +7,7 @@
     [[steps]]
     do = "create_server"
     server = "vm1"
+    may_fail = true     # any step: its tasks may end failed (e.g. cut off by a kill)
 
 Built-in scenarios ship in ``orchestrator/scenarios``. Validation names the step and the key.
 Loading must not start anything: a scenario that loads has known steps and fields, and names
@@ -34,10 +35,11 @@ class Step:
     number: int
     do: str
     args: dict[str, Any] = field(default_factory=dict)
+    may_fail: bool = False  # its tasks may end failed or lost, its refusal ends nothing
 
     def __str__(self) -> str:
         args = " ".join(f"{k}={v}" for k, v in self.args.items())
-        return f"step {self.number}: {self.do} {args}".rstrip()
+        return f"step {self.number}: {self.do} {args}".rstrip() + (" (may fail)" * self.may_fail)
 
 
 @dataclass
@@ -90,9 +92,11 @@ def parse(doc: dict[str, Any], where: str) -> Scenario:
         kind = STEPS.get(do)
         if kind is None:
             raise ConfigError(f"{where}: step {n}: unknown step '{do}' (steps: {', '.join(STEPS)})")
-        args = {}
+        args, may_fail = {}, raw.get("may_fail", False)
+        if not isinstance(may_fail, bool):
+            raise ConfigError(f"{where}: step {n} ({do}): 'may_fail' must be true or false")
         for key, value in raw.items():
-            if key == "do":
+            if key in ("do", "may_fail"):
                 continue
             if key not in kind.fields:
                 raise ConfigError(f"{where}: step {n} ({do}): unknown key '{key}'")
@@ -100,7 +104,7 @@ def parse(doc: dict[str, Any], where: str) -> Scenario:
         for key, (_, default) in kind.fields.items():
             if default is REQUIRED and key not in args:
                 raise ConfigError(f"{where}: step {n} ({do}): missing key '{key}'")
-        steps.append(Step(n, do, args))
+        steps.append(Step(n, do, args, may_fail))
     config = doc.get("config", {})
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: 'config' must be a table")

@@ -246,7 +246,10 @@ class State:
             raise LookupError(f"no task {task}")
         return rows[0]
 
-    def tasks(self, host: str) -> list[dict[str, Any]]:
+    def tasks(self, host: str | None = None) -> list[dict[str, Any]]:
+        """Every task of ``host`` (of every host when None), in the order they were made."""
+        if host is None:
+            return self._rows("SELECT * FROM tasks ORDER BY rowid")
         return self._rows("SELECT * FROM tasks WHERE host=? ORDER BY rowid", host)
 
     def tasks_running(self, host: str | None = None) -> list[dict[str, Any]]:

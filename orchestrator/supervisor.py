@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
-from testbed.launch import HostSpec, stacks_path
+from testbed.launch import HostSpec, release_inherited, stacks_path
 from testbed.logs import RunLog
 
 log = logging.getLogger("testbed.supervisor")
@@ -39,6 +39,13 @@ def _kill_leftovers() -> None:
                 proc.join(1.0)
 
 
+def _host_main(entry: Callable, spec: HostSpec, handler: object) -> None:
+    """The forked child: it lets go of the orchestrator's files and sockets, then becomes
+    the host (``cluster.host_entry``)."""
+    release_inherited()
+    entry(spec, handler)
+
+
 class Supervisor:
     def __init__(
         self,
@@ -59,7 +66,9 @@ class Supervisor:
             raise RuntimeError(f"host {host} is already running (pid {self.procs[host].pid})")
         handler = self.runlog.host_handler(host)
         spec = self.spec_for(host, len(self.history.get(host, [])) + 1)
-        proc = _fork.Process(target=self.entry, args=(spec, handler), name=host, daemon=True)
+        proc = _fork.Process(
+            target=_host_main, args=(self.entry, spec, handler), name=host, daemon=True
+        )
         proc.start()
         self.procs[host] = proc
         self.history.setdefault(host, []).append(proc.pid)

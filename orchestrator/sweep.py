@@ -16,8 +16,10 @@ process only, so the restarted host recovers):
    than it asked for).
 
 The source runs no evacuation step, so only its audit points are swept. Every host gets
-room for two servers. A trial whose kill never fired tested nothing: it counts as failed.
-The points swept are those the catalogue puts on the audit and evacuate paths.
+room for two servers. A trial is *inconclusive* (neither ok nor violated) when it did not test
+what it meant to: its kill never fired, or a task ended failed that the kill did not cut off
+(only tasks of a host that was killed, made before it came back, may fail). The points swept
+are those the catalogue puts on the audit and evacuate paths.
 
 A trial must change nothing in the configuration but the one fault and that room, and leave
 nothing behind but the run directory of a failed trial.
@@ -39,6 +41,7 @@ from orchestrator.checks import Expect, check_allocations
 from orchestrator.cluster import Cluster
 from orchestrator.invariants import check_invariants
 from orchestrator.scenario import Scenario
+from orchestrator.verdict import FAIL, INCONCLUSIVE, PASS, TaskEnd, end_state, reasons
 from testbed.config import Config
 from testbed.errors import ConfigError, TestbedError
 from testbed.points import on_path
@@ -62,17 +65,27 @@ class Trial:
     double_bound: int = 0
     seconds: float = 0.0
     run_dir: str = ""
+    tasks: list[TaskEnd] = field(default_factory=list)
+    inconclusive: list[str] = field(default_factory=list)  # why it tested nothing
+
+    @property
+    def violated(self) -> bool:
+        return bool(self.violations or self.leaked or self.double_bound)
+
+    @property
+    def verdict(self) -> str:
+        if self.violated:
+            return FAIL
+        return INCONCLUSIVE if self.inconclusive else PASS
 
     @property
     def ok(self) -> bool:
-        """The kill happened and nothing was lost, leaked or bound twice after recovery."""
-        return self.fired and not self.violations and not self.leaked and not self.double_bound
+        """The kill happened as planned and nothing was lost, leaked or bound twice."""
+        return self.verdict == PASS
 
     @property
     def outcome(self) -> str:
-        if not self.fired:
-            return "NOT REACHED"
-        return "ok" if self.ok else "VIOLATED"
+        return {PASS: "ok", FAIL: "VIOLATED", INCONCLUSIVE: "INCONCLUSIVE"}[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +94,9 @@ class Trial:
             "point": self.point,
             "fired": self.fired,
             "ok": self.ok,
+            "outcome": self.verdict,
+            "inconclusive": self.inconclusive,
+            "tasks": [t.to_dict() for t in self.tasks],
             "violations": self.violations,
             "leaked": self.leaked,
             "double_bound": self.double_bound,
@@ -172,6 +188,8 @@ def trial(
         attempt("evacuate", lambda: api.evacuate("vm1", dest, until=Until.ACCEPTED))
         attempt("destination audit", lambda: api.audit(dest, wait=False))
         attempt("settle", api.wait_idle)
+        # what the kills cut off: the tasks of every host that is dead now
+        cut_off = {t["id"] for t in c.state.tasks() if c.exited(t["host"])}
         if not c.alive(dest):
             c.start_host(dest)
         vm1 = api.server("vm1")
@@ -182,6 +200,20 @@ def trial(
             attempt(f"audit {h}", lambda h=h: api.audit(h))
         attempt("settle", api.wait_idle)
         result.fired = (host, point) in c.kills()
+        result.tasks = [
+            TaskEnd(
+                t["id"],
+                t["host"],
+                t["op"],
+                end_state(t, c.exited(t["host"])),
+                t["error"],
+                may_fail=t["id"] in cut_off,
+            )
+            for t in c.state.tasks()
+        ]
+        result.inconclusive = reasons(result.tasks, [])
+        if not result.fired:
+            result.inconclusive.insert(0, f"the kill at {host}:{point} never fired")
         inv = check_invariants(api.invariant_violations, cfg)
         kept = check_allocations(
             api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks

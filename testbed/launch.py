@@ -6,7 +6,10 @@ context or thread, which must not cross a fork."""
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,3 +45,49 @@ def resolve_entry(text: str) -> Callable:
     if not callable(entry):
         raise ConfigError(f"'cluster.host_entry': cannot load '{text}' (expected module:function)")
     return entry
+
+
+def release_inherited() -> list[str]:
+    """In a freshly forked host, before it opens anything: let go of what it inherited from
+    the orchestrator and does not own — the state's SQLite files (and their shared-memory
+    map), the run log, every ZeroMQ socket and context fd (sockets, eventfds, epoll). The
+    boundary between a host and the state is the process, not a convention.
+
+    Each is replaced with ``/dev/null`` rather than closed: objects copied by fork still name
+    those numbers, and a number reused by the host's own sockets must never be closed or
+    written through them. Stdio, pipes (the host's log queue, the fork's sentinels) and
+    character devices stay. Returns what was released (as ``/proc/self/fd`` names it)."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    released = []
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd <= 2 or fd == devnull:
+                continue
+            try:
+                target, mode = os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_mode
+            except OSError:  # the listing's own descriptor, closed by now
+                continue
+            if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISDIR(mode):
+                continue
+            os.dup2(devnull, fd)
+            released.append(target)
+    finally:
+        os.close(devnull)
+    _unmap({t for t in released if t.startswith("/")})
+    return released
+
+
+def _unmap(paths: set[str]) -> None:
+    """Unmap shared mappings of released files (SQLite maps its ``-shm`` file)."""
+    if not paths:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    with open("/proc/self/maps") as fh:
+        lines = fh.read().splitlines()
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] in paths:
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            libc.munmap(low, high - low)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from helpers import run_cli
 
+from orchestrator import scenario as sc
 from testbed.errors import ApiError
 
 
@@ -52,4 +54,31 @@ def test_sweep_with_fixed_tracker_holds_everywhere(tmp_path) -> None:
     out = json.loads(proc.stdout)
     assert proc.returncode == 0, [t for t in out["trials"] if not t["ok"]]
     assert len(out["trials"]) == 20 and all(t["fired"] for t in out["trials"])
+    assert out["inconclusive"] == 0 and all(t["outcome"] == "pass" for t in out["trials"])
+    for t in out["trials"]:  # only what a kill cut off may fail
+        assert all(x["state"] == "done" or x["may_fail"] for x in t["tasks"]), t
     assert sum(t["leaked"] + t["double_bound"] for t in out["trials"]) == 0
+
+
+def test_a_step_cut_off_by_a_kill_must_say_it_may_fail(run_scenario, tmp_path) -> None:
+    """evacuate-cut-off passes because its evacuation says ``may_fail``; the same scenario
+    without it is inconclusive, naming the lost task (and a test asks for that outcome)."""
+    path = Path(str(sc.find("evacuate-cut-off")))
+    strict = tmp_path / "strict.toml"
+    strict.write_text(path.read_text().replace("may_fail = true", ""))
+    assert run_scenario(path).outcome == "pass"
+    result = run_scenario(strict, allow_inconclusive=True)
+    assert result.outcome == "inconclusive" and not result.ok
+    assert result.inconclusive[0].startswith("evacuate on host2 (task "), result.inconclusive
+    assert "step 5)" in result.inconclusive[0] and "host died" in result.inconclusive[0]
+
+
+def test_a_sweep_trial_whose_kill_never_fires_is_inconclusive(tmp_path) -> None:
+    from orchestrator import sweep
+    from testbed.config import load
+
+    config = load(sets=["cluster.audit_interval=0", "timeouts.service_down_time=0.15"])
+    # the source runs no evacuation step: a kill there never fires
+    t = sweep.trial(config, "source", "host1", "evacuate.claim", "host1", "host2", str(tmp_path))
+    assert (t.fired, t.outcome, t.ok) == (False, "INCONCLUSIVE", False)
+    assert t.inconclusive == ["the kill at host1:evacuate.claim never fired"]

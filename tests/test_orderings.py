@@ -32,6 +32,14 @@ def test_orderings_decide_the_race(make_cluster, tracker: str, bound: dict) -> N
     log = cluster.runlog.path.read_text()
     released = "cannot wait for host2:evacuate.migration_done: it holds the lock" in log
     assert released is (tracker == "fixed"), log  # only the lock makes it impossible
+    statuses = {o["point"]: o["status"] for o in cluster.ordering_record().snapshot()}
+    lock = "released by the lock" if tracker == "fixed" else "met"
+    assert statuses == {
+        "host2:audit.start": "met",
+        "host2:evacuate.finish": "met",
+        "host2:evacuate.set_host": "met",
+        "host2:audit.migration_list": lock,
+    }
 
 
 def test_a_hold_never_released_times_out_naming_what_it_waited_for(make_cluster) -> None:
@@ -51,3 +59,16 @@ def test_holds_on_unknown_points_or_hosts_are_config_errors() -> None:
         load(sets=["holds.host2:audit.start=host2:audit.nope"])
     with pytest.raises(ConfigError, match="unknown host 'host7'"):
         load(sets=["holds.host7:audit.start=host2:evacuate.claim"])
+
+
+def test_check_on_a_live_cluster_is_inconclusive_once_a_hold_timed_out(make_cluster) -> None:
+    from orchestrator import control
+
+    cluster = make_cluster("holds.host2:audit.start=host2:evacuate.claim", "timeouts.hold=0.3")
+    assert control.check(cluster, [])["outcome"] == "pass"  # nothing reached yet: no reason
+    with pytest.raises(ApiError):
+        cluster.api.audit("host2")
+    out = control.check(cluster, [])
+    assert (out["outcome"], out["ok"]) == ("inconclusive", False)
+    assert out["inconclusive"][0].startswith("audit on host2 (task "), out
+    assert "host2:audit.start held 0.3 s waiting for host2:evacuate.claim" in out["inconclusive"][0]

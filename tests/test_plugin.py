@@ -567,3 +567,28 @@ def test_exploration_as_items_finds_the_same_losing_orders_whatever_n(hermetic) 
     assert set(found["0"]) == {"explore[evacuate-race-buggy]", "explore[evacuate-race-fixed]"}
     assert "audit.instance_list < evacuate.set_host" in found["0"]["explore[evacuate-race-buggy]"]
     assert found["0"]["explore[evacuate-race-fixed]"] == "[]"
+
+
+# -- an inconclusive run fails the test unless the test asks for it --------------------------
+INCONCLUSIVE_TESTS = """
+SHORT = {"sets": ["timeouts.hold=0.02"], "delays": {"host2:evacuate.spawn": 1}}
+
+
+def test_inconclusive_fails(run_scenario):
+    run_scenario("evacuate-race", tracker="buggy", **SHORT)
+
+
+def test_inconclusive_asked_for(run_scenario):
+    result = run_scenario("evacuate-race", tracker="buggy", allow_inconclusive=True, **SHORT)
+    assert result.outcome == "inconclusive" and result.inconclusive
+"""
+
+
+def test_an_inconclusive_run_fails_the_test_unless_asked_for(hermetic: pytest.Pytester) -> None:
+    hermetic.makepyfile(test_inconclusive=INCONCLUSIVE_TESTS)
+    result = hermetic.runpytest_subprocess("-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
+    assert outcomes(result) == {"failed": 1, "passed": 1}, result.stdout.str()
+    text = result.stdout.str()
+    assert "testbed: scenario evacuate-race (buggy) was inconclusive: " in text
+    assert " held 0.02 s waiting for host2:" in text
+    assert "Traceback" not in text

@@ -14,8 +14,9 @@ def test_bound_devices_per_host() -> None:
 
 
 def test_verdict_names_the_invariants_only_when_checked() -> None:
-    assert verdict(True) == ["outcome   PASS"]
-    assert verdict(False, False) == ["invariants VIOLATED", "outcome   FAIL"]
+    assert verdict("pass") == ["outcome   PASS"]
+    assert verdict("fail", False) == ["invariants VIOLATED", "outcome   FAIL"]
+    assert verdict("inconclusive") == ["outcome   INCONCLUSIVE"]
 
 
 def test_status_table() -> None:

@@ -66,9 +66,15 @@ class RecordingInjector:
         self.hooks = {}
         self.rt = None
         self.lock_events = []
+        self.lock_waited = threading.Event()  # a thread is about to block on the taken lock
+        self.nudge = None  # another event to set then
 
     def lock_event(self, event):
         self.lock_events.append(event)
+        if event == "lock.wait":
+            self.lock_waited.set()
+            if self.nudge is not None:
+                self.nudge.set()
 
     def __call__(self, point):
         assert point in POINTS, f"undeclared point {point}"
@@ -90,15 +96,16 @@ def make_rt(cls=ResourceTracker, host="host2", devices=2, instances=(), migratio
 
 
 def instance(uuid="vm1", host="host2", pci_count=1):
-    return {"uuid": uuid, "host": host, "node": host, "pci_count": pci_count}
+    return {"uuid": uuid, "host": host, "node": host, "pci_count": pci_count, "vm_state": "active"}
 
 
 def migration(mid=7, uuid="vm1", source="host1", dest="host2", status="accepted"):
     return {"id": mid, "instance_uuid": uuid, "source": source, "dest": dest, "status": status}
 
 
-def run_in_thread(fn, *args):
-    """Start ``fn`` in a daemon thread; returns (thread, started event, errors list)."""
+def run_in_thread(fn, *args, done=None):
+    """Start ``fn`` in a daemon thread; returns (thread, errors list). ``done`` (an event) is
+    set when ``fn`` returns or raises."""
     started, errors = threading.Event(), []
 
     def target():
@@ -107,6 +114,9 @@ def run_in_thread(fn, *args):
             fn(*args)
         except BaseException as exc:  # reported by the test, not lost in the thread
             errors.append(exc)
+        finally:
+            if done is not None:
+                done.set()
 
     t = threading.Thread(target=target, daemon=True)
     t.start()
@@ -349,11 +359,11 @@ def test_finish_evacuation_runs_under_the_lock_only_when_fixed(cls, locked):
 
 def test_fixed_finish_evacuation_blocks_while_the_lock_is_held():
     mig = migration(status="pre-migrating")
-    rt, conductor, _, log = make_rt(ResourceTracker, migrations=[mig])
+    rt, conductor, inject, log = make_rt(ResourceTracker, migrations=[mig])
     assert rt.lock.acquire(timeout=JOIN)
     try:
         t, errors = run_in_thread(rt.finish_evacuation, instance("vm1", host="host1"), mig)
-        t.join(0.3)  # expected to time out: the thread waits for the lock
+        assert inject.lock_waited.wait(JOIN)  # it found the lock taken and waits for it
         assert t.is_alive()
         assert log == []
         assert conductor.instance_saves == [] and conductor.migration_saves == []
@@ -395,9 +405,13 @@ def _race(cls):
     finisher = {}
 
     def finish_during_the_audit():
-        t, errors = run_in_thread(rt.finish_evacuation, dict(conductor.instances["vm1"]), mig)
-        t.join(0.3)  # the buggy tracker finishes at once; the fixed one waits for the lock
-        finisher.update(thread=t, errors=errors, finished_in_audit=not t.is_alive())
+        # the buggy tracker finishes at once; the fixed one waits for the lock: either ends this
+        settled = inject.nudge = threading.Event()
+        t, errors = run_in_thread(
+            rt.finish_evacuation, dict(conductor.instances["vm1"]), mig, done=settled
+        )
+        assert settled.wait(JOIN)
+        finisher.update(thread=t, errors=errors, finished_in_audit=not inject.lock_waited.is_set())
 
     inject.hooks["audit.migration_list"] = finish_during_the_audit
     freed = rt.update_available_resource()

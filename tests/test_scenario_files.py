@@ -69,6 +69,7 @@ MALFORMED = {
         "step 2",
         "'signal'",
     ),
+    "may_fail not a boolean": (STEP + 'may_fail = "yes"\n', "step 1", "'may_fail'"),
     "bad until": (
         STEP + '[[steps]]\ndo = "evacuate"\nserver = "vm1"\nuntil = "soon"\n',
         "step 2",

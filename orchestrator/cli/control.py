@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.procs import running
 from orchestrator.render import status_table, verdict
+from orchestrator.verdict import EXIT_CODES
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
@@ -123,8 +124,10 @@ def _show_check(args: argparse.Namespace, out: dict[str, Any]) -> int:
     print("\n".join(out["check"]["lines"]))
     for line in out["diff"] + out["invariants"]["violations"]:
         print(f"  {line}")
-    print("\n".join(verdict(out["ok"], out["invariants"]["ok"])))
-    return 0 if out["ok"] else 1
+    print("\n".join(verdict(out["outcome"], out["invariants"]["ok"])))
+    for line in out["inconclusive"] if out["outcome"] == "inconclusive" else []:
+        print(f"  {line}")
+    return EXIT_CODES[out["outcome"]]
 
 
 SHOW = {"status": _show_status, "check": _show_check}
@@ -138,7 +141,8 @@ def _runner(op: Any) -> Any:
         out = call(args, op.name, **{n: getattr(args, n) for n in names})
         if args.json:
             print(json.dumps(out, indent=2))
-            return 0 if not isinstance(out, dict) or out.get("ok", True) else 1
+            has_outcome = isinstance(out, dict) and "outcome" in out
+            return EXIT_CODES[out["outcome"]] if has_outcome else 0
         if op.name in SHOW:
             return SHOW[op.name](args, out)
         print(op.meta["say"].format(out=out or {}, **{n: getattr(args, n) for n in names}))

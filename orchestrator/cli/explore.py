@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from orchestrator.verdict import EXIT_CODES
 from testbed.config import TRACKERS
 from testbed.errors import ConfigError
 
@@ -80,7 +81,7 @@ def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label:
 
     def progress(schedule: Any) -> None:
         nonlocal losing
-        losing += not schedule.ok
+        losing += schedule.outcome == "fail"
         bar.step(f"losing {losing}")
 
     try:
@@ -134,7 +135,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if summary.error:
         print(f"testbed: {summary.error}", file=sys.stderr)
         return 1
-    return 1 if summary.losing else 0
+    if summary.losing:
+        return EXIT_CODES["fail"]
+    return EXIT_CODES["inconclusive" if summary.inconclusive else "pass"]
 
 
 def _print_summary(summary: Any) -> None:
@@ -144,7 +147,9 @@ def _print_summary(summary: Any) -> None:
         f"{summary.tracker}, strategy {summary.strategy}"
     )
     print(
-        f"schedules {d['schedules']}, losing {d['losing']}, final states {d['final_states']}, "
+        f"schedules {d['schedules']}, losing {d['losing']}, "
+        + (f"inconclusive {d['inconclusive']}, " if d["inconclusive"] else "")
+        + f"final states {d['final_states']}, "
         f"{d['seconds']:.2f} s (interleavings without reduction: at most "
         f"{d['interleavings_bound']})"
     )
@@ -153,6 +158,8 @@ def _print_summary(summary: Any) -> None:
         print(f"     replay: testbed run --replay {sched.replay}")
     if not summary.losing:
         print("no losing schedule")
+    for sched in summary.inconclusive:
+        print(f"  inconclusive schedule {sched.number}: {sched.result.inconclusive[0]}")
 
 
 def _explore_all(args: argparse.Namespace, out: Path) -> int:
@@ -166,12 +173,12 @@ def _explore_all(args: argparse.Namespace, out: Path) -> int:
             scenario, config = scenario_and_config(args, name)
             summary = _one(args, scenario, config, out, f"{name} ({tracker})")
             rows.append(summary.to_dict())
-            failed |= bool(summary.losing or summary.error)
+            failed |= bool(summary.losing or summary.error or summary.inconclusive)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         width = max(len(r["scenario"]) for r in rows)
-        print(f"{'SCENARIO':<{width}}  TRACKER  SCHEDULES  LOSING  SECONDS")
+        print(f"{'SCENARIO':<{width}}  TRACKER  SCHEDULES  LOSING  INCONCL  SECONDS")
         for r in rows:
             print(
                 f"{r['scenario']:<{width}}  {r['tracker']:<7}  {r['schedules']:>9}  "

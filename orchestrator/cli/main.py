@@ -1,5 +1,6 @@
 """The ``testbed`` command. Exit codes: 0 checks hold, 1 a check failed, 2 bad usage or
-configuration, 130 interrupted (the cluster is torn down first).
+configuration, 3 inconclusive (what the scenario set up did not happen), 130 interrupted (the
+cluster is torn down first).
 
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
 codes; it must hold no logic of the cluster, decide no run's outcome (the runner and the
@@ -19,6 +20,7 @@ from typing import Any
 from orchestrator.cli import control as cli_control
 from orchestrator.cli import explore as cli_explore
 from orchestrator.render import listing, verdict
+from orchestrator.verdict import EXIT_CODES
 from testbed import __version__
 from testbed.config import TRACKERS, option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
@@ -89,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a scenario and check its outcome",
         description="Start the hosts, run the scenario's steps, check the PCI "
-        "allocations. Exit 0 when every check holds, 1 when one fails.",
+        "allocations. Exit 0 when every check holds, 1 when one fails, 3 when the run is "
+        "inconclusive (a task failed unexpectedly, a hold timed out, an ordering was never "
+        "reached).",
     )
     _scenario_args(run, default=None)  # None: --replay names its own scenario
     run.add_argument("--json", action="store_true", help="print one JSON object")
@@ -156,8 +160,13 @@ def _print_result(r: Any) -> None:
     print(f"tracker   {r.tracker}")
     if r.last_check is not None:
         print("\n".join(r.last_check.lines()))
-    print("\n".join(verdict(r.ok, r.invariants.ok if r.invariants else None)))
-    if not r.ok:
+    print("\n".join(verdict(r.outcome, r.invariants.ok if r.invariants else None)))
+    if r.outcome == "inconclusive":
+        for line in r.inconclusive:
+            print(f"  {line}")
+        if r.failed_step:
+            print(f"  (stopped at {r.failed_step})")
+    elif not r.ok:
         if r.error:
             lines = [r.error]
         elif r.failed_step and r.last_check:
@@ -193,7 +202,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     seconds = time.monotonic() - started
-    bad = [t for t in trials if not t.ok]
+    bad = [t for t in trials if t.violated]
+    unsure = [t for t in trials if t.verdict == "inconclusive"]
     if args.json:
         print(
             json.dumps(
@@ -203,6 +213,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     "dest": dest,
                     "trials": [t.to_dict() for t in trials],
                     "violations": len(bad),
+                    "inconclusive": len(unsure),
                     "seconds": round(seconds, 3),
                 },
                 indent=2,
@@ -219,15 +230,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"  {t.host + ' (' + t.role[:4] + ')':<12} {t.point:<42} {t.outcome:<18} "
                 f"{t.leaked:<7} {t.double_bound}"
             )
-            for line in t.violations:
+            for line in t.violations + t.inconclusive:
                 print(f"      {line}")
             if t.run_dir:
                 print(f"      run dir: {t.run_dir}")
         print(
             f"trials {len(trials)}, kills fired {sum(t.fired for t in trials)}, "
-            f"violated {len(bad)}, {seconds:.1f} s"
+            f"violated {len(bad)}, inconclusive {len(unsure)}, {seconds:.1f} s"
         )
-    return 1 if bad else 0
+    if bad:
+        return EXIT_CODES["fail"]
+    return EXIT_CODES["inconclusive" if unsure else "pass"]
 
 
 def _replay(args: argparse.Namespace) -> Any:
@@ -267,7 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         _print_result(result)
-    return 0 if result.ok else 1
+    return EXIT_CODES[result.outcome]
 
 
 def _interrupt(signum: int, frame: object) -> None:
