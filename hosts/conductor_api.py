@@ -5,12 +5,15 @@ Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between th
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from typing import Any
 
 import zmq
 
 from hosts.injection import Injector
+from testbed import events
 from testbed.transport import RpcClient
 
 # Nova's MigrationList.get_in_progress_and_error leaves out migrations in these states.
@@ -24,11 +27,16 @@ class ConductorAPI:
         self.ctx, self.endpoint, self.timeout = ctx, endpoint, timeout
         self.host, self.inject = host, inject
         self._local = threading.local()
+        self._n = itertools.count()
 
     def _client(self) -> RpcClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = RpcClient(self.ctx, self.endpoint, self.timeout)
+            # The identity names the host, pid and task, so the history can say who asked.
+            who = events.peer_identity(self.host, os.getpid(), self.inject.task, next(self._n))
+            client = self._local.client = RpcClient(
+                self.ctx, self.endpoint, self.timeout, who.decode()
+            )
         return client
 
     def call(self, op: str, **body: Any) -> Any:

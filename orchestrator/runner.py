@@ -38,6 +38,7 @@ class Result:
     allocations: dict[str, dict[str, int]] = field(default_factory=dict)
     pids: dict[str, int | None] = field(default_factory=dict)
     pid_history: dict[str, list[int]] = field(default_factory=dict)
+    timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
 
     @property
     def outcome(self) -> str:
@@ -55,6 +56,7 @@ class Result:
             "allocations": self.allocations,
             "pids": self.pids,
             "pid_history": self.pid_history,
+            "timeline": self.timeline,
             "error": self.error,
             "failed_step": str(self.failed_step) if self.failed_step else None,
             "check": self.last_check.to_dict() if self.last_check else None,
@@ -64,10 +66,16 @@ class Result:
 
 def _steps(scenario: Scenario, config: Config, cluster: Cluster, result: Result) -> None:
     """Every step in order; the first failing check ends the run; then the invariants."""
+    history = cluster.history
+    history.write("scenario", name=scenario.name, description=scenario.description)
     for step in scenario.steps:
         log.info("%s", step)
         result.failed_step = step
-        outcome = STEPS[step.do].run(cluster, **step.args)
+        with history.step(step.number, step.do, step.args) as end:
+            outcome = STEPS[step.do].run(cluster, **step.args)
+            if isinstance(outcome, CheckResult):
+                history.write("check", step=step.number, **outcome.to_dict())
+                end["ok"] = outcome.ok
         if isinstance(outcome, CheckResult):
             result.last_check = outcome
             if not outcome.ok:
@@ -75,6 +83,7 @@ def _steps(scenario: Scenario, config: Config, cluster: Cluster, result: Result)
                 return
     result.failed_step = None
     result.invariants = check_invariants(cluster.api.invariant_violations, config)
+    history.write("invariants", **result.invariants.to_dict())
     result.ok = result.invariants.ok
     if not result.ok:
         log.error("invariants violated: %s", "; ".join(result.invariants.violations))
@@ -87,10 +96,12 @@ def run(
     verbose: bool = False,
     keep: bool = False,
     observer: Callable[[Cluster], AbstractContextManager] | None = None,
+    timeline: bool = False,
 ) -> Result:
     """Start the cluster, run every step, stop at the first failing one, then check the
     invariants; always tear down. The run directory is removed when everything held, unless
-    ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks."""
+    ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks.
+    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history."""
     if run_base:
         Path(run_base).mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
@@ -111,8 +122,15 @@ def run(
             pass
         result.pids = cluster.pids()
         result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
+        failed = str(result.failed_step) if result.failed_step else None
+        cluster.history.write("outcome", ok=result.ok, error=result.error, failed_step=failed)
         cluster.close()
         result.duration = time.monotonic() - started
+    if cluster.history.enabled and (timeline or not result.ok):
+        from orchestrator.timeline import write_page
+
+        result.timeline = str(write_page(Path(run_dir)))
+        keep = True  # the page is worth nothing without its run directory
     if result.ok and not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
         result.kept = False
