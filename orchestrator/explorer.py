@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import threading
 import time
 import tomllib
@@ -37,6 +38,7 @@ class Schedule:
     order: list[str]
     result: Result
     replay: str | None = None
+    timeline: str | None = None  # the losing run's timeline.html, beside its replay file
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,7 @@ class Summary:
             "schedules": len(self.schedules),
             "losing": len(self.losing),
             "replays": [s.replay for s in self.losing],
+            "timelines": [s.timeline for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
             "seconds": round(self.seconds, 3),
             "error": self.error,
@@ -216,6 +219,9 @@ def explore(
             out_dir.mkdir(parents=True, exist_ok=True)
             name = f"{scenario.name}-{summary.tracker}-{sched.number:04d}.toml"
             sched.replay = write_replay(out_dir / name, scenario.name, summary.tracker, host, sched)
+            if result.timeline:
+                sched.timeline = str(out_dir / f"{name[:-5]}.html")
+                shutil.copyfile(result.timeline, sched.timeline)
         if progress:
             progress(sched)
     summary.seconds = time.monotonic() - started

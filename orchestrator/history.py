@@ -128,6 +128,8 @@ class History:
             "host": host,
             "pid": self.pid if pid is None else pid,
         }
+        if record["pid"] != self.pid:
+            record["via"] = ORCHESTRATOR  # seen by the orchestrator: its seq, the host's pid
         if task:
             record |= {"task": task, "op": self.tasks.get(task, task)}
         self._append(record | {"seq": next(self.seq)} | fields)
@@ -294,9 +296,7 @@ class History:
             self._append(record)
 
     def _exited(self, host: str, proc: Any) -> None:
-        deadline = time.monotonic() + 1.0  # the supervisor may be reaping it right now
-        while (code := proc.exitcode) is None and time.monotonic() < deadline:
-            time.sleep(0.002)
+        code = _exit_code(proc)
         fields: dict[str, Any] = {"code": code}
         if code is not None and code < 0:
             fields["signal"] = _signal_name(-code)
@@ -334,6 +334,24 @@ class History:
         os.close(self._wake_w)
         with self.lock:
             self.fh.close()
+
+
+def _exit_code(proc: Any, timeout: float = 1.0) -> int | None:
+    """The exit code (-signal when killed), read without reaping the process: reaping is the
+    supervisor's, and taking it here would race its own wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already: multiprocessing kept the code
+            got = None
+            if proc.exitcode is not None:
+                return proc.exitcode
+        if got is not None:
+            killed = got.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+            return -got.si_status if killed else got.si_status
+        time.sleep(0.002)  # the sentinel closes a moment before the process is a zombie
+    return None
 
 
 def _signal_name(number: int) -> str:

@@ -129,8 +129,11 @@ def run(
     if cluster.history.enabled and (timeline or not result.ok):
         from orchestrator.timeline import write_page
 
-        result.timeline = str(write_page(Path(run_dir)))
-        keep = True  # the page is worth nothing without its run directory
+        try:
+            result.timeline = str(write_page(Path(run_dir)))
+            keep = True  # the page is worth nothing without its run directory
+        except Exception:  # a page that cannot be drawn must not hide the run's outcome
+            log.exception("could not write the timeline of %s", run_dir)
     if result.ok and not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
         result.kept = False

@@ -20,7 +20,7 @@ SCENARIO_LANE = (ORCHESTRATOR, "")
 FINISHED = ("confirmed", "reverted", "error", "failed", "completed", "cancelled", "done")
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: two events may carry equal fields
 class Event:
     t: float
     lane: tuple[str, str]
@@ -33,6 +33,13 @@ class Event:
     def detail(self) -> str:
         rec = {k: v for k, v in self.record.items() if k != "seq"}
         return json.dumps(rec, indent=1, default=str)
+
+
+@dataclass(eq=False)
+class Why:
+    free: Event  # the clean_usage that freed a device
+    sentence: str
+    events: list[Event]  # the reads and writes the sentence names, in time order
 
 
 @dataclass
@@ -65,7 +72,7 @@ class Story:
     tracker: str = ""
     ok: bool | None = None
     failure: list[str] = field(default_factory=list)
-    why: list[tuple[Event, str]] = field(default_factory=list)  # (the free, the sentence)
+    why: list[Why] = field(default_factory=list)  # one per clean_usage that freed something
     end: float = 0.0
     host_order: list[str] = field(default_factory=list)
 
@@ -258,54 +265,66 @@ class _Builder:
         lane.events.append(event)
         return event
 
-    def why(self, free: Event, all_events: list[Event]) -> str:
-        """One sentence from the records: which lists the freed server was missing from, read
-        when, and the writes that fell between them."""
+    def _holds(self, lane: tuple[str, str], t: float) -> bool:
+        return any(a <= t and (b is None or t <= b) for a, b in self.lanes[lane].locks)
+
+    def why(self, free: Event, all_events: list[Event]) -> Why:
+        """From the records: which lists the freed server was missing from, read when, and the
+        writes that fell between them (the race, when there is one)."""
         r = free.record
         mine = [e for e in all_events if e.lane == free.lane and e.t <= free.t]
-        inst = [e for e in mine if e.record.get("call") == "instance.list_by_host"]
+        inst = [e for e in mine if e.record.get("call") == "instance.list_by_host"][-1:]
         migs = [
             e
             for e in mine
             if e.record.get("call") == "migration.query"
             and e.record.get("args", {}).get("in_progress")
-        ]
-        parts = []
+        ][-1:]
+        parts, keys = [], [*inst, *migs, free]
         for uuid in r.get("freed", []):
             who = self.name(uuid)
-            ti = f"read at t={inst[-1].t:.4f} s" if inst else "not read"
-            tm = f"read at t={migs[-1].t:.4f} s" if migs else "not read"
-            text = (
-                f"{who} was in neither the instance list ({ti}) nor the migration list "
-                f"({tm}), so clean_usage freed its device(s) "
-                + ", ".join(d["address"] for d in r.get("devices", []) if d["instance"] == uuid)
-                + f" on {r['host']}"
+            ti = f"read at t={inst[0].t:.4f} s" if inst else "not read"
+            tm = f"read at t={migs[0].t:.4f} s" if migs else "not read"
+            devs = [d["address"] for d in r.get("devices", []) if d["instance"] == uuid]
+            parts.append(
+                f"{who} was in neither the instance list ({ti}) nor the migration list ({tm}), "
+                f"so clean_usage freed its device{'s' if len(devs) > 1 else ''} "
+                f"{', '.join(devs)} on {r['host']}."
             )
             between = []
             for e in all_events:
                 for c in e.record.get("changes", []) if e.cls == "write" else ():
-                    d = c["diff"]
-                    if c["table"] == "instances" and c["key"] == uuid and "host" in d and inst:
-                        if d["host"][1] == r["host"] and e.t > inst[-1].t:
-                            between.append(
-                                f"its host became {r['host']} at t={e.t:.4f} s, "
-                                "after the instance list"
-                            )
-                    if (
-                        c["table"] == "migrations"
-                        and self.mig_uuid.get(c["key"]) == uuid
-                        and d.get("status", [None, None])[1] in FINISHED
-                        and migs
-                        and e.t < migs[-1].t
-                    ):
+                    d, lane = c["diff"], self.lanes[e.lane].title
+                    moved = c["table"] == "instances" and c["key"] == uuid and "host" in d
+                    if moved and inst and d["host"][1] == r["host"] and e.t > inst[0].t:
+                        keys.append(e)
                         between.append(
-                            f"its migration was marked {d['status'][1]} at "
-                            f"t={e.t:.4f} s, before the migration list"
+                            f"{lane} set {who}'s host to {r['host']} at t={e.t:.4f} s, after "
+                            "the instance list was read"
+                        )
+                    done = d.get("status", [None, None])[1]
+                    mine_mig = c["table"] == "migrations" and self.mig_uuid.get(c["key"]) == uuid
+                    if mine_mig and done in FINISHED and migs and e.t < migs[0].t:
+                        keys.append(e)
+                        between.append(
+                            f"{lane} marked its migration {done} at t={e.t:.4f} s, before the "
+                            "migration list was read"
                         )
             if between:
-                text += ": " + " and ".join(between)
-            parts.append(text + ".")
-        return " ".join(parts)
+                parts.append("Meanwhile " + ", and ".join(between) + ".")
+            held = [
+                (a, b) for a, b in self.lanes[free.lane].locks
+                if inst and a <= inst[0].t and (b is None or b >= free.t)
+            ]
+            outside = [e for e in keys if e.cls == "write" and not self._holds(e.lane, e.t)]
+            if held and outside:
+                a, b = held[0]
+                until = f"t={b:.4f} s" if b is not None else "the end"
+                parts.append(
+                    f"Those writes took no lock: {self.lanes[free.lane].title} held its host's "
+                    f"resource lock from t={a:.4f} s to {until}, around both reads."
+                )
+        return Why(free, " ".join(parts), sorted(set(keys), key=lambda e: e.t))
 
 
 def build(records: list[dict[str, Any]]) -> Story:
@@ -352,7 +371,7 @@ def build(records: list[dict[str, Any]]) -> Story:
                 since = None
         if since is not None:
             lane.locks.append((since, None))  # held until the process died, or the end
-    story.why = [(e, b.why(e, story.events)) for e in story.events if e.cls == "free"]
+    story.why = [b.why(e, story.events) for e in story.events if e.cls == "free"]
     return story
 
 

@@ -60,6 +60,7 @@ class Trial:
     double_bound: int = 0
     seconds: float = 0.0
     run_dir: str = ""
+    timeline: str = ""  # timeline.html of a failed trial
 
     @property
     def ok(self) -> bool:
@@ -85,6 +86,7 @@ class Trial:
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
             "run_dir": self.run_dir,
+            "timeline": self.timeline,
         }
 
 
@@ -186,6 +188,10 @@ def trial(
     if result.ok:
         shutil.rmtree(run_dir, ignore_errors=True)
         result.run_dir = ""
+    elif cfg.cluster.history:
+        from orchestrator.timeline import write_page
+
+        result.timeline = str(write_page(run_dir))
     return result
 
 

@@ -63,22 +63,24 @@ tr.hidden{display:none}
 .ev{display:inline-block;padding:0 4px;border-radius:3px;cursor:default}
 .ev.point{color:var(--mute);font-size:12px}
 .ev.point::before{content:"· "}
-.ev.read{color:var(--read)}.ev.read::before{content:"◇ read "}
-.ev.read{}
+.ev.read{color:var(--read)}.ev.read::before{content:"◇ "}
 .ev.write{color:var(--write);font-weight:600}.ev.write::before{content:"◆ "}
 .ev.write-none{color:var(--mute)}
-.ev.lock{color:#7d4e00}.ev.lock::before{content:"🔒 "}
-.ev.held{color:#8250df}.ev.held::before{content:"⏸ "}
+.ev.lock{color:#7d4e00;font-style:italic}
+.ev.held{color:#8250df}.ev.held::before{content:"‖ "}
 .ev.task{color:#424a53;font-weight:600}
 .ev.start{color:var(--ok);font-weight:600}.ev.start::before{content:"▶ "}
 .ev.exit{color:var(--mute)}
 .ev.death{color:#fff;background:#24292f;font-weight:600}.ev.death::before{content:"✖ "}
 .ev.free{color:#fff;background:var(--free);font-weight:700}
-.ev.free::before{content:"⚠ "}
+.ev.free::before{content:"! "}
 .ev.check{color:var(--ok);font-weight:600}
 .ev.check.mark{color:#fff;background:var(--free)}
 .ev.error{color:var(--free)}
 tr.mark td{border-top:2px solid var(--free);border-bottom:2px solid var(--free)}
+tr.key td.t{background:#ffebe9;color:var(--free);font-weight:700}
+table.brief{margin:4px 0 2px;border:0}
+table.brief td{border:0;min-width:0;max-width:none;padding:0 10px 0 0;font-size:12px;cursor:pointer}
 tr.target td{outline:2px solid #8250df}
 #tip{position:fixed;display:none;max-width:560px;max-height:70vh;overflow:hidden;
 background:#24292f;color:#f6f8fa;padding:8px 10px;border-radius:6px;font:11px/1.35 ui-monospace,
@@ -115,7 +117,7 @@ function reveal(id) {
   row.classList.add('target');
   row.scrollIntoView({block: 'center'});
 }
-document.querySelectorAll('a[data-go]').forEach(a => a.addEventListener('click', e => {
+document.querySelectorAll('a[data-go], tr[data-go]').forEach(a => a.addEventListener('click', e => {
   e.preventDefault(); reveal(a.dataset.go);
 }));
 document.querySelectorAll('svg [data-go]').forEach(g => g.addEventListener('click', () =>
@@ -239,7 +241,7 @@ def _overview(s: st.Story, lanes: list[st.Lane], ids: dict[int, str]) -> str:
             continue
         x = left + step_w * pos[id(e)]
         y = top + index[e.lane] * row_h
-        colour = CLASS_COLOUR.get(e.cls, "#8c959f")
+        colour = "#d1242f" if e.mark and e.cls != "death" else CLASS_COLOUR.get(e.cls, "#8c959f")
         go = f' data-go="{ids[id(e)]}" data-i="{ids[id(e)][1:]}" style="cursor:pointer"'
         if e.cls in ("free", "death") or e.mark:
             out.append(f'<circle cx="{x + 4}" cy="{y + 8}" r="6" fill="{colour}"{go}/>')
@@ -256,6 +258,7 @@ def render(s: st.Story) -> str:
     lanes = s.ordered()
     lives = _lives(s)
     ids = {id(e): f"e{n}" for n, e in enumerate(s.events)}
+    keys = {id(e) for why in s.why for e in why.events}
     data = [{"label": e.label, "detail": e.detail} for e in s.events]
     verdict = {True: ("PASS", "pass"), False: ("FAIL", "fail"), None: ("unfinished", "")}[s.ok]
     out = [
@@ -268,11 +271,19 @@ def render(s: st.Story) -> str:
     if s.failure or s.why:
         out.append("<div class='verdict'>")
         out += [f"<p class='failed'><b>{_e(f)}</b></p>" for f in s.failure]
-        for free, sentence in s.why:
+        for why in s.why:
             out.append(
-                f"<p class='why'><b>Why:</b> {_e(sentence)} "
-                f"<a href='#' data-go='{ids[id(free)]}'>show it</a></p>"
+                f"<p class='why'><b>Why:</b> {_e(why.sentence)} "
+                f"<a href='#' data-go='{ids[id(why.free)]}'>show it</a></p><table class='brief'>"
             )
+            for e in why.events:
+                out.append(
+                    f"<tr data-go='{ids[id(e)]}'><td>t={e.t:.4f}</td>"
+                    f"<td>{_e(s.lanes[e.lane].title)}</td>"
+                    f"<td><span class='ev {e.cls}' data-i='{ids[id(e)][1:]}'>{_e(e.label)}</span>"
+                    "</td></tr>"
+                )
+            out.append("</table>")
         out.append("</div>")
     elif s.ok:
         out.append("<div class='verdict passed'><p>Every check and invariant held.</p></div>")
@@ -291,7 +302,7 @@ def render(s: st.Story) -> str:
         "<span style='color:#1f6feb'>◇ state read</span>"
         "<span style='color:#bf5b04'>◆ state write (before → after)</span>"
         "<span style='color:#6e7781'>· injection point</span>"
-        "<span>⏸ held by an ordering</span>"
+        "<span style='color:#8250df'>‖ held back by an ordering</span>"
         "<span><i class='sw' style='background:#d1242f'></i>device freed / check failed</span>"
         "<span>✖ process killed</span><span>▶ process (re)started</span>"
         "<span><i class='sw' style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,"
@@ -346,6 +357,7 @@ def render(s: st.Story) -> str:
                 f"step {stp.number}: {_e(stp.text)}{err}</td></tr>"
             )
         classes = ["ev-row"] + (["pt"] if e.cls == "point" else []) + (["mark"] if e.mark else [])
+        classes += ["key"] if id(e) in keys else []
         if folded and len(folded) > 8 and e.t < first:
             classes += ["pre", "hidden"]
         out.append(

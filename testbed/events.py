@@ -8,7 +8,10 @@ host's with ``decode``, so a malformed line is dropped, never fatal. Every recor
   orchestrator writes ``t`` relative to the run's start (the ``run.start`` record);
 - ``kind`` (one of ``KINDS``), ``host`` (``orchestrator`` for the control plane), ``pid``;
 - ``task`` and ``op`` when a task did it (``periodic`` for init_host and periodic audits);
-- ``seq``: the sender's own counter, so one process's records keep their order.
+- ``seq``: the sender's own counter, so one process's records keep their order (and a hole
+  in it is a lost record). A record the orchestrator writes about a host (a request it
+  served, a process it saw start or end) names the host's pid and has ``"via":
+  "orchestrator"``: its ``seq`` is the orchestrator's.
 
 A host writes each record with one ``write`` to a pipe (atomic up to ``MAX_LINE`` bytes): once
 the call returns the record is the kernel's, so a host killed with SIGKILL loses at most the

@@ -264,6 +264,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         for n, sched in enumerate(summary.losing, 1):
             print(f"  {n}. {sched.line}")
             print(f"     replay: testbed run --replay {sched.replay}")
+            if sched.timeline:
+                print(f"     timeline: {sched.timeline}")
         if not summary.losing:
             print("no losing schedule")
     if summary.error:
@@ -316,6 +318,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 print(f"      {line}")
             if t.run_dir:
                 print(f"      run dir: {t.run_dir}")
+            if t.timeline:
+                print(f"      timeline: {t.timeline}")
         print(
             f"trials {len(trials)}, kills fired {sum(t.fired for t in trials)}, "
             f"violated {len(bad)}, {seconds:.1f} s"

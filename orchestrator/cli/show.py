@@ -86,10 +86,12 @@ def render(
     outcome = {True: "PASS", False: "FAIL", None: "unfinished"}[s.ok]
     lines = [f"run       {s.scenario or '(no scenario)'}, tracker {s.tracker}: {outcome}"]
     lines += [f"  {f}" for f in s.failure]
-    for _, sentence in s.why:
+    for why in s.why:
         lines += textwrap.wrap(
-            sentence, width - 10, initial_indent="why       ", subsequent_indent="          "
+            why.sentence, width - 10, initial_indent="why       ", subsequent_indent="          "
         )
+        for e in why.events:
+            lines.append(f"  {e.t:.4f}  {s.lanes[e.lane].title:<20} {e.label}")
     lines.append("")
     lines += row(
         None, [textwrap.wrap(lane.title, col - 3)[:2] for lane in lanes], [False] * len(lanes)
