@@ -45,14 +45,15 @@ svg.overview{display:block;width:100%;margin:6px 0 0;background:#fff;border:1px 
 svg text{font:10px system-ui,sans-serif;fill:#424a53}
 table{border-collapse:collapse;margin:0 16px 40px}
 th,td{border-right:1px solid #eaeef2;padding:1px 6px;vertical-align:top;min-width:150px;
-max-width:250px}
+max-width:250px;overflow-wrap:anywhere}
 td.t,th.t{min-width:62px;max-width:62px;color:var(--mute);font-variant-numeric:tabular-nums;
 text-align:right}
 thead th{position:sticky;top:0;background:#f6f8fa;border-bottom:2px solid #d0d7de;
 text-align:left;font-size:12px;z-index:2}
-thead tr.hosts th{top:0;font-size:13px}
-thead tr.lanes th{top:22px}
-th small{display:block;font-weight:400;color:var(--mute)}
+thead tr.hosts th{top:0;font-size:13px;height:24px;white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis;border-bottom:1px solid #d0d7de}
+thead tr.lanes th{top:24px}
+th small{font-weight:400;color:var(--mute);margin-left:6px}
 td.lock{background:var(--lock)}
 td.dead{background:repeating-linear-gradient(45deg,#fff,#fff 4px,#eaeef2 4px,#eaeef2 8px)}
 tr.step td{background:#ddf4ff;font-weight:600;border-top:1px solid #54aeff;padding:3px 6px;
@@ -82,7 +83,7 @@ tr.key td.t{background:#ffebe9;color:var(--free);font-weight:700}
 table.brief{margin:4px 0 2px;border:0}
 table.brief td{border:0;min-width:0;max-width:none;padding:0 10px 0 0;font-size:12px;cursor:pointer}
 tr.target td{outline:2px solid #8250df}
-#tip{position:fixed;display:none;max-width:560px;max-height:70vh;overflow:hidden;
+#tip{position:fixed;display:none;pointer-events:none;max-width:560px;max-height:70vh;overflow:hidden;
 background:#24292f;color:#f6f8fa;padding:8px 10px;border-radius:6px;font:11px/1.35 ui-monospace,
 monospace;white-space:pre-wrap;z-index:10;box-shadow:0 4px 16px #0005}
 #tip b{font:600 12px system-ui,sans-serif;display:block;margin-bottom:4px}
@@ -90,8 +91,13 @@ monospace;white-space:pre-wrap;z-index:10;box-shadow:0 4px 16px #0005}
 JS = """
 const data = JSON.parse(document.getElementById('records').textContent);
 const tip = document.getElementById('tip');
+function place(e) {
+  const w = tip.offsetWidth, h = tip.offsetHeight;
+  tip.style.left = Math.max(4, Math.min(e.clientX + 14, innerWidth - w - 8)) + 'px';
+  tip.style.top = Math.max(4, Math.min(e.clientY + 14, innerHeight - h - 8)) + 'px';
+}
 document.querySelectorAll('[data-i]').forEach(el => {
-  el.addEventListener('mouseenter', () => {
+  el.addEventListener('mouseenter', e => {
     const d = data[+el.dataset.i];
     tip.innerHTML = '';
     const head = document.createElement('b');
@@ -100,12 +106,9 @@ document.querySelectorAll('[data-i]').forEach(el => {
     body.textContent = d.detail;
     tip.append(head, body);
     tip.style.display = 'block';
+    place(e);
   });
-  el.addEventListener('mousemove', e => {
-    const w = tip.offsetWidth, h = tip.offsetHeight;
-    tip.style.left = Math.min(e.clientX + 14, innerWidth - w - 8) + 'px';
-    tip.style.top = Math.min(e.clientY + 14, innerHeight - h - 8) + 'px';
-  });
+  el.addEventListener('mousemove', place);
   el.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
 });
 function reveal(id) {
