@@ -313,7 +313,8 @@ class _Builder:
             if between:
                 parts.append("Meanwhile " + ", and ".join(between) + ".")
             held = [
-                (a, b) for a, b in self.lanes[free.lane].locks
+                (a, b)
+                for a, b in self.lanes[free.lane].locks
                 if inst and a <= inst[0].t and (b is None or b >= free.t)
             ]
             outside = [e for e in keys if e.cls == "write" and not self._holds(e.lane, e.t)]

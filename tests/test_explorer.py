@@ -31,6 +31,8 @@ def test_buggy_loses_in_nova_order_and_replays(tmp_path) -> None:
     assert len(summary.schedules) == 21  # claim first: C(6,3) orders, audit first: 1
     assert [s.line for s in summary.losing] == [NOVA_ORDER]
     replay = summary.losing[0].replay
+    page = summary.losing[0].timeline  # the losing schedule drawn, beside its replay file
+    assert page == replay[: -len(".toml")] + ".html" and "clean_usage FREES" in open(page).read()
     for _ in range(3):
         rc, out = run_json("run", "--replay", replay, "--run-dir", str(tmp_path / "runs"))
         assert rc == 1 and out["allocations"]["host2"] == {}, out
