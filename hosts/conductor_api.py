@@ -6,12 +6,15 @@ as it is at that moment, as Nova's objects do."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from typing import Any
 
 import zmq
 
 from hosts.injection import Injector
+from testbed import events
 from testbed.transport import RpcClient
 
 
@@ -22,11 +25,17 @@ class ConductorAPI:
         self.ctx, self.endpoint, self.timeout = ctx, endpoint, timeout
         self.host, self.inject = host, inject
         self._local = threading.local()
+        self._n = itertools.count()
 
     def _client(self) -> RpcClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = RpcClient(self.ctx, self.endpoint, self.timeout)
+            # The identity names the host, pid and task, so the history can say who asked.
+            task = self.inject.task or "main"  # init_host, registration: no task of theirs
+            who = events.peer_identity(self.host, os.getpid(), task, next(self._n))
+            client = self._local.client = RpcClient(
+                self.ctx, self.endpoint, self.timeout, who.decode()
+            )
         return client
 
     def call(self, op: str, **body: Any) -> Any:

@@ -15,6 +15,9 @@ in this order:
 A point addressed to one host overrides the same point on ``*``. Actions are armed once the
 host has started, so ``init_host`` runs unhindered (as Nova's test patches in its sleeps after
 the services are up). Lock use is reported the same way on traced hosts (see ``lock_event``).
+
+Whether traced or not, armed or not, every point, lock event and fault also goes to the run's
+history (``hosts.history``), which never blocks.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hosts.history import Emitter
 from testbed.config import Config
 from testbed.points import ANY_HOST, POINTS, Address
 from testbed.transport import RemoteError, RpcTimeout
@@ -59,6 +63,7 @@ class Injector:
         self.rpc_timeout = config.timeouts.rpc
         self.armed = False
         self.report: Report | None = None  # set by the host process: the conductor's "trace"
+        self.history = Emitter(-1, host)  # set by the host process when the run records one
         self._local = threading.local()
 
     def arm(self, point: str, action: str) -> None:
@@ -75,9 +80,14 @@ class Injector:
     def task(self) -> str:
         return getattr(self._local, "task", "")
 
+    def record(self, kind: str, **fields: object) -> None:
+        """Add a record to the run's history, for the calling thread's task."""
+        self.history.emit(kind, self.task, **fields)
+
     def __call__(self, point: str) -> None:
         if point not in POINTS:  # a programming error in the host, not a user's mistake
             raise KeyError(f"undeclared injection point '{point}'")
+        self.history.emit("point", self.task, point=point)
         if not self.armed:
             return
         if self.traced:
@@ -100,6 +110,7 @@ class Injector:
     def lock_event(self, event: str) -> None:
         """``lock.request`` may be held (the explorer grants the lock); ``lock.wait``,
         ``lock.acquired`` and ``lock.released`` are only reported, and never raise."""
+        self.history.emit(event, self.task)
         if not (self.armed and self.traced):
             return
         if event == Event.LOCK_REQUEST:
@@ -131,6 +142,7 @@ class Injector:
     def _kill(self, point: str) -> None:
         # No log line here: a record half-written at SIGKILL is lost anyway. The orchestrator
         # logs the kill when this report reaches it.
+        self.history.emit("fault", self.task, point=point, action="kill")
         try:  # let the orchestrator know why this host is about to vanish
             self.report(
                 {"host": self.host, "task": self.task, "event": Event.KILL, "point": point},

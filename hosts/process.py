@@ -22,6 +22,7 @@ from typing import Any
 import zmq
 
 from hosts.conductor_api import ConductorAPI
+from hosts.history import Emitter
 from hosts.injection import HoldTimeout, Injector
 from hosts.manager import ComputeManager
 from hosts.pci import PciDeviceUnavailable
@@ -54,6 +55,7 @@ class HostProcess:
             self.ctx, spec.conductor, spec.config.timeouts.rpc, spec.name, self.inject
         )
         self.inject.report = self.conductor.trace
+        self.inject.history = Emitter(spec.history_fd, spec.name)
         self.manager = ComputeManager(spec.name, spec.config, self.conductor, self.inject)
         self.commands = self.ctx.socket(zmq.DEALER)
         self.commands.setsockopt(zmq.LINGER, 0)

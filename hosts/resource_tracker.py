@@ -131,8 +131,19 @@ class ResourceTracker:
             # _update_usage_from_migrations: claims of incoming (and outgoing) in-progress
             # migrations are kept, by naming their instances to clean_usage below.
             self.inject("audit.clean_usage")
-            freed = self.pci_tracker.clean_usage(
-                [i["uuid"] for i in instances], [m["instance_uuid"] for m in migrations]
+            listed = [i["uuid"] for i in instances], [m["instance_uuid"] for m in migrations]
+            bound = {d.address: (d.instance_uuid, d.status) for d in self.pci_tracker.pci_devs}
+            freed = self.pci_tracker.clean_usage(*listed)
+            self.inject.record(  # the history's why: what the lists held, what went free
+                "clean_usage",
+                instances=listed[0],
+                migrations=listed[1],
+                freed=freed,
+                devices=[
+                    {"address": a, "instance": u, "before": st, "after": "available"}
+                    for a, (u, st) in bound.items()
+                    if u in freed
+                ],
             )
             if freed:
                 log.info("clean_usage freed the devices of %s", ", ".join(freed))

@@ -22,6 +22,7 @@ import zmq
 from orchestrator.api import API
 from orchestrator.conductor import Conductor
 from orchestrator.explorer_policy import ExplorerPolicy
+from orchestrator.history import FILE, History
 from orchestrator.holds import Board
 from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.orderings import OrderingRecord
@@ -43,6 +44,13 @@ class Cluster:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.runlog = RunLog(self.run_dir / "testbed.log", verbose)
         self.state = State(self.run_dir / "state.sqlite")
+        record = config.cluster.history
+        self.history = History(
+            self.run_dir / FILE if record else None,
+            hosts=config.cluster.hosts,
+            tracker=config.cluster.tracker,
+        )
+        self.state.on_write = self.history.on_write if record else None
         # ipc paths are limited to ~107 bytes: a short private directory, not the run dir.
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
         self.ctx = zmq.Context()
@@ -50,6 +58,7 @@ class Cluster:
         self.orderings = OrderingPolicy(config)
         self.board = Board(self.orderings)
         self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir, self.board)
+        self.conductor.handle = self.history.conductor(self.conductor.handle)  # the one hook
         self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
         self.api = API(self.state, self.commands, config, self.exited)
         self.supervisor = Supervisor(
@@ -71,6 +80,7 @@ class Cluster:
             self.runlog.logger.level,
             str(self.run_dir),
             incarnation,
+            self.history.pipe(host),
         )
 
     def __enter__(self) -> Cluster:
@@ -93,7 +103,9 @@ class Cluster:
         self.state.forget_service(host)
         for task in self.state.tasks_running(host):  # the old incarnation's work is lost
             self.state.task_done(task["id"], False, f"{host} restarted")
-        return self.supervisor.start(host)
+        pid = self.supervisor.start(host)
+        self.history.started(host, self.supervisor.procs[host], len(self.supervisor.history[host]))
+        return pid
 
     def _await_registration(self, host: str, pid: int) -> None:
         def registered() -> bool:
@@ -168,6 +180,7 @@ class Cluster:
             self.conductor.close()
             self.commands.close()
             self.ctx.destroy(linger=0)
+            self.history.close()
             self.runlog.close()
             self.state.close()
             shutil.rmtree(self.ipc_dir, ignore_errors=True)

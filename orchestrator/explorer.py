@@ -21,6 +21,7 @@ import copy
 import json
 import logging
 import math
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +68,7 @@ class Schedule:
     steps: list[Step]
     result: Result
     replay: str | None = None
+    timeline: str | None = None  # the losing run's timeline.html, beside its replay file
 
     @property
     def order(self) -> list[str]:
@@ -168,6 +170,7 @@ class Summary:
             "interleavings_bound": self.interleavings,
             "reduction": round(self.interleavings / runs, 1) if runs else None,
             "replays": [s.replay for s in self.losing],
+            "timelines": [s.timeline for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
             "inconclusive": len(self.inconclusive),
             "inconclusive_reasons": [s.result.inconclusive for s in self.inconclusive],
@@ -310,6 +313,9 @@ def explore(
                 sched.line,
                 sched.ok,
             )
+            if result.timeline:
+                sched.timeline = str(out_dir / f"{name[:-5]}.html")
+                shutil.copyfile(result.timeline, sched.timeline)
         if progress:
             progress(sched)
     summary.seconds = time.monotonic() - started

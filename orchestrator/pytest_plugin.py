@@ -217,6 +217,16 @@ def _section(run: _Run) -> str:
         lines.append(f"  unavailable ({type(exc).__name__}: {exc}); see state.sqlite")
     else:
         lines += allocations(observed, "  ")
+    page = run.run_dir / "timeline.html"
+    if not page.exists() and (run.run_dir / "history.jsonl").exists():
+        from orchestrator.timeline import write_page
+
+        try:  # the history so far: a cluster may still be running when the report is made
+            write_page(run.run_dir)
+        except OSError as exc:
+            lines.append(f"timeline: unavailable ({exc.strerror})")
+    if page.exists():
+        lines.append(f"timeline: {page} (testbed show {run.run_dir})")
     log = run.run_dir / "testbed.log"
     try:
         tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]

@@ -53,6 +53,7 @@ class Result:
     holds: list[dict[str, Any]] = field(default_factory=list)  # each ordering of [holds]
     inconclusive: list[str] = field(default_factory=list)  # why, one line each
     notes: list[str] = field(default_factory=list)  # refusals of steps that may fail
+    timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
 
     @property
     def outcome(self) -> str:
@@ -74,6 +75,7 @@ class Result:
             "allocations": self.allocations,
             "pids": self.pids,
             "pid_history": self.pid_history,
+            "timeline": self.timeline,
             "error": self.error,
             "failed_step": str(self.failed_step) if self.failed_step else None,
             "check": self.last_check.to_dict() if self.last_check else None,
@@ -124,19 +126,26 @@ def _steps(
     scenario: Scenario, config: Config, cluster: Cluster, result: Result, ledger: Ledger
 ) -> None:
     """Every step in order; the first failing check ends the run; then the invariants."""
+    history = cluster.history
+    history.write("scenario", name=scenario.name, description=scenario.description)
     for step in scenario.steps:
         log.info("%s", step)
         result.failed_step = ledger.current = step
-        try:
-            outcome = STEPS[step.do].run(cluster, **step.args)
-        except ApiError as exc:
-            if not step.may_fail or exc.args[0].startswith("inconclusive: "):
-                raise
-            log.warning("%s failed, as it may: %s", step, exc)
-            result.notes.append(f"{step}: {exc}")
-            continue
-        finally:
-            ledger.ends()  # the tasks this step started are its own
+        with history.step(step.number, step.do, step.args) as end:
+            try:
+                outcome = STEPS[step.do].run(cluster, **step.args)
+            except ApiError as exc:
+                if not step.may_fail or exc.args[0].startswith("inconclusive: "):
+                    raise
+                log.warning("%s failed, as it may: %s", step, exc)
+                result.notes.append(f"{step}: {exc}")
+                end["ok"] = False
+                continue
+            finally:
+                ledger.ends()  # the tasks this step started are its own
+            if isinstance(outcome, CheckResult):
+                history.write("check", step=step.number, **outcome.to_dict())
+                end["ok"] = outcome.ok
         if isinstance(outcome, CheckResult):
             result.last_check = outcome
             if not outcome.ok:
@@ -144,6 +153,7 @@ def _steps(
                 return
     result.failed_step = None
     result.invariants = check_invariants(cluster.api.invariant_violations, config)
+    history.write("invariants", **result.invariants.to_dict())
     result.held = result.invariants.ok
     if not result.held:
         log.error("invariants violated: %s", "; ".join(result.invariants.violations))
@@ -176,10 +186,12 @@ def run(
     verbose: bool = False,
     keep: bool = False,
     observer: Callable[[Cluster], AbstractContextManager] | None = None,
+    timeline: bool = False,
 ) -> Result:
     """Start the cluster, run every step, stop at the first failing one, then check the
     invariants; always tear down. The run directory is removed when everything held, unless
-    ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks."""
+    ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks.
+    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history."""
     if run_base:
         Path(run_base).mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
@@ -203,8 +215,20 @@ def run(
             log.warning("could not read how the run ended: %s", exc)
         result.pids = cluster.pids()
         result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
+        failed = str(result.failed_step) if result.failed_step else None
+        cluster.history.write(
+            "outcome", ok=result.ok, outcome=result.outcome, error=result.error, failed_step=failed
+        )
         cluster.close()
         result.duration = time.monotonic() - started
+    if cluster.history.enabled and (timeline or not result.ok):
+        from orchestrator.timeline import write_page
+
+        try:
+            result.timeline = str(write_page(Path(run_dir)))
+            keep = True  # the page is worth nothing without its run directory
+        except Exception:  # a page that cannot be drawn must not hide the run's outcome
+            log.exception("could not write the timeline of %s", run_dir)
     if result.ok and not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
         result.kept = False

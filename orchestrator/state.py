@@ -2,6 +2,7 @@
 instances, migrations, tasks. Shared by the conductor thread and API callers behind one lock;
 ``changed`` is notified on every write so that waits wake up instead of polling blindly.
 
+``on_write``, when set (the run's history), hears what each write changed, before -> after.
 It stores and answers: it must not decide anything about the race (the hosts and the API do),
 and every write must notify ``changed``."""
 
@@ -12,6 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, instance_uuid TEX
 CREATE TABLE tasks (id TEXT PRIMARY KEY, host TEXT, op TEXT, state TEXT, error TEXT);
 """
 INSTANCE_FIELDS = {"host", "node", "vm_state", "task_state", "migration_context", "deleted"}
+# (table, row key, {column: [before, after]}); before is None for a new row
+OnWrite = Callable[[str, str, dict[str, list[Any]]], None]
 
 
 class State:
@@ -43,6 +47,14 @@ class State:
         self.db.executescript(SCHEMA)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
+        self.on_write: OnWrite | None = None
+
+    def _note(self, table: str, key: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Tell ``on_write`` which columns changed, after the write."""
+        if self.on_write is not None:
+            diff = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+            if diff:
+                self.on_write(table, str(key), diff)
 
     def close(self) -> None:
         with self.lock:
@@ -70,6 +82,7 @@ class State:
             now,
             now,
         )
+        self._note("services", host, {}, {"pid": pid})
 
     def heartbeat(self, host: str, pid: int) -> None:
         # Only the registered incarnation counts: a stale process must not keep a host up.
@@ -82,6 +95,7 @@ class State:
 
     def set_forced_down(self, host: str, down: bool) -> None:
         self._write("UPDATE services SET forced_down=? WHERE host=?", int(down), host)
+        self._note("services", host, {}, {"forced_down": down})
 
     def forget_service(self, host: str) -> None:
         """A host about to be (re)started is not up until it registers again."""
@@ -97,6 +111,7 @@ class State:
 
     def pci_save(self, host: str, devices: list[dict[str, Any]]) -> None:
         with self.lock:
+            before = {d["address"]: d for d in self.pci_get(host)} if self.on_write else {}
             self.db.execute("BEGIN")
             for d in devices:
                 self.db.execute(
@@ -118,6 +133,10 @@ class State:
             )
             self.db.execute("COMMIT")
             self.changed.notify_all()
+            for d in devices if self.on_write else ():
+                was = before.get(d["address"], {})
+                now = {"status": d["status"], "instance_uuid": d["instance_uuid"]}
+                self._note("pci_devices", f"{host}/{d['address']}", was, now)
 
     def devices(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM pci_devices ORDER BY host, address")
@@ -136,6 +155,7 @@ class State:
             TaskState.SPAWNING,
             pci_count,
         )
+        self._note("instances", uuid, {}, {"name": name, "host": host, "vm_state": "building"})
         return uuid
 
     @staticmethod
@@ -170,18 +190,20 @@ class State:
         bad = set(updates) - INSTANCE_FIELDS
         if bad:
             raise ValueError(f"instance field '{sorted(bad)[0]}' cannot be saved")
-        self.instance_get(uuid)
         values = {
             k: (json.dumps(v) if k == "migration_context" and v is not None else v)
             for k, v in updates.items()
         }
         values = {k: (int(v) if k == "deleted" else v) for k, v in values.items()}
         cols = ", ".join(f"{k}=?" for k in values)
-        self._write(f"UPDATE instances SET {cols} WHERE uuid=?", *values.values(), uuid)
+        with self.lock:  # before and after of one write
+            before = self.instance_get(uuid)
+            self._write(f"UPDATE instances SET {cols} WHERE uuid=?", *values.values(), uuid)
+            self._note("instances", uuid, before, updates)
 
     # -- migrations -----------------------------------------------------------------------
     def migration_create(self, uuid: str, source: str, dest: str) -> int:
-        return self._write(
+        mid = self._write(
             "INSERT INTO migrations (instance_uuid, source, dest, type, status) "
             "VALUES (?, ?, ?, 'evacuation', ?)",
             uuid,
@@ -189,6 +211,9 @@ class State:
             dest,
             MigrationStatus.ACCEPTED,
         )
+        new = {"instance_uuid": uuid, "source": source, "dest": dest, "status": "accepted"}
+        self._note("migrations", mid, {}, new)
+        return mid
 
     def migration_get(self, migration_id: int) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM migrations WHERE id=?", migration_id)
@@ -221,8 +246,10 @@ class State:
     def migration_save(self, migration_id: int, status: str) -> None:
         if status not in list(MigrationStatus):
             raise ValueError(f"unknown migration status '{status}'")
-        self.migration_get(migration_id)
-        self._write("UPDATE migrations SET status=? WHERE id=?", status, migration_id)
+        with self.lock:
+            before = self.migration_get(migration_id)
+            self._write("UPDATE migrations SET status=? WHERE id=?", status, migration_id)
+            self._note("migrations", migration_id, before, {"status": status})
 
     # -- tasks ----------------------------------------------------------------------------
     def task_create(self, host: str, op: str) -> str:
@@ -230,15 +257,13 @@ class State:
         self._write(
             "INSERT INTO tasks VALUES (?, ?, ?, ?, NULL)", task, host, op, TaskStatus.RUNNING
         )
+        self._note("tasks", task, {}, {"host": host, "op": op, "state": TaskStatus.RUNNING})
         return task
 
     def task_done(self, task: str, ok: bool, error: str | None = None) -> None:
-        self._write(
-            "UPDATE tasks SET state=?, error=? WHERE id=?",
-            TaskStatus.DONE if ok else TaskStatus.FAILED,
-            error,
-            task,
-        )
+        state = TaskStatus.DONE if ok else TaskStatus.FAILED
+        self._write("UPDATE tasks SET state=?, error=? WHERE id=?", state, error, task)
+        self._note("tasks", task, {}, {"state": state} | ({"error": error} if error else {}))
 
     def task_get(self, task: str) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM tasks WHERE id=?", task)

@@ -78,6 +78,8 @@ class Trial:
             return FAIL
         return INCONCLUSIVE if self.inconclusive else PASS
 
+    timeline: str = ""  # timeline.html of a failed trial
+
     @property
     def ok(self) -> bool:
         """The kill happened as planned and nothing was lost, leaked or bound twice."""
@@ -103,6 +105,7 @@ class Trial:
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
             "run_dir": self.run_dir,
+            "timeline": self.timeline,
         }
 
 
@@ -226,6 +229,10 @@ def trial(
     if result.ok:
         shutil.rmtree(run_dir, ignore_errors=True)
         result.run_dir = ""
+    elif cfg.cluster.history:
+        from orchestrator.timeline import write_page
+
+        result.timeline = str(write_page(run_dir))
     return result
 
 

@@ -35,6 +35,7 @@ class Cluster:
     audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
     trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
+    history: bool = True  # record history.jsonl in the run directory (every process's events)
 
 
 @dataclass
@@ -113,6 +114,8 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"{where}: '{key}' must be a list of names")
         return list(value)
+    if isinstance(value, str) and tp is bool and value.lower() in ("true", "false"):
+        value = value.lower() == "true"  # from the command line (--set cluster.history=false)
     if isinstance(value, str) and tp in (int, float):
         try:
             value = tp(value)

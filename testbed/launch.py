@@ -28,6 +28,7 @@ class HostSpec:
     log_level: int
     run_dir: str  # where the host may leave files (its stack dump, if it hangs)
     incarnation: int = 1  # 1 for a host's first process, 2 after its first restart, ...
+    history_fd: int = -1  # write end of the pipe for history records (testbed.events); -1: off
 
 
 def stacks_path(run_dir: str | Path, host: str, pid: int) -> Path:

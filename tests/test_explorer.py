@@ -35,6 +35,9 @@ def test_buggy_loses_across_both_hosts_in_nova_order_and_replays(tmp_path) -> No
     assert len(summary.schedules) * 100 < summary.interleavings
     lost = summary.losing[0]
     assert {s.host for s in lost.steps} == {"host1", "host2"}  # host1's build was held too
+    replay = summary.losing[0].replay
+    page = summary.losing[0].timeline  # the losing schedule drawn, beside its replay file
+    assert page == replay[: -len(".toml")] + ".html" and "clean_usage FREES" in open(page).read()
     for _ in range(3):
         rc, out = run_json("run", "--replay", lost.replay, "--run-dir", str(tmp_path / "runs"))
         assert rc == 1 and out["allocations"]["host2"] == {}, out

@@ -351,7 +351,7 @@ def test_cluster_passes(cluster):
 """
 
 
-def test_failing_test_reports_run_dir_allocations_and_log_tail(inner: pytest.Pytester) -> None:
+def test_failing_test_reports_run_dir_timeline_and_log_tail(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_report=REPORT_TESTS)
     result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-rP", timeout=RUN_TIMEOUT)
     assert outcomes(result) == {"failed": 2, "passed": 1}, result.stdout.str()
@@ -367,6 +367,7 @@ def test_failing_test_reports_run_dir_allocations_and_log_tail(inner: pytest.Pyt
             r"allocations \(last observed\):$",
             r"  host1: vm1=1$",
             r"  host2: nothing bound$",
+            r"timeline: .*/cluster/timeline.html \(testbed show .*/cluster\)$",
             r"log tail \(last \d+ lines of .*/cluster/testbed.log\):$",
             r".* host1\[\d+\] INFO .*",
         ],
@@ -382,6 +383,7 @@ def test_failing_test_reports_run_dir_allocations_and_log_tail(inner: pytest.Pyt
             r"allocations \(last observed\):$",
             r"  host1: vm1=1$",
             r"  host2: nothing bound$",
+            r"timeline: .*/testbed-evacuate-race-.*/timeline.html \(testbed show .*\)$",
             r"log tail \(last \d+ lines of .*/testbed-evacuate-race-.*/testbed.log\):$",
             r".* host2\[\d+\] .*",
         ],

@@ -68,6 +68,7 @@ class RecordingInjector:
         self.lock_events = []
         self.lock_waited = threading.Event()  # a thread is about to block on the taken lock
         self.nudge = None  # another event to set then
+        self.records = []  # what would go to the run's history
 
     def lock_event(self, event):
         self.lock_events.append(event)
@@ -75,6 +76,9 @@ class RecordingInjector:
             self.lock_waited.set()
             if self.nudge is not None:
                 self.nudge.set()
+
+    def record(self, kind, **fields):
+        self.records.append((kind, fields))
 
     def __call__(self, point):
         assert point in POINTS, f"undeclared point {point}"
@@ -203,7 +207,7 @@ def test_audit_keeps_claims_of_an_instance_named_only_by_an_in_progress_migratio
 def test_audit_frees_devices_of_an_instance_in_neither_list():
     """The bug's mechanism: the evacuation is done (no in-progress migration) but the audit's
     instance list was taken before the host changed, so nothing names the instance."""
-    rt, conductor, _, _ = make_rt(
+    rt, conductor, inject, _ = make_rt(
         instances=[instance("vm1", host="host1"), instance("vm2")],
         migrations=[migration(status="done")],
     )
@@ -213,6 +217,13 @@ def test_audit_frees_devices_of_an_instance_in_neither_list():
     assert rt.pci_tracker.bound("vm1") == 0
     assert rt.pci_tracker.bound("vm2") == 1
     assert [r["instance_uuid"] for r in conductor.saved_pci[-1]] == [None, "vm2"]
+    # the history hears what the lists held and which device went free, from which state
+    ((kind, rec),) = inject.records
+    assert kind == "clean_usage" and rec["instances"] == ["vm2"] and rec["migrations"] == []
+    assert rec["freed"] == ["vm1"]
+    assert rec["devices"] == [
+        {"address": "0000:81:00.0", "instance": "vm1", "before": "claimed", "after": "available"}
+    ]
 
 
 def test_audit_ignores_migrations_of_other_hosts():

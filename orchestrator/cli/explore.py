@@ -156,6 +156,8 @@ def _print_summary(summary: Any) -> None:
     for n, sched in enumerate(summary.losing, 1):
         print(f"  {n}. {sched.line}")
         print(f"     replay: testbed run --replay {sched.replay}")
+        if sched.timeline:
+            print(f"     timeline: {sched.timeline}")
     if not summary.losing:
         print("no losing schedule")
     for sched in summary.inconclusive:

@@ -19,6 +19,7 @@ from typing import Any
 
 from orchestrator.cli import control as cli_control
 from orchestrator.cli import explore as cli_explore
+from orchestrator.cli import show as cli_show
 from orchestrator.render import listing, verdict
 from orchestrator.verdict import EXIT_CODES
 from testbed import __version__
@@ -62,6 +63,11 @@ def _config_args(p: argparse.ArgumentParser) -> None:
         help="delay a host at a point (* = every host)",
     )
     g.add_argument("--tracker", choices=TRACKERS, help="resource tracker of every host")
+    g.add_argument(
+        "--no-history",
+        action="store_true",
+        help="record no history.jsonl (same as --set cluster.history=false)",
+    )
 
 
 def _scenario_args(
@@ -101,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", action="store_true", help="keep the run directory on success")
     run.add_argument("--run-dir", metavar="DIR", help="where run directories go (default: tmp)")
     run.add_argument(
+        "--timeline",
+        action="store_true",
+        help="write timeline.html for a passing run too (a failing one always gets one)",
+    )
+    run.add_argument(
         "--replay",
         metavar="FILE",
         help="replay a schedule the explorer wrote (its scenario, tracker and exact release order)",
@@ -122,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     cli_control.add_parsers(sub, _config_args)
+    cli_show.add_parser(sub)
 
     points = sub.add_parser("points", help="list the injection points, by path")
     points.add_argument(
@@ -179,6 +191,8 @@ def _print_result(r: Any) -> None:
             print(f"  (failed at {r.failed_step})")
     print(f"duration  {r.duration:.2f} s")
     print(f"run dir   {r.run_dir}" + (" (kept)" if r.kept else " (removed; --keep keeps it)"))
+    if r.timeline:
+        print(f"timeline  {r.timeline}")
 
 
 def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
@@ -234,6 +248,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 print(f"      {line}")
             if t.run_dir:
                 print(f"      run dir: {t.run_dir}")
+            if t.timeline:
+                print(f"      timeline: {t.timeline}")
         print(
             f"trials {len(trials)}, kills fired {sum(t.fired for t in trials)}, "
             f"violated {len(bad)}, inconclusive {len(unsure)}, {seconds:.1f} s"
@@ -275,7 +291,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = _replay(args)
     else:
         scenario, config = scenario_and_config(args, args.scenario or "evacuate-race")
-        result = runner.run(scenario, config, args.run_dir, args.verbose, args.keep)
+        result = runner.run(
+            scenario, config, args.run_dir, args.verbose, args.keep, timeline=args.timeline
+        )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -293,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if getattr(args, "no_history", False):
+        args.sets.append("cluster.history=false")
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)

@@ -1,0 +1,361 @@
+"""The run's history: every process's events, appended to ``history.jsonl`` as they arrive.
+
+Records (``testbed.events``) come from four places, each hooked in once:
+
+- the hosts: points, lock use, clean_usage, faults, each written by the host to a pipe of its
+  own (``pipe``/``started``); one reader thread here drains every pipe and watches every
+  host's exit (the process sentinel), so a death is recorded with its signal;
+- the conductor (``conductor`` wraps ``Conductor.handle``): each request with the op, the rows
+  it read and, through ``State.on_write``, what it changed before -> after; heartbeats are
+  only counted, and summarised per process at the end;
+- the state's writes made by the orchestrator itself (API, scheduler): ``on_write``;
+- the runner: scenario steps, checks, invariants (``step``, ``write``).
+
+Times: every record's ``t`` is seconds since this recorder started, on the machine's
+monotonic clock; hosts stamp their records with the same clock when the event happens (they
+are processes of this machine), the orchestrator's records are stamped when written. File
+order is arrival order: readers sort by ``t``. It never blocks a host and never raises into
+the run: a bad line from a host is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import selectors
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from testbed import events, wire
+from testbed.events import ORCHESTRATOR, PERIODIC
+from testbed.transport import DEFER
+
+log = logging.getLogger("testbed.history")
+
+FILE = "history.jsonl"
+Handle = Callable[[wire.Message, tuple[bytes, ...]], Any]
+
+
+def _rows(op: str, reply: Any, names: dict[str, str]) -> list[dict[str, Any]] | None:
+    """What a read returned, one small dict per row (None: the op reads nothing worth it)."""
+    if op in ("instance.list_by_host", "instance.get"):
+        items = reply if isinstance(reply, list) else [reply]
+        return [
+            {"table": "instances", "key": i["uuid"], "name": i.get("name"), "host": i.get("host")}
+            for i in items
+            if isinstance(i, dict) and "uuid" in i
+        ]
+    if op in ("migration.query", "migration.get"):
+        items = reply if isinstance(reply, list) else [reply]
+        return [
+            {
+                "table": "migrations",
+                "key": str(m["id"]),
+                "instance": m.get("instance_uuid"),
+                "name": names.get(m.get("instance_uuid", "")),
+                "status": m.get("status"),
+            }
+            for m in items
+            if isinstance(m, dict) and "id" in m
+        ]
+    if op == "pci.get" and isinstance(reply, list):
+        return [
+            {"table": "pci_devices", "key": d.get("address"), "status": d.get("status")}
+            for d in reply
+            if isinstance(d, dict)
+        ]
+    return None
+
+
+class History:
+    """Records one run; ``path`` None records nothing (every method is then a no-op)."""
+
+    def __init__(self, path: Path | None, **header: Any) -> None:
+        self.path, self.enabled = path, path is not None
+        self.t0 = time.monotonic()
+        self.pid = os.getpid()
+        self.seq = itertools.count()
+        self.lock = threading.Lock()
+        self.tasks: dict[str, str] = {}  # task id -> op
+        self.names: dict[str, str] = {}  # instance uuid -> server name
+        self.beats: dict[tuple[str, int], list[float]] = {}  # -> [count, first, last, max gap]
+        self.dropped = 0
+        self._serving = threading.local()  # the conductor request being served (its changes)
+        self._pending: dict[str, tuple[int, int]] = {}  # host -> pipe made, host not forked yet
+        self._adds: list[tuple[int, Any]] = []
+        self._closing = False
+        if not self.enabled:
+            return
+        self.fh = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed in close)
+        self.write("run.start", clock="CLOCK_MONOTONIC", t0=self.t0, wall=time.time(), **header)
+        self.sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        self.sel.register(self._wake_r, selectors.EVENT_READ, ("wake",))
+        self.reader = threading.Thread(target=self._read, name="history", daemon=True)
+        self.reader.start()
+
+    # -- writing ---------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _append(self, record: dict[str, Any]) -> None:
+        line = events.encode(record).decode()
+        with self.lock:
+            if not self.fh.closed:
+                self.fh.write(line)
+
+    def write(
+        self,
+        kind: str,
+        host: str = ORCHESTRATOR,
+        pid: int | None = None,
+        task: str = "",
+        t: float | None = None,
+        **fields: Any,
+    ) -> None:
+        """One record of the orchestrator's (or of what it saw a host do)."""
+        if not self.enabled:
+            return
+        record = {
+            "t": round(self.now() if t is None else t, 6),
+            "kind": kind,
+            "host": host,
+            "pid": self.pid if pid is None else pid,
+        }
+        if record["pid"] != self.pid:
+            record["via"] = ORCHESTRATOR  # seen by the orchestrator: its seq, the host's pid
+        if task:
+            record |= {"task": task, "op": self.tasks.get(task, task)}
+        self._append(record | {"seq": next(self.seq)} | fields)
+
+    @contextlib.contextmanager
+    def step(self, number: int, do: str, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A scenario step's start and end; the caller may set ``ok`` in the yielded dict."""
+        end: dict[str, Any] = {"ok": True}
+        self.write("step.start", step=number, do=do, args=args)
+        try:
+            yield end
+        except BaseException as exc:
+            end |= {"ok": False, "error": str(exc) or type(exc).__name__}
+            raise
+        finally:
+            self.write("step.end", step=number, do=do, **end)
+
+    # -- the state's writes ----------------------------------------------------------------
+    def on_write(self, table: str, key: str, diff: dict[str, list[Any]]) -> None:
+        """``State.on_write``: part of the request being served, or the orchestrator's own."""
+        if table == "instances" and "name" in diff:
+            self.names[key] = diff["name"][1]
+        serving = getattr(self._serving, "request", None)
+        who = serving or {"host": ORCHESTRATOR, "pid": self.pid, "task": ""}
+        if table == "tasks":  # a task's start (the API) or its end (the host, or a loss)
+            if "op" in diff:
+                self.tasks[key] = diff["op"][1]
+                self.write("task.start", task=key, target=diff["host"][1])
+            else:
+                state = diff.get("state", [None, None])[1]
+                err = (diff.get("error") or [None, None])[1]
+                self.write(
+                    "task.done",
+                    who["host"],
+                    who["pid"],
+                    key,
+                    ok=state == "done",
+                    **({"error": err} if err else {}),
+                )
+            return
+        change = {"table": table, "key": key, "diff": diff}
+        if table == "instances" and key in self.names:
+            change["name"] = self.names[key]
+        if table == "pci_devices" and "instance_uuid" in diff:
+            change["names"] = [self.names.get(u) for u in diff["instance_uuid"]]
+        if serving is not None:
+            serving["changes"].append(change)
+        else:
+            self.write("write", changes=[change])
+
+    # -- the conductor ---------------------------------------------------------------------
+    def conductor(self, handle: Handle) -> Handle:
+        """``Conductor.handle`` wrapped: each request recorded with who asked, what it read
+        and what it changed (heartbeats counted only)."""
+        if not self.enabled:
+            return handle
+
+        def recorded(msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
+            t = self.now()
+            body = msg.body
+            if msg.op == "service.heartbeat":
+                self._beat(body["host"], body["pid"], t)
+                return handle(msg, route)
+            who = events.parse_identity(route[0]) if route else None
+            host, pid, task = who or (str(body.get("host", "?")), 0, "")
+            if msg.op == "trace":
+                result = handle(msg, route)
+                if result is DEFER:
+                    self.write("held", host, pid, task, t, at=body.get("point") or body["event"])
+                return result
+            serving = {"host": host, "pid": pid, "task": task, "changes": []}
+            self._serving.request = serving
+            fields: dict[str, Any] = {"call": msg.op}
+            try:
+                reply = handle(msg, route)
+            except Exception as exc:
+                fields["error"] = f"{type(exc).__name__}: {exc}"
+                raise
+            else:
+                rows = _rows(msg.op, reply, self.names)
+                if rows is not None:
+                    fields["read"] = rows
+                return reply
+            finally:
+                self._serving.request = None
+                if msg.op != "task.done":  # recorded by on_write as the task's end
+                    args = {k: v for k, v in body.items() if k not in ("devices", "host")}
+                    fields |= {"args": args} if args else {}
+                    if serving["changes"]:
+                        fields["changes"] = serving["changes"]
+                    self.write("request", host, pid, task, t, **fields)
+
+        return recorded
+
+    def _beat(self, host: str, pid: int, t: float) -> None:
+        b = self.beats.get((host, pid))
+        if b is None:
+            self.beats[(host, pid)] = [1, t, t, 0.0]
+        else:
+            b[0], b[2], b[3] = b[0] + 1, t, max(b[3], t - b[2])
+
+    # -- host processes --------------------------------------------------------------------
+    def pipe(self, host: str) -> int:
+        """The write end a host about to be forked records to (-1: recording is off)."""
+        if not self.enabled:
+            return -1
+        stale = self._pending.pop(host, None)  # a start that failed before the fork
+        for fd in stale or ():
+            os.close(fd)
+        self._pending[host] = os.pipe()
+        return self._pending[host][1]
+
+    def started(self, host: str, proc: Any, incarnation: int) -> None:
+        """After the fork: close our copy of the write end, read the pipe, watch the exit."""
+        if not self.enabled:
+            return
+        r, w = self._pending.pop(host)
+        os.close(w)
+        self.write("process.start", host, proc.pid, incarnation=incarnation)
+        with self.lock:
+            self._adds += [
+                (r, ("pipe", host, proc.pid, [b""])),
+                (proc.sentinel, ("exit", host, proc)),
+            ]
+        os.write(self._wake_w, b"x")
+
+    def _read(self) -> None:
+        while True:
+            for key, _ in self.sel.select(timeout=0.2):
+                what = key.data[0]
+                if what == "wake":
+                    os.read(key.fd, 4096)
+                    with self.lock:
+                        adds, self._adds = self._adds, []
+                    for fd, data in adds:
+                        self.sel.register(fd, selectors.EVENT_READ, data)
+                elif what == "pipe":
+                    self._drain(key.fd, *key.data[1:])
+                else:
+                    self.sel.unregister(key.fd)
+                    self._exited(key.data[1], key.data[2])
+            if self._closing and len(self.sel.get_map()) == 1 and not self._adds:
+                return
+
+    def _drain(self, fd: int, host: str, pid: int, buf: list[bytes]) -> None:
+        data = os.read(fd, 1 << 16)
+        if not data:  # every writer is gone: the host has exited
+            self.sel.unregister(fd)
+            os.close(fd)
+            if buf[0]:  # cannot happen with atomic writes; counted, never written half
+                self.dropped += 1
+            return
+        *lines, buf[0] = (buf[0] + data).split(b"\n")
+        for line in lines:
+            record = events.decode(line)
+            if record is None:
+                self.dropped += 1
+                continue
+            record |= {"t": round(record["t"] - self.t0, 6), "host": host, "pid": pid}
+            task = record.get("task") or PERIODIC
+            record["op"] = self.tasks.get(task, task)
+            if record["kind"] == "clean_usage":
+                record["names"] = {u: self.names.get(u, u) for u in record.get("freed", [])}
+            self._append(record)
+
+    def _exited(self, host: str, proc: Any) -> None:
+        code = _exit_code(proc)
+        fields: dict[str, Any] = {"code": code}
+        if code is not None and code < 0:
+            fields["signal"] = _signal_name(-code)
+        self.write("process.exit", host, proc.pid, **fields)
+
+    # -- the end ---------------------------------------------------------------------------
+    def close(self, timeout: float = 2.0) -> None:
+        """After every host has stopped: drain their pipes, summarise, close the file."""
+        if not self.enabled or self._closing:
+            return
+        self._closing = True
+        os.write(self._wake_w, b"x")
+        self.reader.join(timeout)
+        for (host, pid), (count, first, last, gap) in sorted(self.beats.items()):
+            self.write(
+                "heartbeats",
+                host,
+                pid,
+                t=last,
+                count=int(count),
+                first=round(first, 6),
+                max_gap=round(gap, 6),
+            )
+        for fd, data in self._adds:
+            if data[0] == "pipe":
+                os.close(fd)
+        for fd in [k.fd for k in self.sel.get_map().values() if k.data[0] == "pipe"]:
+            os.close(fd)
+        for r, w in self._pending.values():
+            os.close(r)
+            os.close(w)
+        self.write("run.end", dropped=self.dropped)
+        self.sel.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        with self.lock:
+            self.fh.close()
+
+
+def _exit_code(proc: Any, timeout: float = 1.0) -> int | None:
+    """The exit code (-signal when killed), read without reaping the process: reaping is the
+    supervisor's, and taking it here would race its own wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already: multiprocessing kept the code
+            got = None
+            if proc.exitcode is not None:
+                return proc.exitcode
+        if got is not None:
+            killed = got.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+            return -got.si_status if killed else got.si_status
+        time.sleep(0.002)  # the sentinel closes a moment before the process is a zombie
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
