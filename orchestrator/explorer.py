@@ -42,7 +42,7 @@ from orchestrator.strategies import Diverged, Option, Strategy, dependent
 from orchestrator.verdict import FAIL, INCONCLUSIVE
 from testbed.config import Config
 from testbed.errors import ConfigError
-from testbed.vocabulary import Event
+from testbed.vocabulary import Event, TaskStatus
 
 log = logging.getLogger("testbed.explorer")
 
@@ -224,15 +224,18 @@ class Driver:
         if not self.cluster.api.waiting():
             return []
         live = [h for h in self.hosts if self.cluster.alive(h)]
-        running = {t["id"] for h in live for t in self.cluster.state.tasks_running(h)}
-        running |= {t.task for h in live for t in self.gate.live(h)}
+        # the tasks table says which tasks still run (a killed incarnation's are over); the
+        # board adds the host's own threads that are no task of the API's (periodic audits)
+        known = {t["id"]: t for h in live for t in self.cluster.state.tasks(h)}
+        running = {i for i, t in known.items() if t["state"] == TaskStatus.RUNNING}
+        running |= {t.task for h in live for t in self.gate.live(h) if t.task not in known}
         if not running or not self.gate.at_rest(running):
             return []
         roles = self._roles()
         ready = [
             (self._step(t, roles.get(t.task, f"{t.host}:{t.task}")), t.task)
             for t in self.gate.options()
-            if t.host in live
+            if t.task in running
         ]
         return sorted(ready, key=lambda r: r[0].option.label)
 

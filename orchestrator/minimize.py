@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from orchestrator.scenario import Scenario
 
 log = logging.getLogger("testbed.minimize")
-RELIABLE = 3  # a candidate set counts as losing when every one of this many runs loses
-CONFIRM = 5  # the result is run this many times with each tracker
+RELIABLE = (3, 8, 20)  # a candidate set loses when each of this many runs loses (stricter)
+CONFIRM = 10  # the result is run this many times with each tracker
 
 T = TypeVar("T")
 
@@ -107,12 +107,16 @@ def emit_scenario(
         result = runner.run(scenario, _with_holds(config, rules, tracker), base)
         return result.outcome
 
-    def loses(rules: list[tuple[str, str]]) -> bool:
+    def loses(rules: list[tuple[str, str]], times: int) -> bool:
         # orderings decide only what they name; a set that loses by luck is no regression test
-        return all(outcome(rules, "buggy") == "fail" for _ in range(RELIABLE))
+        return all(outcome(rules, "buggy") == "fail" for _ in range(times))
 
-    rules = ddmin(candidates(schedule), loses)
-    buggy = [outcome(rules, "buggy") for _ in range(CONFIRM)]
+    every = candidates(schedule)
+    for times in RELIABLE:  # a set that lost by luck fails its confirmation: again, stricter
+        rules = ddmin(every, lambda rules, times=times: loses(rules, times))
+        buggy = [outcome(rules, "buggy") for _ in range(CONFIRM)]
+        if buggy.count("fail") == CONFIRM:
+            break
     fixed = [outcome(rules, "fixed") for _ in range(CONFIRM)]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{scenario.name}-minimal-{schedule.number:04d}.toml"

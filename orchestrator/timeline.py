@@ -46,7 +46,7 @@ svg text{font:10px system-ui,sans-serif;fill:#424a53}
 table{border-collapse:collapse;margin:0 16px 40px}
 th,td{border-right:1px solid #eaeef2;padding:1px 6px;vertical-align:top;min-width:150px;
 max-width:250px;overflow-wrap:anywhere}
-td.t,th.t{min-width:62px;max-width:62px;color:var(--mute);font-variant-numeric:tabular-nums;
+td.t,th.t{min-width:70px;max-width:70px;white-space:nowrap;color:var(--mute);font-variant-numeric:tabular-nums;
 text-align:right}
 thead th{position:sticky;top:0;background:#f6f8fa;border-bottom:2px solid #d0d7de;
 text-align:left;font-size:12px;z-index:2}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli, run_json
 
-from orchestrator import explorer
+from orchestrator import explorer, minimize, runner
 from orchestrator import scenario as sc
 from orchestrator.strategies.dpor import Dpor
 from orchestrator.strategies.randomized import Randomized
@@ -125,3 +125,17 @@ def test_a_race_planted_on_another_path_is_found_and_its_fixed_twin_is_clean(
         assert "audit.instance_list" in summary.losing[0].line
         assert "build.active" in summary.losing[0].line
         assert summary.losing[0].result.allocations["host1"] == {}
+
+
+def test_a_losing_schedule_becomes_a_minimal_regression_scenario(tmp_path) -> None:
+    """--emit-scenario: the fewest orderings that still make the planted race lose, checked
+    against the fixed twin, written as a scenario file that runs as it says."""
+    scenario, config = sc.load_with_config(PLANTED, *option_layers(tracker="buggy"))
+    summary = explorer.explore(scenario, config, Dpor(), run_base=str(tmp_path / "runs"))
+    emitted = minimize.emit_scenario(scenario, config, summary.losing[0], tmp_path / "out")
+    assert emitted["ok"], emitted
+    holds = emitted["holds"]
+    assert 1 <= sum(map(len, holds.values())) <= 2, holds  # the audit between claim and save
+    again, again_config = sc.load_with_config(emitted["path"], *option_layers(tracker="buggy"))
+    assert again_config.holds == holds and not again_config.delays
+    assert runner.run(again, again_config, str(tmp_path / "runs")).outcome == "fail"
