@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from testbed.errors import ConfigError
+from testbed.names import check_host
 from testbed.points import Address, parse_address
 
 TRACKERS = ("buggy", "fixed")
@@ -173,10 +174,7 @@ def validate(config: Config) -> Config:
     if not c.hosts or len(set(c.hosts)) != len(c.hosts):
         raise ConfigError("'cluster.hosts' must name at least one host, each once")
     for host in c.hosts:
-        if not host.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(
-                f"'cluster.hosts': host name '{host}' must be letters, digits, - or _"
-            )
+        check_host(host, "'cluster.hosts'")
     for host in config.devices.hosts:
         if host not in c.hosts:
             raise ConfigError(f"'devices.hosts.{host}': unknown host '{host}'")
@@ -217,12 +215,26 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
 
 
+def _is_table(section: str, key: str) -> bool:
+    if section not in SECTIONS or section in FREE_FORM:
+        return False
+    tp = get_type_hints(get_type_hints(Config)[section]).get(key)
+    return getattr(tp, "__origin__", None) is dict
+
+
 def parse_set(text: str) -> dict[str, Any]:
     """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
     key, sep, value = text.partition("=")
     section, _, rest = key.strip().partition(".")
-    # keys of free-form tables ("delays") are point addresses, which contain dots themselves
-    parts = [section, rest] if section in FREE_FORM else key.strip().split(".")
+    # keys of free-form tables ("delays") are point addresses, which contain dots themselves;
+    # so are the keys of a section's tables ("devices.hosts.HOST"), host names being FQDNs
+    name, _, sub = rest.partition(".")
+    if section in FREE_FORM:
+        parts = [section, rest]
+    elif sub and _is_table(section, name):
+        parts = [section, name, sub]
+    else:
+        parts = key.strip().split(".")
     if not sep or len(parts) < 2 or not all(parts):
         raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
     layer: dict[str, Any] = {}
