@@ -5,12 +5,16 @@ Each thread gets its own DEALER socket (ZeroMQ sockets are not shared between th
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from typing import Any
 
 import zmq
 
 from hosts.injection import Injector
+from testbed.names import peer_tag
+from testbed.secure import Curve
 from testbed.transport import RpcClient
 
 # Nova's MigrationList.get_in_progress_and_error leaves out migrations in these states.
@@ -19,16 +23,28 @@ FINISHED = ["confirmed", "reverted", "error", "failed", "completed", "cancelled"
 
 class ConductorAPI:
     def __init__(
-        self, ctx: zmq.Context, endpoint: str, timeout: float, host: str, inject: Injector
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        timeout: float,
+        host: str,
+        inject: Injector,
+        curve: Curve | None = None,
     ):
         self.ctx, self.endpoint, self.timeout = ctx, endpoint, timeout
-        self.host, self.inject = host, inject
+        self.host, self.inject, self.curve = host, inject, curve
         self._local = threading.local()
+        self._sockets = itertools.count(1)
 
     def _client(self) -> RpcClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = RpcClient(self.ctx, self.endpoint, self.timeout)
+            # Named after the host, so that the orchestrator knows whose link a message is on
+            # (network faults); unique per socket, as a ROUTER needs.
+            identity = f"{peer_tag(self.host)}/{os.getpid()}.{next(self._sockets)}"
+            client = self._local.client = RpcClient(
+                self.ctx, self.endpoint, self.timeout, identity, self.curve
+            )
         return client
 
     def call(self, op: str, **body: Any) -> Any:

@@ -13,16 +13,16 @@ import signal
 import tempfile
 from pathlib import Path
 
-import zmq
-
 from orchestrator.api import API
 from orchestrator.conductor import Conductor
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
+from testbed import join, secure
 from testbed.config import Config
 from testbed.errors import ApiError
 from testbed.launch import HostSpec, resolve_entry
 from testbed.logs import RunLog
+from testbed.secure import ClusterKeys, Guard
 from testbed.transport import RouterCaller
 
 log = logging.getLogger("testbed.cluster")
@@ -37,8 +37,13 @@ class Cluster:
         self.state = State(self.run_dir / "state.sqlite")
         # ipc paths are limited to ~107 bytes: a short private directory, not the run dir.
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
-        self.ctx = zmq.Context()
+        self.ctx = secure.Context()
+        self.ctx.listen = config.cluster.listen
         transport = config.cluster.transport
+        self.keys: ClusterKeys | None = None
+        if transport == "tcp" and config.cluster.curve:  # a key pair per cluster
+            self.keys = ClusterKeys.generate()
+            self.ctx.guard = Guard(self.ctx, self.keys)
         self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir)
         self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
         self.api = API(self.state, self.commands, config, self._exited)
@@ -61,7 +66,24 @@ class Cluster:
             self.runlog.logger.level,
             str(self.run_dir),
             incarnation,
+            self.keys.issue("supervised") if self.keys else None,
         )
+
+    def join_document(self, control: str = "", secrets: bool = True) -> dict:
+        """What a host needs to join (``testbed host NAME --join-file``); ``secrets`` False
+        leaves the keys out (asked for over the control socket, by a peer that has them)."""
+        curve = self.keys.issue("joined") if self.keys and secrets else None
+        return join.document(
+            self.config,
+            self.conductor.endpoint,
+            self.commands.endpoint,
+            control,
+            os.getpid(),
+            curve,
+        )
+
+    def joined(self, host: str) -> bool:
+        return host in self.config.cluster.joined
 
     def __enter__(self) -> Cluster:
         return self
@@ -74,7 +96,8 @@ class Cluster:
         log.info("conductor at %s, commands from %s", self.conductor.endpoint,
                  self.commands.endpoint)
         self.conductor.start()
-        pids = {host: self._launch(host) for host in self.config.cluster.hosts}
+        supervised = [h for h in self.config.cluster.hosts if not self.joined(h)]
+        pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
         for host, pid in pids.items():
             self._await_registration(host, pid)
 
@@ -95,27 +118,38 @@ class Cluster:
 
         self.api.wait_for(f"{host} to start", registered, self.config.timeouts.host_start)
 
+    def _supervised(self, host: str) -> str:
+        if self.joined(self.api.known(host)):
+            pid = (self.state.services().get(host) or {}).get("pid")
+            raise ApiError(
+                f"host {host} joined the cluster (pid {pid or '-'}): stop or restart it where "
+                "it runs"
+            )
+        return host
+
     def start_host(self, host: str) -> int:
-        self.api.known(host)
+        self._supervised(host)
         pid = self._launch(host)
         self._await_registration(host, pid)
         return pid
 
     def restart(self, host: str) -> int:
-        self.api.known(host)
+        self._supervised(host)
         self.supervisor.stop(host)
         return self.start_host(host)
 
     def kill(self, host: str, sig: int = signal.SIGKILL) -> int:
-        self.api.known(host)
+        self._supervised(host)
         try:
             return self.supervisor.kill(host, sig)
         except RuntimeError as exc:
             raise ApiError(str(exc)) from None
 
     def pids(self) -> dict[str, int | None]:
+        services = self.state.services()
         return {"orchestrator": os.getpid()} | {
-            h: self.supervisor.pid(h) for h in self.config.cluster.hosts
+            h: self.supervisor.pid(h) or (services.get(h) or {}).get("pid")
+            for h in self.config.cluster.hosts
         }
 
     # -- teardown -------------------------------------------------------------------------
@@ -128,6 +162,8 @@ class Cluster:
         finally:
             self.conductor.close()
             self.commands.close()
+            if self.ctx.guard is not None:
+                self.ctx.guard.close()
             self.ctx.destroy(linger=0)
             self.runlog.close()
             self.state.close()

@@ -32,6 +32,9 @@ class Cluster:
     audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
     trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
+    joined: list[str] = field(default_factory=list)  # hosts that join (testbed host --join)
+    listen: str = ""  # tcp://ADDR:PORT; empty: loopback, port picked at bind
+    curve: bool = True  # tcp: ZeroMQ CURVE with keys issued per cluster; false: loopback only
 
 
 @dataclass
@@ -197,10 +200,33 @@ def validate(config: Config) -> Config:
             except ConfigError as exc:
                 where = config.origins.get(f"{name}.{key}")
                 raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
-    for host in c.trace:
-        if host not in c.hosts:
-            raise ConfigError(f"'cluster.trace': unknown host '{host}'")
+    for key in ("trace", "joined"):
+        for host in getattr(c, key):
+            if host not in c.hosts:
+                raise ConfigError(f"'cluster.{key}': unknown host '{host}' (not in cluster.hosts)")
+    _check_listen(c)
     return config
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _check_listen(c: Cluster) -> None:
+    if not c.listen:
+        return
+    addr, sep, port = c.listen.removeprefix("tcp://").rpartition(":")
+    if not c.listen.startswith("tcp://") or not sep or not addr or not port.isdigit():
+        raise ConfigError(
+            f"'cluster.listen' must be tcp://ADDR:PORT (PORT 0: any), got '{c.listen}'"
+        )
+    if int(port) > 65535:
+        raise ConfigError(f"'cluster.listen': port {port} is out of range")
+    if c.transport != "tcp":
+        raise ConfigError("'cluster.listen' needs cluster.transport = \"tcp\"")
+    if not c.curve and addr not in _LOOPBACK:
+        raise ConfigError(
+            f"'cluster.curve' = false is for loopback only; '{c.listen}' listens on {addr}"
+        )
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
