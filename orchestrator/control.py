@@ -62,6 +62,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "delete": lambda c, server: c.api.delete(server),
     "rebuild": lambda c, server: c.api.rebuild(server),
     "audit": lambda c, host: {"task": c.api.audit(host)},
+    "join": lambda c: c.join_document(secrets=False),  # testbed host NAME --join ENDPOINT
 }
 
 

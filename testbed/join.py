@@ -81,9 +81,7 @@ def curve_of(doc: dict[str, Any]) -> Curve | None:
     return Curve(c["server"], c["public"], c["secret"]) if c else None
 
 
-def host_spec(
-    doc: dict[str, Any], name: str, run_dir: str, log_level: int, where: str
-) -> HostSpec:
+def host_spec(doc: dict[str, Any], name: str, run_dir: str, log_level: int, where: str) -> HostSpec:
     """The spec of joining host ``name``; it must be one of the cluster's ``cluster.joined``."""
     check_host(name, "testbed host")
     config = Config()

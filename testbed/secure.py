@@ -18,7 +18,6 @@ import threading
 from dataclasses import dataclass, field
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
 from testbed.ratelimit import RateLimited
@@ -94,6 +93,8 @@ class Guard:
     (no CURVE at all, or garbage instead of a handshake)."""
 
     def __init__(self, ctx: zmq.Context, keys: ClusterKeys) -> None:
+        from zmq.auth.thread import ThreadAuthenticator  # an asyncio loop: orchestrator only
+
         self.keys = keys
         self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("testbed.secure.zap"))
         self.auth.start()

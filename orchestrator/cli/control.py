@@ -25,7 +25,7 @@ SIGNAL_NAMES = ("KILL", "TERM", "STOP", "CONT")
 
 def render(status: dict[str, Any]) -> str:
     now = time.time()
-    rows = [("HOST", "PID", "STATE", "FREE", "BOUND", "HEARTBEAT", "SERVERS")]
+    rows = [("HOST", "PID", "KIND", "STATE", "FREE", "BOUND", "HEARTBEAT", "SERVERS")]
     for host, h in status["hosts"].items():
         beat = f"{now - h['last_heartbeat']:.1f} s ago" if h["last_heartbeat"] else "-"
         state = h["state"] + (" (forced)" if h["forced_down"] else "")
@@ -33,6 +33,7 @@ def render(status: dict[str, Any]) -> str:
             (
                 host,
                 str(h["pid"] or "-"),
+                "joined" if h.get("joined") else "supervised",
                 state,
                 str(h["free"]),
                 str(h["bound"]),
@@ -54,6 +55,7 @@ def render(status: dict[str, Any]) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster import Cluster
     from orchestrator.control import ControlServer, status
+    from testbed import join
 
     config = load([], args.config, args.sets, args.delays, args.tracker)
     if DISCOVERY.exists():
@@ -73,15 +75,26 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         with Cluster(config, run_dir, args.verbose) as cluster, ControlServer(cluster) as ctl:
             cluster.start()
+            # mode 0600: with CURVE it holds the client keys of joining hosts and control clients
+            join_file = join.write(run_dir / "join.json", cluster.join_document(ctl.endpoint))
             DISCOVERY.write_text(
-                json.dumps({"endpoint": ctl.endpoint, "pid": os.getpid(), "run_dir": str(run_dir)})
+                json.dumps(
+                    {
+                        "endpoint": ctl.endpoint,
+                        "pid": os.getpid(),
+                        "run_dir": str(run_dir),
+                        "join_file": str(join_file),
+                    }
+                )
             )
             try:
                 head = (
                     f"testbed up: {len(config.cluster.hosts)} hosts, tracker "
                     f"{config.cluster.tracker}, orchestrator pid {os.getpid()}\n"
                     f"control: testbed status (from {Path.cwd()}) or --control "
-                    f"{ctl.endpoint}\nrun dir: {run_dir}\nCtrl-C stops every host."
+                    f"{ctl.endpoint}\nrun dir: {run_dir}\njoin: testbed host NAME --join-file "
+                    f"{join_file} (NAME in cluster.joined: "
+                    f"{', '.join(config.cluster.joined) or 'none'})\nCtrl-C stops every host."
                 )
                 print(head, flush=True)
                 last = ""
@@ -117,6 +130,20 @@ def _endpoint(args: argparse.Namespace) -> str:
         raise ConfigError(f"{DISCOVERY} is not a testbed discovery file") from None
 
 
+def _curve(args: argparse.Namespace) -> Any:
+    """The client keys of a CURVE cluster: from --join-file, else from the join file that
+    the discovery file here names (none for ipc, or tcp without CURVE)."""
+    from testbed import join
+
+    path = getattr(args, "join_file", None)
+    if path is None and not args.control:
+        try:
+            path = json.loads(DISCOVERY.read_text()).get("join_file")
+        except (OSError, ValueError, AttributeError):
+            path = None
+    return join.curve_of(join.read(path)) if path else None
+
+
 def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
     import zmq
 
@@ -124,7 +151,7 @@ def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
 
     endpoint = _endpoint(args)
     ctx = zmq.Context()
-    client = RpcClient(ctx, endpoint, args.timeout)
+    client = RpcClient(ctx, endpoint, args.timeout, curve=_curve(args))
     try:
         return client.call(
             "control", {"cmd": cmd, "args": {k: v for k, v in kwargs.items() if v is not None}}
@@ -189,6 +216,11 @@ def add_parsers(sub: Any, config_args: Any) -> None:
             default=30.0,
             metavar="S",
             help="seconds to wait for the cluster's answer (default 30)",
+        )
+        p.add_argument(
+            "--join-file",
+            metavar="FILE",
+            help="the cluster's keys, for --control over tcp with CURVE (testbed up writes it)",
         )
         return p
 

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from orchestrator.cli import control as cli_control
+from orchestrator.cli import join as cli_join
 from testbed import __version__
 from testbed.config import TRACKERS, load
 from testbed.errors import ApiError, ConfigError, TestbedError
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     cli_control.add_parsers(sub, _config_args)
+    cli_join.add_parser(sub)
 
     points = sub.add_parser("points", help="list the injection points")
     points.add_argument("--json", action="store_true", help="print one JSON object")
