@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from orchestrator.api import API
-from orchestrator.conductor import Conductor
+from orchestrator.network import NetCaller, NetConductor, Network
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
 from testbed import join, secure
@@ -23,7 +23,6 @@ from testbed.errors import ApiError
 from testbed.launch import HostSpec, resolve_entry
 from testbed.logs import RunLog
 from testbed.secure import ClusterKeys, Guard
-from testbed.transport import RouterCaller
 
 log = logging.getLogger("testbed.cluster")
 
@@ -44,8 +43,9 @@ class Cluster:
         if transport == "tcp" and config.cluster.curve:  # a key pair per cluster
             self.keys = ClusterKeys.generate()
             self.ctx.guard = Guard(self.ctx, self.keys)
-        self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir)
-        self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
+        self.network = Network(config)  # every message of a host's link passes through it
+        self.conductor = NetConductor(self.ctx, self.state, config, self.ipc_dir, self.network)
+        self.commands = NetCaller(self.ctx, transport, self.ipc_dir, self.network)
         self.api = API(self.state, self.commands, config, self._exited)
         self.supervisor = Supervisor(
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace

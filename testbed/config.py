@@ -70,11 +70,24 @@ class Checks:
 
 
 @dataclass
+class Network:
+    """Faults on each host's link to the orchestrator (``orchestrator.network``), from the
+    start of a run; the ``partition``, ``heal`` and ``slow`` steps change them later."""
+
+    seed: int = 0  # random delays and drops: the same seed draws the same amounts
+    partition: dict[str, str] = field(default_factory=dict)  # host -> both | to_host | from_host
+    delay: dict[str, float] = field(default_factory=dict)  # host -> seconds per message
+    jitter: dict[str, float] = field(default_factory=dict)  # host -> up to this much more
+    drop: dict[str, float] = field(default_factory=dict)  # host -> fraction of messages lost
+
+
+@dataclass
 class Config:
     cluster: Cluster = field(default_factory=Cluster)
     devices: Devices = field(default_factory=Devices)
     timeouts: Timeouts = field(default_factory=Timeouts)
     checks: Checks = field(default_factory=Checks)
+    network: Network = field(default_factory=Network)
     delays: dict[str, float] = field(default_factory=dict)  # "HOST:POINT" -> seconds
     faults: dict[str, str] = field(default_factory=dict)  # "HOST:POINT" -> "kill"
     holds: dict[str, list[str]] = field(default_factory=dict)  # point -> points passed first
@@ -205,7 +218,25 @@ def validate(config: Config) -> Config:
             if host not in c.hosts:
                 raise ConfigError(f"'cluster.{key}': unknown host '{host}' (not in cluster.hosts)")
     _check_listen(c)
+    _check_network(config)
     return config
+
+
+DIRECTIONS = ("both", "to_host", "from_host")  # which messages of a partitioned link are lost
+
+
+def _check_network(config: Config) -> None:
+    n = config.network
+    for key in ("partition", "delay", "jitter", "drop"):
+        for host, value in getattr(n, key).items():
+            if host not in config.cluster.hosts:
+                raise ConfigError(f"'network.{key}': unknown host '{host}'")
+            if key == "partition" and value not in DIRECTIONS:
+                raise ConfigError(
+                    f"'network.partition.{host}' must be one of {', '.join(DIRECTIONS)}: '{value}'"
+                )
+            if key == "drop" and value > 1:
+                raise ConfigError(f"'network.drop.{host}' is a fraction (0 to 1), got {value}")
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
