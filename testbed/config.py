@@ -126,6 +126,8 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"{where}: '{key}' must be a list of names")
         return list(value)
+    if isinstance(value, str) and tp is bool and value.lower() in ("true", "false"):
+        value = value.lower() == "true"  # from the command line
     if isinstance(value, str) and tp in (int, float):
         try:
             value = tp(value)

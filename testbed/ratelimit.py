@@ -36,7 +36,7 @@ class RateLimited:
             held = int(entry[1]) if entry is not None else 0
             self.kinds[kind] = [now, 0]
         if held:
-            fmt += " (and %d more like it in the last %.0f s)"
+            fmt += " (and %d more like it in the last %g s)"
             args = (*args, held, self.interval)
         self.logger.warning(fmt, *args)
         return True

@@ -77,16 +77,16 @@ def cmd_up(args: argparse.Namespace) -> int:
             cluster.start()
             # mode 0600: with CURVE it holds the client keys of joining hosts and control clients
             join_file = join.write(run_dir / "join.json", cluster.join_document(ctl.endpoint))
-            DISCOVERY.write_text(
-                json.dumps(
-                    {
-                        "endpoint": ctl.endpoint,
-                        "pid": os.getpid(),
-                        "run_dir": str(run_dir),
-                        "join_file": str(join_file),
-                    }
-                )
-            )
+            found = {
+                "endpoint": ctl.endpoint,
+                "pid": os.getpid(),
+                "run_dir": str(run_dir),
+                "join_file": str(join_file),
+            }
+            # whole or not at all: a reader must never see it half written
+            partial = DISCOVERY.with_name(f"{DISCOVERY.name}.{os.getpid()}")
+            partial.write_text(json.dumps(found))
+            os.replace(partial, DISCOVERY)
             try:
                 head = (
                     f"testbed up: {len(config.cluster.hosts)} hosts, tracker "
