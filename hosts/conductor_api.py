@@ -15,26 +15,34 @@ import zmq
 
 from hosts.injection import Injector
 from testbed import events
+from testbed.secure import Curve
 from testbed.transport import RpcClient
 
 
 class ConductorAPI:
     def __init__(
-        self, ctx: zmq.Context, endpoint: str, timeout: float, host: str, inject: Injector
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        timeout: float,
+        host: str,
+        inject: Injector,
+        curve: Curve | None = None,
     ):
         self.ctx, self.endpoint, self.timeout = ctx, endpoint, timeout
-        self.host, self.inject = host, inject
+        self.host, self.inject, self.curve = host, inject, curve
         self._local = threading.local()
         self._n = itertools.count()
 
     def _client(self) -> RpcClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            # The identity names the host, pid and task, so the history can say who asked.
+            # The identity names the host, pid and task: the history says who asked, network
+            # faults find the host's link by it (testbed.events.peer_identity).
             task = self.inject.task or "main"  # init_host, registration: no task of theirs
             who = events.peer_identity(self.host, os.getpid(), task, next(self._n))
             client = self._local.client = RpcClient(
-                self.ctx, self.endpoint, self.timeout, who.decode()
+                self.ctx, self.endpoint, self.timeout, who.decode(), self.curve
             )
         return client
 

@@ -1,6 +1,7 @@
 """The compute host process: sockets, threads and the command loop around the manager.
 
-Forked by the orchestrator's supervisor. Creates its own ZeroMQ context. Runs commands in
+Forked by the orchestrator's supervisor, or started by the user to join a running cluster
+(``testbed host NAME --join``). Creates its own ZeroMQ context. Runs commands in
 worker threads so that an audit and an evacuation race inside one host, as in Nova. Exits by
 itself when its orchestrator is gone (parent pid changed, or heartbeats unanswered for
 ``timeouts.orphan_after``).
@@ -26,7 +27,7 @@ from hosts.history import Emitter
 from hosts.injection import HoldTimeout, Injector
 from hosts.manager import ComputeManager
 from hosts.pci import PciDeviceUnavailable
-from testbed import wire
+from testbed import secure, wire
 from testbed.launch import HostSpec, stacks_path
 from testbed.logs import HostLogHandler, install_in_host
 from testbed.operations import Operations
@@ -52,7 +53,7 @@ class HostProcess:
         self.ctx = zmq.Context()
         self.inject = Injector(spec.name, spec.config, spec.incarnation)
         self.conductor = ConductorAPI(
-            self.ctx, spec.conductor, spec.config.timeouts.rpc, spec.name, self.inject
+            self.ctx, spec.conductor, spec.config.timeouts.rpc, spec.name, self.inject, spec.curve
         )
         self.inject.report = self.conductor.trace
         self.inject.history = Emitter(spec.history_fd, spec.name)
@@ -60,6 +61,7 @@ class HostProcess:
         self.commands = self.ctx.socket(zmq.DEALER)
         self.commands.setsockopt(zmq.LINGER, 0)
         self.commands.setsockopt(zmq.IDENTITY, spec.name.encode())
+        secure.client(self.commands, spec.curve)
         self.commands.connect(spec.commands)
 
     def run(self) -> None:
@@ -76,7 +78,7 @@ class HostProcess:
             if self.commands.poll(20):  # short, so SIGTERM is acted on at once
                 serve_one(self.commands, self.handle)
         log.info("host %s stopping", self.name)
-        if self.orphaned and self.spec.conductor.startswith("ipc://"):
+        if self.orphaned and not self.spec.joined and self.spec.conductor.startswith("ipc://"):
             # The run's private socket directory; its owner died before removing it.
             shutil.rmtree(os.path.dirname(self.spec.conductor[len("ipc://") :]), ignore_errors=True)
 
@@ -149,7 +151,7 @@ class HostProcess:
         t = self.spec.config.timeouts
         last_ok = time.monotonic()
         while not self.stop.wait(t.heartbeat_interval):
-            if os.getppid() != self.spec.parent_pid:
+            if not self.spec.joined and os.getppid() != self.spec.parent_pid:
                 log.error("orchestrator (pid %d) is gone; exiting", self.spec.parent_pid)
                 self.orphaned = True
                 self.stop.set()
@@ -188,8 +190,8 @@ def _flush(handler: HostLogHandler, timeout: float = 1.0) -> None:
     flusher.join(timeout)
 
 
-def main(spec: HostSpec, log_handler: HostLogHandler) -> None:
-    """Entry point of a forked host process (``cluster.host_entry``)."""
+def main(spec: HostSpec, log_handler: logging.Handler) -> None:
+    """Entry point of a host process (``cluster.host_entry``), forked or joined."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
     install_in_host(log_handler, spec.log_level)
     stacks = open(stacks_path(spec.run_dir, spec.name, os.getpid()), "w")  # noqa: SIM115
@@ -198,12 +200,18 @@ def main(spec: HostSpec, log_handler: HostLogHandler) -> None:
     try:
         host = HostProcess(spec)
         signal.signal(signal.SIGTERM, lambda *_: setattr(host, "terminating", True))
+        if spec.joined:  # its terminal's Ctrl-C is its own
+            signal.signal(signal.SIGINT, lambda *_: setattr(host, "terminating", True))
         host.run()
+    except RpcTimeout as exc:  # nobody answers where the host was told to join
+        log.error("host %s: %s", spec.name, exc)
+        code = 1
     except Exception:
         log.exception("host %s failed", spec.name)
         code = 1
     finally:
-        _flush(log_handler)
+        if isinstance(log_handler, HostLogHandler):  # a joined host logs where it runs
+            _flush(log_handler)
         if stacks.tell() == 0:  # nothing was dumped: leave no empty file behind
             os.unlink(stacks.name)
         os._exit(code)  # skip interpreter teardown: worker threads may be mid-delay

@@ -309,6 +309,7 @@ class API:
             s = services.get(host) or {}
             hosts[host] = {
                 "pid": s.get("pid"),
+                "joined": host in self.config.cluster.joined,  # else forked and supervised
                 "state": states[host],
                 "forced_down": bool(s.get("forced_down")),
                 "last_heartbeat": s.get("last_seen"),

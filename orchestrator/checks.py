@@ -16,7 +16,8 @@ from orchestrator.retry import until_ok
 from testbed.config import Checks
 from testbed.errors import ConfigError
 
-_EXPECT = re.compile(r"^([\w.-]+):([\w-]+)=(\d+)$")
+# SERVER:HOST=N; a host is a hostname or FQDN (testbed.names), so it may hold dots
+_EXPECT = re.compile(r"^([\w.-]+):([A-Za-z0-9_.-]+)=(\d+)$")
 
 
 @dataclass(frozen=True)

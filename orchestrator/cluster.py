@@ -17,22 +17,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import zmq
-
 from orchestrator.api import API
-from orchestrator.conductor import Conductor
 from orchestrator.explorer_policy import ExplorerPolicy
 from orchestrator.history import FILE, History
 from orchestrator.holds import Board
+from orchestrator.network import NetCaller, NetConductor, Network
 from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.orderings import OrderingRecord
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
+from testbed import join, secure
 from testbed.config import Config
 from testbed.errors import ApiError
 from testbed.launch import HostSpec, resolve_entry
 from testbed.logs import RunLog
-from testbed.transport import RouterCaller
+from testbed.secure import ClusterKeys, Guard
 
 log = logging.getLogger("testbed.cluster")
 
@@ -53,13 +52,21 @@ class Cluster:
         self.state.on_write = self.history.on_write if record else None
         # ipc paths are limited to ~107 bytes: a short private directory, not the run dir.
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
-        self.ctx = zmq.Context()
+        self.ctx = secure.Context()
+        self.ctx.listen = config.cluster.listen
         transport = config.cluster.transport
+        self.keys: ClusterKeys | None = None
+        if transport == "tcp" and config.cluster.curve:  # a key pair per cluster
+            self.keys = ClusterKeys.generate()
+            self.ctx.guard = Guard(self.ctx, self.keys)
+        self.network = Network(config)  # every message of a host's link passes through it
         self.orderings = OrderingPolicy(config)
         self.board = Board(self.orderings)
-        self.conductor = Conductor(self.ctx, self.state, config, self.ipc_dir, self.board)
+        self.conductor = NetConductor(
+            self.ctx, self.state, config, self.ipc_dir, self.board, self.network
+        )
         self.conductor.handle = self.history.conductor(self.conductor.handle)  # the one hook
-        self.commands = RouterCaller(self.ctx, transport, self.ipc_dir, "commands")
+        self.commands = NetCaller(self.ctx, transport, self.ipc_dir, self.network)
         self.api = API(self.state, self.commands, config, self.exited)
         self.supervisor = Supervisor(
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
@@ -81,7 +88,24 @@ class Cluster:
             str(self.run_dir),
             incarnation,
             self.history.pipe(host),
+            self.keys.issue("supervised") if self.keys else None,
         )
+
+    def join_document(self, control: str = "", secrets: bool = True) -> dict:
+        """What a host needs to join (``testbed host NAME --join-file``); ``secrets`` False
+        leaves the keys out (asked for over the control socket, by a peer that has them)."""
+        curve = self.keys.issue("joined") if self.keys and secrets else None
+        return join.document(
+            self.config,
+            self.conductor.endpoint,
+            self.commands.endpoint,
+            control,
+            os.getpid(),
+            curve,
+        )
+
+    def joined(self, host: str) -> bool:
+        return host in self.config.cluster.joined
 
     def __enter__(self) -> Cluster:
         return self
@@ -95,7 +119,8 @@ class Cluster:
             "conductor at %s, commands from %s", self.conductor.endpoint, self.commands.endpoint
         )
         self.conductor.start()
-        pids = {host: self._launch(host) for host in self.config.cluster.hosts}
+        supervised = [h for h in self.config.cluster.hosts if not self.joined(h)]
+        pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
         for host, pid in pids.items():
             self._await_registration(host, pid)
 
@@ -118,19 +143,28 @@ class Cluster:
 
         self.api.wait_for(f"{host} to start", registered, self.config.timeouts.host_start)
 
+    def _supervised(self, host: str) -> str:
+        if self.joined(self.api.known(host)):
+            pid = (self.state.services().get(host) or {}).get("pid")
+            raise ApiError(
+                f"host {host} joined the cluster (pid {pid or '-'}): stop or restart it where "
+                "it runs"
+            )
+        return host
+
     def start_host(self, host: str) -> int:
-        self.api.known(host)
+        self._supervised(host)
         pid = self._launch(host)
         self._await_registration(host, pid)
         return pid
 
     def restart(self, host: str) -> int:
-        self.api.known(host)
+        self._supervised(host)
         self.supervisor.stop(host)
         return self.start_host(host)
 
     def kill(self, host: str, sig: int = signal.SIGKILL) -> int:
-        self.api.known(host)
+        self._supervised(host)
         try:
             return self.supervisor.kill(host, sig)
         except RuntimeError as exc:
@@ -149,8 +183,10 @@ class Cluster:
         return out
 
     def pids(self) -> dict[str, int | None]:
+        services = self.state.services()
         return {"orchestrator": os.getpid()} | {
-            h: self.supervisor.pid(h) for h in self.config.cluster.hosts
+            h: self.supervisor.pid(h) or (services.get(h) or {}).get("pid")
+            for h in self.config.cluster.hosts
         }
 
     # -- holds ----------------------------------------------------------------------------
@@ -179,6 +215,8 @@ class Cluster:
         finally:
             self.conductor.close()
             self.commands.close()
+            if self.ctx.guard is not None:
+                self.ctx.guard.close()
             self.ctx.destroy(linger=0)
             self.history.close()
             self.runlog.close()

@@ -79,6 +79,11 @@ def restart(c: Cluster, host: str) -> dict[str, Any]:
     return {"host": host, "pid": c.restart(host)}
 
 
+@COMMANDS.declare("join", help="what a host needs to join (testbed host NAME --join)", cli=False)
+def join(c: Cluster) -> dict[str, Any]:
+    return c.join_document(secrets=False)  # no keys: a keyless peer may ask
+
+
 @COMMANDS.declare(
     "force-down",
     help="force a host's service down",

@@ -191,8 +191,9 @@ class History:
             t = self.now()
             body = msg.body
             if msg.op == "service.heartbeat":
+                result = handle(msg, route)  # a body its declaration refuses raises here
                 self._beat(body["host"], body["pid"], t)
-                return handle(msg, route)
+                return result
             who = events.parse_identity(route[0]) if route else None
             host, pid, task = who or (str(body.get("host", "?")), 0, "")
             if msg.op == "trace":

@@ -41,7 +41,7 @@ def listing(docs: Mapping[str, str]) -> list[str]:
 def status_table(status: Mapping[str, Any], now: float | None = None) -> str:
     """One row per host, then one line per server."""
     now = time.time() if now is None else now
-    rows = [("HOST", "PID", "STATE", "FREE", "BOUND", "HEARTBEAT", "SERVERS")]
+    rows = [("HOST", "PID", "KIND", "STATE", "FREE", "BOUND", "HEARTBEAT", "SERVERS")]
     for host, h in status["hosts"].items():
         beat = f"{now - h['last_heartbeat']:.1f} s ago" if h["last_heartbeat"] else "-"
         state = h["state"] + (" (forced)" if h["forced_down"] else "")
@@ -49,6 +49,7 @@ def status_table(status: Mapping[str, Any], now: float | None = None) -> str:
             (
                 host,
                 str(h["pid"] or "-"),
+                "joined" if h.get("joined") else "supervised",
                 state,
                 str(h["free"]),
                 str(h["bound"]),

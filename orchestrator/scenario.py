@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
-from testbed.config import TRACKERS, Config, Layer, apply_layer, build, read_toml
+from testbed.config import DIRECTIONS, TRACKERS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
 from testbed.vocabulary import DEFAULT_SIGNAL, FAULTS, SIGNALS, UNTIL, Fault, Until
@@ -132,6 +132,10 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
             raise ConfigError(f"{prefix}: 'action' must be one of {', '.join(FAULTS)}")
         if step.do == "kill" and a.get("signal", DEFAULT_SIGNAL) not in SIGNALS:
             raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
+        if step.do == "partition" and a.get("direction", "both") not in DIRECTIONS:
+            raise ConfigError(f"{prefix}: 'direction' must be one of {', '.join(DIRECTIONS)}")
+        if step.do == "slow" and a.get("drop", 0.0) > 1:
+            raise ConfigError(f"{prefix}: 'drop' is a fraction (0 to 1)")
         if step.do == "evacuate" and a.get("until", Until.DONE) not in UNTIL:
             raise ConfigError(f"{prefix}: 'until' must be one of {', '.join(UNTIL)}")
         for text in a.get("expect", []):

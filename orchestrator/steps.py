@@ -110,6 +110,26 @@ STEPS: dict[str, StepType] = {
         {"host": (str, REQUIRED), "point": (str, REQUIRED), "action": (str, Fault.KILL)},
         "arm a fault at a point of a running host: kill it there, before the step's effect",
     ),
+    "partition": StepType(
+        lambda c, host, direction="both": c.network.partition(host, direction),
+        {"host": (str, REQUIRED), "direction": (str, "both")},
+        "cut a host's link to the orchestrator (both, to_host or from_host); both run on",
+    ),
+    "heal": StepType(
+        lambda c, host="": c.network.heal(host or None),
+        {"host": (str, "")},
+        "restore a host's link (default: every link); lost messages stay lost",
+    ),
+    "slow": StepType(
+        lambda c, host, delay=0.0, jitter=0.0, drop=0.0: c.network.slow(host, delay, jitter, drop),
+        {
+            "host": (str, REQUIRED),
+            "delay": (float, 0.0),
+            "jitter": (float, 0.0),
+            "drop": (float, 0.0),
+        },
+        "delay each message of a host's link (plus up to jitter, seeded) and drop a fraction",
+    ),
     "sleep": StepType(
         _sleep, {"seconds": (float, REQUIRED)}, "wait a fixed time (bounded by timeouts.settle)"
     ),

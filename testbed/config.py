@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from testbed.errors import ConfigError
+from testbed.names import check_host
 from testbed.points import Address, parse_address
 from testbed.vocabulary import FAULTS
 
@@ -36,6 +37,9 @@ class Cluster:
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
     trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
     history: bool = True  # record history.jsonl in the run directory (every process's events)
+    joined: list[str] = field(default_factory=list)  # hosts that join (testbed host --join)
+    listen: str = ""  # tcp://ADDR:PORT; empty: loopback, port picked at bind
+    curve: bool = True  # tcp: ZeroMQ CURVE with keys issued per cluster; false: loopback only
 
 
 @dataclass
@@ -71,11 +75,24 @@ class Checks:
 
 
 @dataclass
+class Network:
+    """Faults on each host's link to the orchestrator (``orchestrator.network``), from the
+    start of a run; the ``partition``, ``heal`` and ``slow`` steps change them later."""
+
+    seed: int = 0  # random delays and drops: the same seed draws the same amounts
+    partition: dict[str, str] = field(default_factory=dict)  # host -> both | to_host | from_host
+    delay: dict[str, float] = field(default_factory=dict)  # host -> seconds per message
+    jitter: dict[str, float] = field(default_factory=dict)  # host -> up to this much more
+    drop: dict[str, float] = field(default_factory=dict)  # host -> fraction of messages lost
+
+
+@dataclass
 class Config:
     cluster: Cluster = field(default_factory=Cluster)
     devices: Devices = field(default_factory=Devices)
     timeouts: Timeouts = field(default_factory=Timeouts)
     checks: Checks = field(default_factory=Checks)
+    network: Network = field(default_factory=Network)
     delays: dict[str, float] = field(default_factory=dict)  # "HOST:POINT" -> seconds
     faults: dict[str, str] = field(default_factory=dict)  # "HOST:POINT" -> "kill"
     holds: dict[str, list[str]] = field(default_factory=dict)  # point -> points passed first
@@ -180,10 +197,7 @@ def validate(config: Config) -> Config:
     if not c.hosts or len(set(c.hosts)) != len(c.hosts):
         raise ConfigError("'cluster.hosts' must name at least one host, each once")
     for host in c.hosts:
-        if not host.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(
-                f"'cluster.hosts': host name '{host}' must be letters, digits, - or _"
-            )
+        check_host(host, "'cluster.hosts'")
     for host in config.devices.hosts:
         if host not in c.hosts:
             raise ConfigError(f"'devices.hosts.{host}': unknown host '{host}'")
@@ -207,10 +221,51 @@ def validate(config: Config) -> Config:
             except ConfigError as exc:
                 where = config.origins.get(f"{name}.{key}")
                 raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
-    for host in c.trace:
-        if host not in c.hosts:
-            raise ConfigError(f"'cluster.trace': unknown host '{host}'")
+    for key in ("trace", "joined"):
+        for host in getattr(c, key):
+            if host not in c.hosts:
+                raise ConfigError(f"'cluster.{key}': unknown host '{host}' (not in cluster.hosts)")
+    _check_listen(c)
+    _check_network(config)
     return config
+
+
+DIRECTIONS = ("both", "to_host", "from_host")  # which messages of a partitioned link are lost
+
+
+def _check_network(config: Config) -> None:
+    n = config.network
+    for key in ("partition", "delay", "jitter", "drop"):
+        for host, value in getattr(n, key).items():
+            if host not in config.cluster.hosts:
+                raise ConfigError(f"'network.{key}': unknown host '{host}'")
+            if key == "partition" and value not in DIRECTIONS:
+                raise ConfigError(
+                    f"'network.partition.{host}' must be one of {', '.join(DIRECTIONS)}: '{value}'"
+                )
+            if key == "drop" and value > 1:
+                raise ConfigError(f"'network.drop.{host}' is a fraction (0 to 1), got {value}")
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _check_listen(c: Cluster) -> None:
+    if not c.listen:
+        return
+    addr, sep, port = c.listen.removeprefix("tcp://").rpartition(":")
+    if not c.listen.startswith("tcp://") or not sep or not addr or not port.isdigit():
+        raise ConfigError(
+            f"'cluster.listen' must be tcp://ADDR:PORT (PORT 0: any), got '{c.listen}'"
+        )
+    if int(port) > 65535:
+        raise ConfigError(f"'cluster.listen': port {port} is out of range")
+    if c.transport != "tcp":
+        raise ConfigError("'cluster.listen' needs cluster.transport = \"tcp\"")
+    if not c.curve and addr not in _LOOPBACK:
+        raise ConfigError(
+            f"'cluster.curve' = false is for loopback only; '{c.listen}' listens on {addr}"
+        )
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -225,12 +280,26 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
 
 
+def _is_table(section: str, key: str) -> bool:
+    if section not in SECTIONS or section in FREE_FORM:
+        return False
+    tp = get_type_hints(get_type_hints(Config)[section]).get(key)
+    return getattr(tp, "__origin__", None) is dict
+
+
 def parse_set(text: str) -> dict[str, Any]:
     """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
     key, sep, value = text.partition("=")
     section, _, rest = key.strip().partition(".")
-    # keys of free-form tables ("delays") are point addresses, which contain dots themselves
-    parts = [section, rest] if section in FREE_FORM else key.strip().split(".")
+    # keys of free-form tables ("delays") are point addresses, which contain dots themselves;
+    # so are the keys of a section's tables ("devices.hosts.HOST"), host names being FQDNs
+    name, _, sub = rest.partition(".")
+    if section in FREE_FORM:
+        parts = [section, rest]
+    elif sub and _is_table(section, name):
+        parts = [section, name, sub]
+    else:
+        parts = key.strip().split(".")
     if not sep or len(parts) < 2 or not all(parts):
         raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
     layer: dict[str, Any] = {}

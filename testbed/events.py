@@ -24,6 +24,8 @@ import json
 import select
 from typing import Any
 
+from testbed.names import peer_tag
+
 MAX_LINE = select.PIPE_BUF  # one write() of at most this is atomic on a pipe
 ORCHESTRATOR = "orchestrator"
 PERIODIC = "periodic"  # the task of whatever a host does outside a command
@@ -82,13 +84,16 @@ def decode(line: bytes | str) -> dict[str, Any] | None:
 
 
 def peer_identity(host: str, pid: int, task: str, n: int) -> bytes:
-    """A host socket's ZeroMQ identity, naming who sends its requests (unique per socket)."""
-    return f"{host}|{pid}|{task}|{n}".encode()[:255]
+    """A host socket's ZeroMQ identity, ``TAG/PID|TASK|N``: it names who sends its requests
+    (the history says who asked; network faults find the link by its ``TAG``, see
+    ``testbed.names.peer_tag``), and is unique per socket, as a ROUTER needs."""
+    return f"{peer_tag(host)}/{pid}|{task}|{n}".encode()[:255]
 
 
 def parse_identity(identity: bytes) -> tuple[str, int, str] | None:
-    """(host, pid, task) from ``peer_identity``; None for any other identity."""
+    """(host tag, pid, task) from ``peer_identity``; None for any other identity."""
     parts = identity.decode(errors="replace").split("|")
-    if len(parts) != 4 or not parts[1].isdigit():
+    tag, _, pid = parts[0].rpartition("/")
+    if len(parts) != 3 or not tag or not pid.isdigit():
         return None
-    return parts[0], int(parts[1]), parts[2]
+    return tag, int(pid), parts[1]

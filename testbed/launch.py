@@ -1,4 +1,5 @@
-"""What the supervisor hands a host process it forks: the kernel's contract between them.
+"""What a host process is handed, by the supervisor that forks it or by ``testbed host --join``:
+the kernel's contract between the orchestrator and a host.
 
 The host entry is named (``cluster.host_entry``) and resolved at run time, so the kernel and
 the orchestrator never import the host side. A spec carries plain data only: no socket,
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from testbed.config import Config
 from testbed.errors import ConfigError
+from testbed.secure import Curve
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,17 @@ class HostSpec:
     config: Config
     conductor: str  # endpoint of the orchestrator's conductor (ROUTER)
     commands: str  # endpoint the orchestrator sends commands from (ROUTER)
-    parent_pid: int  # the orchestrator; the host exits when it is gone
+    parent_pid: int  # the orchestrator; the host exits when it is gone (0: a joined host)
     log_level: int
     run_dir: str  # where the host may leave files (its stack dump, if it hangs)
     incarnation: int = 1  # 1 for a host's first process, 2 after its first restart, ...
     history_fd: int = -1  # write end of the pipe for history records (testbed.events); -1: off
+    curve: Curve | None = None  # the keys of a CURVE client of the orchestrator (tcp)
+
+    @property
+    def joined(self) -> bool:
+        """Started by the user (``testbed host --join``), not forked by the supervisor."""
+        return self.parent_pid == 0
 
 
 def stacks_path(run_dir: str | Path, host: str, pid: int) -> Path:

@@ -7,6 +7,7 @@ per-run directory or ``tcp://127.0.0.1`` with the port picked at bind time; neve
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,9 +15,12 @@ from typing import Any
 
 import zmq
 
-from testbed import wire
+from testbed import secure, wire
+from testbed.ratelimit import RateLimited, kind_of
 
 log = logging.getLogger("testbed.transport")
+bad_frames = RateLimited(log)  # what strangers can make us log is rate-limited
+MAX_FRAME = 1 << 20  # bytes; far above any message of ours (a host's devices: a few KiB)
 
 
 class RpcTimeout(Exception):
@@ -33,13 +37,41 @@ class Unreachable(Exception):
 
 
 def bind(sock: zmq.Socket, transport: str, ipc_dir: str, name: str) -> str:
-    """Bind ``sock`` and return the endpoint peers connect to."""
+    """Bind ``sock`` and return the endpoint peers connect to. Over tcp, where and how come
+    from the socket's context when it is a ``testbed.secure.Context`` (listen address, CURVE).
+    """
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)  # a bigger frame drops its sender
     if transport == "tcp":
-        port = sock.bind_to_random_port("tcp://127.0.0.1")
-        return f"tcp://127.0.0.1:{port}"
+        guard = getattr(sock.context, "guard", None)
+        if guard is not None:
+            guard.serve(sock)
+        endpoint = _bind_tcp(sock, getattr(sock.context, "listen", ""), name)
+        if guard is not None:
+            guard.watch(sock, name, endpoint)
+        return endpoint
     endpoint = f"ipc://{ipc_dir}/{name}"
     sock.bind(endpoint)
     return endpoint
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``tcp://ADDR:PORT`` -> (ADDR, PORT); empty -> loopback, port picked at bind."""
+    if not listen:
+        return "127.0.0.1", 0
+    addr, _, port = listen.removeprefix("tcp://").rpartition(":")
+    return addr, int(port)
+
+
+def _bind_tcp(sock: zmq.Socket, listen: str, name: str) -> str:
+    """The control socket takes the port of ``cluster.listen`` (the one users type); the
+    others take ports picked at bind on the same address (the join file names them all)."""
+    addr, port = split_listen(listen)
+    if port and name == "control":
+        sock.bind(f"tcp://{addr}:{port}")
+    else:
+        port = sock.bind_to_random_port(f"tcp://{addr}")
+    shown = socket.gethostname() if addr in ("*", "0.0.0.0") else addr
+    return f"tcp://{shown}:{port}"
 
 
 def _await_reply(sock: zmq.Socket, msg: wire.Message, deadline: float, recv: Callable) -> Any:
@@ -53,7 +85,7 @@ def _await_reply(sock: zmq.Socket, msg: wire.Message, deadline: float, recv: Cal
         try:
             got = wire.decode(recv())
         except wire.WireError as exc:
-            log.warning("dropped malformed reply: %s", exc)
+            bad_frames.warning(f"reply {kind_of(str(exc))}", "dropped malformed reply: %s", exc)
             continue
         if got.id != msg.id or not got.is_reply:
             log.debug("dropped stale message %s", got.id)
@@ -72,12 +104,20 @@ def _result(got: wire.Message | None, op: str, timeout: float, peer: str) -> Any
 class RpcClient:
     """A DEALER that sends requests and waits for their replies, one thread only."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, timeout: float, identity: str = "") -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        timeout: float,
+        identity: str = "",
+        curve: secure.Curve | None = None,
+    ) -> None:
         self.timeout = timeout
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         if identity:
             self.sock.setsockopt(zmq.IDENTITY, identity.encode())
+        secure.client(self.sock, curve)
         self.sock.connect(endpoint)
 
     def call(
@@ -128,22 +168,22 @@ def serve_one(sock: zmq.Socket, handler: Handler) -> None:
     route, data = tuple(frames[:-1]), frames[-1]
     peer = route[0] if route else b"orchestrator"
     if len(route) > 1:
-        log.warning("dropped message with %d frames", len(frames))
+        bad_frames.warning("frames", "dropped message with %d frames", len(frames))
         return
     try:
         msg = wire.decode(data)
     except wire.WireError as exc:
-        log.warning("malformed message from %r: %s", peer, exc)
+        bad_frames.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
         if exc.msg_id:
             send_reply(sock, route, exc.msg_id, error=str(exc))
         return
     if msg.is_reply:
-        log.warning("dropped unexpected reply %s from %r", msg.id, peer)
+        bad_frames.warning("reply", "dropped unexpected reply %s from %r", msg.id[:64], peer[:64])
         return
     try:
         body = handler(msg, route)
     except wire.WireError as exc:  # an unknown op or a body its declaration refuses
-        log.warning("malformed message from %r: %s", peer, exc)
+        bad_frames.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
         send_reply(sock, route, msg.id, error=str(exc))
         return
     except Exception as exc:  # the handler's failure goes back to the caller, not up the stack

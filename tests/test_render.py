@@ -26,8 +26,8 @@ def test_status_table() -> None:
         "servers": [{"name": "vm1", "vm_state": "active", "host": "host1", "task_state": None}],
     }
     assert status_table(status, now=100.0).splitlines() == [
-        "HOST   PID  STATE          FREE  BOUND  HEARTBEAT  SERVERS",
-        "host1  7    down (forced)  1     1      1.0 s ago  vm1",
+        "HOST   PID  KIND        STATE          FREE  BOUND  HEARTBEAT  SERVERS",
+        "host1  7    supervised  down (forced)  1     1      1.0 s ago  vm1",
         "server vm1: active on host1",
     ]
 

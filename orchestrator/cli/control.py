@@ -29,6 +29,7 @@ DISCOVERY = Path(".testbed-control.json")
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster import Cluster
     from orchestrator.control_server import ControlServer
+    from testbed import join
 
     config = load([], args.config, args.sets, args.delays, args.tracker)
     if DISCOVERY.exists():
@@ -48,15 +49,26 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         with Cluster(config, run_dir, args.verbose) as cluster, ControlServer(cluster) as ctl:
             cluster.start()
-            DISCOVERY.write_text(
-                json.dumps({"endpoint": ctl.endpoint, "pid": os.getpid(), "run_dir": str(run_dir)})
-            )
+            # mode 0600: with CURVE it holds the client keys of joining hosts and control clients
+            join_file = join.write(run_dir / "join.json", cluster.join_document(ctl.endpoint))
+            found = {
+                "endpoint": ctl.endpoint,
+                "pid": os.getpid(),
+                "run_dir": str(run_dir),
+                "join_file": str(join_file),
+            }
+            # whole or not at all: a reader must never see it half written
+            partial = DISCOVERY.with_name(f"{DISCOVERY.name}.{os.getpid()}")
+            partial.write_text(json.dumps(found))
+            os.replace(partial, DISCOVERY)
             try:
                 head = (
                     f"testbed up: {len(config.cluster.hosts)} hosts, tracker "
                     f"{config.cluster.tracker}, orchestrator pid {os.getpid()}\n"
                     f"control: testbed status (from {Path.cwd()}) or --control "
-                    f"{ctl.endpoint}\nrun dir: {run_dir}\nCtrl-C stops every host."
+                    f"{ctl.endpoint}\nrun dir: {run_dir}\njoin: testbed host NAME --join-file "
+                    f"{join_file} (NAME in cluster.joined: "
+                    f"{', '.join(config.cluster.joined) or 'none'})\nCtrl-C stops every host."
                 )
                 print(head, flush=True)
                 last = ""
@@ -92,6 +104,20 @@ def _endpoint(args: argparse.Namespace) -> str:
         raise ConfigError(f"{DISCOVERY} is not a testbed discovery file") from None
 
 
+def _curve(args: argparse.Namespace) -> Any:
+    """The client keys of a CURVE cluster: from --join-file, else from the join file that
+    the discovery file here names (none for ipc, or tcp without CURVE)."""
+    from testbed import join
+
+    path = getattr(args, "join_file", None)
+    if path is None and not args.control:
+        try:
+            path = json.loads(DISCOVERY.read_text()).get("join_file")
+        except (OSError, ValueError, AttributeError):
+            path = None
+    return join.curve_of(join.read(path)) if path else None
+
+
 def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
     import zmq
 
@@ -99,7 +125,7 @@ def call(args: argparse.Namespace, cmd: str, **kwargs: Any) -> Any:
 
     endpoint = _endpoint(args)
     ctx = zmq.Context()
-    client = RpcClient(ctx, endpoint, args.timeout)
+    client = RpcClient(ctx, endpoint, args.timeout, curve=_curve(args))
     try:
         return client.call(cmd, {k: v for k, v in kwargs.items() if v is not None})
     except RpcTimeout:
@@ -180,6 +206,11 @@ def _add_command(sub: Any, op: Any) -> None:
         metavar="S",
         help="seconds to wait for the cluster's answer (default 30)",
     )
+    p.add_argument(
+        "--join-file",
+        metavar="FILE",
+        help="the cluster's keys, for --control over tcp with CURVE (testbed up writes it)",
+    )
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     p.set_defaults(func=_runner(op))
 
@@ -202,6 +233,8 @@ def add_parsers(sub: Any, config_args: Any) -> None:
 
     groups: dict[str, Any] = {}
     for op in COMMANDS:
+        if not op.meta.get("cli", True):
+            continue  # asked by other commands, not typed
         group, _, _ = op.name.rpartition(".")
         if group and group not in groups:  # "server.create" -> testbed server create
             parent = sub.add_parser(group, help=f"{group} commands")

@@ -19,6 +19,7 @@ from typing import Any
 
 from orchestrator.cli import control as cli_control
 from orchestrator.cli import explore as cli_explore
+from orchestrator.cli import join as cli_join
 from orchestrator.cli import show as cli_show
 from orchestrator.render import listing, verdict
 from orchestrator.verdict import EXIT_CODES
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_control.add_parsers(sub, _config_args)
     cli_show.add_parser(sub)
+    cli_join.add_parser(sub)
 
     points = sub.add_parser("points", help="list the injection points, by path")
     points.add_argument(
