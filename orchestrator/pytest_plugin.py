@@ -28,9 +28,8 @@ from testbed.config import (
     Config,
     Layer,
     build,
-    parse_delay,
+    option_layers,
     parse_set,
-    read_toml,
 )
 from testbed.errors import ConfigError, TestbedError
 
@@ -113,25 +112,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # -- configuration layers -------------------------------------------------------------------
-def _option_layers(
-    where: str,
-    config_file: str | None,
-    tracker: str | None,
-    delays: list[str],
-    check_timeout: str | None,
-) -> list[Layer]:
-    layers: list[Layer] = []
-    if config_file:
-        layers.append((f"{where} config file '{config_file}'", read_toml(config_file)))
-    if tracker:
-        layers.append((f"{where} tracker", {"cluster": {"tracker": tracker}}))
-    for text in delays:
-        layers.append((f"{where} delay '{text}'", parse_delay(text)))
-    if check_timeout:
-        layers.append((f"{where} check timeout", {"checks": {"stop_after": check_timeout}}))
-    return layers
-
-
 def _marker_layer(kwargs: Mapping[str, Any], args: tuple[Any, ...], where: str) -> list[Layer]:
     """Marker keywords as layers: ``hosts``, ``tracker`` (cluster keys), ``devices`` (N per
     host, or {host: N}), ``sets`` (``section.key=value`` strings), and any configuration
@@ -165,19 +145,19 @@ def config_layers(node: pytest.Item, **overrides: Any) -> list[Layer]:
     ini_file = cfg.getini("testbed_config")
     if ini_file and cfg.inipath is not None:
         ini_file = str(cfg.inipath.parent / ini_file)
-    layers = _option_layers(
-        "ini",
+    layers = option_layers(
         ini_file or None,
-        cfg.getini("testbed_tracker") or None,
-        list(cfg.getini("testbed_delays")),
-        cfg.getini("testbed_check_timeout") or None,
+        delays=cfg.getini("testbed_delays"),
+        tracker=cfg.getini("testbed_tracker") or None,
+        check_timeout=cfg.getini("testbed_check_timeout") or None,
+        where="ini ",
     )
-    layers += _option_layers(
-        "command line",
+    layers += option_layers(
         cfg.getoption("testbed_config"),
-        cfg.getoption("testbed_tracker"),
-        list(cfg.getoption("testbed_delay")),
-        cfg.getoption("testbed_check_timeout"),
+        delays=cfg.getoption("testbed_delay"),
+        tracker=cfg.getoption("testbed_tracker"),
+        check_timeout=cfg.getoption("testbed_check_timeout"),
+        where="command line ",
     )
     for mark in reversed(list(node.iter_markers("testbed"))):
         layers += _marker_layer(mark.kwargs, mark.args, "@pytest.mark.testbed")

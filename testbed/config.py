@@ -332,16 +332,21 @@ def option_layers(
     sets: Iterable[str] = (),
     delays: Iterable[str] = (),
     tracker: str | None = None,
+    check_timeout: str | None = None,
+    where: str = "",
 ) -> list[Layer]:
-    """The command line's options as layers, in the order they apply: ``--config``, each
-    ``--set``, each ``--delay``, ``--tracker``."""
+    """Options as layers, in the order they apply: the configuration file, each ``--set``,
+    each ``--delay``, the tracker, the check timeout (``checks.stop_after``). ``where`` names
+    where they came from ("ini ", "command line ") in front of each layer's name."""
     layers: list[Layer] = []
-    if config_file is not None:
-        layers.append((f"config file '{config_file}'", read_toml(config_file)))
-    layers += [(f"--set '{text}'", parse_set(text)) for text in sets]
-    layers += [(f"--delay '{text}'", parse_delay(text)) for text in delays]
-    if tracker is not None:
-        layers.append(("--tracker", {"cluster": {"tracker": tracker}}))
+    if config_file:
+        layers.append((f"{where}config file '{config_file}'", read_toml(config_file)))
+    layers += [(f"{where}--set '{text}'", parse_set(text)) for text in sets]
+    layers += [(f"{where}--delay '{text}'", parse_delay(text)) for text in delays]
+    if tracker:
+        layers.append((f"{where}--tracker", {"cluster": {"tracker": tracker}}))
+    if check_timeout:
+        layers.append((f"{where}check timeout", {"checks": {"stop_after": check_timeout}}))
     return layers
 
 
