@@ -184,7 +184,7 @@ def _explore_all(args: argparse.Namespace, out: Path) -> int:
         for r in rows:
             print(
                 f"{r['scenario']:<{width}}  {r['tracker']:<7}  {r['schedules']:>9}  "
-                f"{r['losing']:>6}  {r['seconds']:>7.2f}"
+                f"{r['losing']:>6}  {r['inconclusive']:>7}  {r['seconds']:>7.2f}"
                 + (f"  {r['error']}" if r["error"] else "")
             )
     return 1 if failed else 0
