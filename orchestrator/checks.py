@@ -104,11 +104,15 @@ def evaluate(expects: list[Expect], observed: dict[str, dict[str, int]]) -> Chec
 
 
 def check_allocations(
-    observe: Callable[[], dict[str, dict[str, int]]], expects: list[Expect], checks: Checks
+    observe: Callable[[], dict[str, dict[str, int]]],
+    expects: list[Expect],
+    checks: Checks,
+    settled: Callable[[], bool] | None = None,
 ) -> CheckResult:
-    """Observe until every expectation holds or the policy gives up; the last result wins."""
+    """Observe until every expectation holds or the policy gives up (at once when ``settled``
+    says nothing can change any more); the last result wins."""
     retrying = Retrying(
-        **policy(checks),
+        **policy(checks, settled),
         retry=retry_if_result(lambda r: not r.ok),
         retry_error_callback=lambda state: state.outcome.result(),
     )

@@ -34,9 +34,9 @@ def status(c: Cluster) -> dict[str, Any]:
 
 def check(c: Cluster, expect: list[str]) -> dict[str, Any]:
     result = check_allocations(
-        c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks
+        c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks, c.settled
     )
-    invariants = check_invariants(c.api.invariant_violations, c.config)
+    invariants = check_invariants(c.api.invariant_violations, c.config, c.settled)
     return {
         "ok": result.ok and invariants.ok,
         "check": result.to_dict(),

@@ -164,6 +164,15 @@ class Board:
                 and (t.event == "point" or self.holder.get(host) is None)
             ]
 
+    def holding(self, hosts: set[str] | None = None) -> bool:
+        """A report of one of ``hosts`` (default: any) is held, or one is released but not yet
+        answered: a host waits on the orchestrator."""
+        with self.cond:
+            return bool(self.outbox) or any(
+                t.state == "held" and (hosts is None or t.host in hosts)
+                for t in self.tasks.values()
+            )
+
     def at_rest(self, running: set[str]) -> bool:
         """Every task of ``running`` has reported and waits (held) — nothing is on the move."""
         with self.cond:

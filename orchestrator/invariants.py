@@ -109,10 +109,13 @@ def _fmt(entry: tuple[str, str | None] | None) -> str:
     return entry[0] + (f" by {entry[1]}" if entry[1] else "")
 
 
-def check_invariants(observe: Callable[[], list[str]], config: Config) -> InvariantResult:
-    """Retry under the configured policy until no invariant is violated; last result wins."""
+def check_invariants(
+    observe: Callable[[], list[str]], config: Config, settled: Callable[[], bool] | None = None
+) -> InvariantResult:
+    """Retry under the configured policy until no invariant is violated (or, with ``settled``,
+    until nothing can change any more); the last result wins."""
     retrying = Retrying(
-        **policy(config.checks),
+        **policy(config.checks, settled),
         retry=retry_if_result(lambda r: not r.ok),
         retry_error_callback=lambda state: state.outcome.result(),
     )

@@ -74,7 +74,7 @@ def _steps(scenario: Scenario, config: Config, cluster: Cluster, result: Result)
                 log.error("%s failed: %s", step, "; ".join(outcome.diff()))
                 return
     result.failed_step = None
-    result.invariants = check_invariants(cluster.api.invariant_violations, config)
+    result.invariants = check_invariants(cluster.api.invariant_violations, config, cluster.settled)
     result.ok = result.invariants.ok
     if not result.ok:
         log.error("invariants violated: %s", "; ".join(result.invariants.violations))

@@ -30,7 +30,8 @@ def _create_server(c: Cluster, server: str, host: str = "", pci: int = -1) -> No
 
 
 def _check(c: Cluster, expect: list[str]) -> CheckResult:
-    return check_allocations(c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks)
+    expects = [Expect.parse(e) for e in expect]
+    return check_allocations(c.api.allocations, expects, c.config.checks, c.settled)
 
 
 def _kill(c: Cluster, host: str, signal: str = "KILL") -> None:

@@ -174,9 +174,9 @@ def trial(
             attempt(f"audit {h}", lambda h=h: api.audit(h))
         attempt("settle", api.wait_idle)
         result.fired = any(p == point for _, p in c.conductor.board.killed if _ == host)
-        inv = check_invariants(api.invariant_violations, cfg)
+        inv = check_invariants(api.invariant_violations, cfg, c.settled)
         kept = check_allocations(
-            api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks
+            api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks, c.settled
         )
         result.violations = inv.violations + ([] if kept.ok else kept.diff()[:1])
         result.leaked, result.double_bound = leaks(
