@@ -1,6 +1,9 @@
 """The cluster's state in one SQLite file per run: services, compute nodes, PCI devices,
 instances, migrations, tasks. Shared by the conductor thread and API callers behind one lock;
-``changed`` is notified on every write so that waits wake up instead of polling blindly."""
+``changed`` is notified on every write so that waits wake up instead of polling blindly.
+
+Heartbeats are the one thing kept in memory: they are most of the conductor's traffic, change
+nothing but a time, and wake no waiter; ``close`` writes each host's last one to the file."""
 
 from __future__ import annotations
 
@@ -36,13 +39,19 @@ class State:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # A run's file outlives the run for inspection, not an OS crash: no fsync per commit.
+        self.db.execute("PRAGMA synchronous=OFF")
         self.db.executescript(SCHEMA)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
+        self.seen: dict[str, tuple[int, float]] = {}  # host -> (registered pid, last heartbeat)
 
     def close(self) -> None:
         with self.lock:
+            for host, (pid, last) in self.seen.items():
+                self.db.execute(
+                    "UPDATE services SET last_seen=? WHERE host=? AND pid=?", (last, host, pid)
+                )
             self.db.close()
 
     def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -58,6 +67,8 @@ class State:
     # -- services -------------------------------------------------------------------------
     def register(self, host: str, pid: int) -> None:
         now = time.time()
+        with self.lock:
+            self.seen[host] = (pid, now)
         self._write(
             "INSERT INTO services (host, pid, last_seen, registered) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(host) DO UPDATE SET pid=excluded.pid, last_seen=excluded.last_seen, "
@@ -70,18 +81,25 @@ class State:
 
     def heartbeat(self, host: str, pid: int) -> None:
         # Only the registered incarnation counts: a stale process must not keep a host up.
-        self._write(
-            "UPDATE services SET last_seen=? WHERE host=? AND pid=?", time.time(), host, pid
-        )
+        with self.lock:
+            if self.seen.get(host, (None,))[0] == pid:
+                self.seen[host] = (pid, time.time())
 
     def services(self) -> dict[str, dict[str, Any]]:
-        return {r["host"]: r for r in self._rows("SELECT * FROM services")}
+        with self.lock:
+            rows = self._rows("SELECT * FROM services")
+            for r in rows:
+                pid, last = self.seen.get(r["host"], (None, None))
+                r["last_seen"] = last if pid == r["pid"] else None
+            return {r["host"]: r for r in rows}
 
     def set_forced_down(self, host: str, down: bool) -> None:
         self._write("UPDATE services SET forced_down=? WHERE host=?", int(down), host)
 
     def forget_service(self, host: str) -> None:
         """A host about to be (re)started is not up until it registers again."""
+        with self.lock:
+            self.seen.pop(host, None)
         self._write("UPDATE services SET last_seen=NULL, registered=NULL WHERE host=?", host)
 
     # -- devices --------------------------------------------------------------------------
