@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.checks import CheckResult, Expect, check_allocations
-from orchestrator.cluster import Cluster
-from orchestrator.supervisor import SIGNALS
+if TYPE_CHECKING:  # listing or validating scenarios must not load the cluster machinery
+    from orchestrator.checks import CheckResult
+    from orchestrator.cluster import Cluster
 
 REQUIRED = object()
 
@@ -30,11 +30,15 @@ def _create_server(c: Cluster, server: str, host: str = "", pci: int = -1) -> No
 
 
 def _check(c: Cluster, expect: list[str]) -> CheckResult:
+    from orchestrator.checks import Expect, check_allocations
+
     expects = [Expect.parse(e) for e in expect]
     return check_allocations(c.api.allocations, expects, c.config.checks, c.settled)
 
 
 def _kill(c: Cluster, host: str, signal: str = "KILL") -> None:
+    from orchestrator.supervisor import SIGNALS
+
     c.kill(host, SIGNALS[signal])
 
 
