@@ -68,14 +68,18 @@ class CheckResult:
         return out
 
     def diff(self) -> list[str]:
-        """Expected vs actual, one line per failing (server, host), then the last state."""
+        """Expected vs actual, one line per failing (server, host), then the last state of
+        each host the expectations name."""
         lines = [
             f"{r.expect.host}: {r.expect.server} expected {r.expect.count} device(s) bound, "
             f"found {r.actual}"
             for r in self.rows
             if not r.ok
         ]
+        named = {r.expect.host for r in self.rows}  # not every host of a large cell
         for host, servers in sorted(self.observed.items()):
+            if host not in named:
+                continue
             bound = ", ".join(f"{s}={n}" for s, n in sorted(servers.items())) or "nothing bound"
             lines.append(f"  last observed on {host}: {bound}")
         return lines
