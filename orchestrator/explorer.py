@@ -131,6 +131,9 @@ class Driver:
             self.cluster.api.abort = f"explorer: {exc}"
 
 
+TICK = 0.002
+
+
 def _new_driver(
     out: list[Driver], host: str, strategy: Strategy, tick: float, cluster: Cluster
 ) -> Driver:
@@ -203,7 +206,9 @@ def explore(
     started = time.monotonic()
     while strategy.next_run():
         drivers: list[Driver] = []
-        tick = config.timeouts.heartbeat_interval
+        # The driver is woken by every report, not by the runner starting to wait: it looks
+        # again this often (cheap: nothing is read while no caller waits).
+        tick = min(TICK, config.timeouts.heartbeat_interval)
         observer = partial(_new_driver, drivers, host, strategy, tick)
         result = runner.run(scenario, config, run_base, observer=observer)
         driver = drivers[0] if drivers else None

@@ -334,12 +334,12 @@ def _replay(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator import runner
-
     if args.replay:
         result = _replay(args)
     else:
         scenario, config = _scenario_and_config(args, args.scenario or "evacuate-race")
+        from orchestrator import runner  # after validation: a bad file exits before loading it
+
         result = runner.run(scenario, config, args.run_dir, args.verbose, args.keep)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
