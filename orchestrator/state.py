@@ -38,10 +38,10 @@ class State:
         self.path = path
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
         # A run's file outlives the run for inspection, not an OS crash: no fsync per commit.
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.executescript(SCHEMA)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(f"BEGIN;{SCHEMA}COMMIT;")  # one commit for the whole schema
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.seen: dict[str, tuple[int, float]] = {}  # host -> (registered pid, last heartbeat)
