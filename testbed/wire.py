@@ -15,6 +15,7 @@ from typing import Any
 
 VERSION = 1
 _dumps = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per message
+_loads = json.JSONDecoder().decode
 
 # Field types of each op's body. (type, required)
 _S, _I, _L, _D, _B, _F = str, int, list, dict, bool, float
@@ -123,7 +124,7 @@ def check_body(op: str, body: Any) -> None:
 def decode(data: bytes) -> Message:
     """Parse and validate one frame; raises WireError saying what is wrong."""
     try:
-        doc = json.loads(data)
+        doc = _loads(data.decode())  # UTF-8, as encode writes it
     except (ValueError, RecursionError):  # bad UTF-8 or JSON, huge ints, absurd nesting
         raise WireError("not a JSON document") from None
     if not isinstance(doc, dict):
