@@ -115,8 +115,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     xs = [r["hosts"] for r in rows]
-    fig, axes = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 3.4))
-    for ax, (key, (label, unit)) in zip(axes, FIGURES.items(), strict=True):
+    fig, grid = plt.subplots(2, 3, figsize=(12, 6.4))
+    axes = list(grid.flat)
+    axes[-1].axis("off")  # five figures on a 2 x 3 grid
+    for ax, (key, (label, unit)) in zip(axes[: len(FIGURES)], FIGURES.items(), strict=True):
         ax.plot(xs, [r[key] for r in rows], marker="o")
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("hosts")

@@ -26,7 +26,9 @@ def _uuids(run_dir: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("tracker", ["buggy", "fixed"])
 def test_cell_evacuation_races_on_every_destination(run_scenario, tracker: str) -> None:
-    result = run_scenario("cell-evacuation", tracker=tracker)
+    # buggy's last check cannot come right by waiting: no need to retry it for 2 s
+    checks = {"stop_after": 0.3} if tracker == "buggy" else {}
+    result = run_scenario("cell-evacuation", tracker=tracker, checks=checks)
     log = (Path(result.run_dir) / "testbed.log").read_text()
     placed = dict(zip(SERVERS, DESTINATIONS, strict=True))
     if tracker == "fixed":
