@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -40,23 +41,36 @@ def busy(stop: Any) -> None:
         sum(range(10_000))
 
 
-def _run(args: list[str], timeout: float) -> tuple[int | None, float]:
+def _run(args: list[str], timeout: float) -> tuple[int | None, float, str]:
+    """Exit code, wall seconds, and what the run said went wrong (its --json error)."""
     start = time.monotonic()
     try:
-        code = subprocess.run([*CLI, *args], capture_output=True, timeout=timeout).returncode
+        proc = subprocess.run([*CLI, *args, "--json"], capture_output=True, timeout=timeout)
+        code, why = proc.returncode, ""
+        try:
+            doc = json.loads(proc.stdout)
+            if not doc["ok"]:
+                violated = "invariants: " + "; ".join(
+                    (doc["invariants"] or {}).get("violations", [])
+                )
+                why = doc["error"] or doc["failed_step"] or violated
+        except (ValueError, KeyError, TypeError):
+            why = proc.stderr.decode(errors="replace")[-300:]
     except subprocess.TimeoutExpired:
-        code = None
-    return code, time.monotonic() - start
+        code, why = None, f"timed out after {timeout:g} s"
+    return code, time.monotonic() - start, why
 
 
 def batch(
     label: str, args: list[str], runs: int, pool: ThreadPoolExecutor, timeout: float
 ) -> dict[str, Any]:
     done = 0
-    codes, walls = [], []
-    for code, wall in pool.map(lambda _: _run(args, timeout), range(runs)):
+    codes, walls, failures = [], [], []
+    for code, wall, why in pool.map(lambda _: _run(args, timeout), range(runs)):
         codes.append(code)
         walls.append(wall)
+        if why:
+            failures.append(why)
         done += 1
         print(f"\r{label}: {done}/{runs}", end="", file=sys.stderr)
     print(file=sys.stderr)
@@ -67,6 +81,7 @@ def batch(
         "other": runs - codes.count(0) - codes.count(1),
         "median_s": round(statistics.median(walls), 3),
         "max_s": round(max(walls), 3),
+        "failures": dict(Counter(failures).most_common(10)),  # why runs failed, how often
     }
 
 
@@ -105,7 +120,7 @@ def main() -> int:
                     args.timeout,
                 )
                 rows.append({"scenario": "evacuate-race", "tracker": tracker, "scale": None} | r)
-            for scale in SCALES:
+            for scale in SCALES if args.delay_runs else ():
                 scaled = [f"--delay={k}={v * scale:g}" for k, v in delays.items()]
                 r = batch(
                     f"evacuate-race-delays x{scale:g}",
