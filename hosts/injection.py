@@ -3,7 +3,7 @@
 A host asks its ``Injector`` at each named point; the configuration says what happens there,
 in this order:
 
-- **trace** (hosts in ``cluster.trace``, or every host when ``[holds]`` is set): the host
+- **trace** (hosts in ``cluster.trace``, and every host ``[holds]`` names): the host
   reports the point to the orchestrator and goes on only when the orchestrator answers. That
   answer is how a point is *held*: by an ordering from ``[holds]`` or by the explorer. An
   answer that does not come within ``timeouts.hold`` is an error naming the point and what it

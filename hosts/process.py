@@ -71,11 +71,22 @@ class HostProcess:
         log.info("host %s up (tracker %s)", self.name, self.spec.config.cluster.tracker)
         for target in (self._heartbeat, self._periodic_audit):
             threading.Thread(target=target, name=target.__name__, daemon=True).start()
+        # A signal writes a byte to this pipe (set_wakeup_fd), so SIGTERM ends the poll at
+        # once; the poll timeout only bounds how long a missed wake-up could go unnoticed.
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        poller = zmq.Poller()
+        poller.register(self.commands, zmq.POLLIN)
+        poller.register(wake_r, zmq.POLLIN)
         while not self.stop.is_set():
             if self.terminating:
                 self.stop.set()  # here, not in the handler: Event.set takes a lock
                 break
-            if self.commands.poll(20):  # short, so SIGTERM is acted on at once
+            ready = dict(poller.poll(200))
+            if wake_r in ready:
+                os.read(wake_r, 512)
+            if self.commands in ready:
                 serve_one(self.commands, self.handle)
         log.info("host %s stopping", self.name)
         if self.orphaned and not self.spec.joined and self.spec.conductor.startswith("ipc://"):
@@ -173,7 +184,8 @@ class HostProcess:
         """Nova's periodic ``update_available_resource``, guarded: a failed run is logged
         with its traceback and the next run goes on."""
         interval = self.spec.config.cluster.audit_interval
-        self.inject.bind("periodic")
+        # named per host and process: the board keys what it tracks by task
+        self.inject.bind(f"periodic-{self.name}-{os.getpid()}")
         while interval > 0 and not self.stop.wait(interval):
             try:
                 self.manager.update_available_resource()

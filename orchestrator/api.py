@@ -134,8 +134,11 @@ class API:
         try:
             self.commands.call(host, op, {"task": task, **body}, self.config.timeouts.rpc)
         except (Unreachable, RpcTimeout, RemoteError) as exc:
-            self.state.task_done(task, False, str(exc))
-            raise ApiError(f"{op} on {host}: {exc}") from None
+            why = str(exc)
+            if self.exited(host):  # it died before its reply left (a fault at an early point)
+                why = f"lost: the host died ({exc})"
+            self.state.task_done(task, False, why)
+            raise ApiError(f"{op} on {host}: {why}") from None
         return task
 
     def wait_task(self, task: str) -> None:

@@ -68,14 +68,17 @@ class CheckResult:
         return out
 
     def diff(self) -> list[str]:
-        """Expected vs actual, one line per failing (server, host), then the last state."""
+        """Expected vs actual, one line per failing (server, host), then the last state of
+        each host the expectations name."""
         lines = [
             f"{r.expect.host}: {r.expect.server} expected {r.expect.count} device(s) bound, "
             f"found {r.actual}"
             for r in self.rows
             if not r.ok
         ]
-        return lines + allocations(self.observed, "  last observed on ")
+        named = {r.expect.host for r in self.rows}  # not every host of a large cell
+        seen = {h: servers for h, servers in self.observed.items() if h in named}
+        return lines + allocations(seen, "  last observed on ")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +104,11 @@ def evaluate(expects: list[Expect], observed: dict[str, dict[str, int]]) -> Chec
 
 
 def check_allocations(
-    observe: Callable[[], dict[str, dict[str, int]]], expects: list[Expect], checks: Checks
+    observe: Callable[[], dict[str, dict[str, int]]],
+    expects: list[Expect],
+    checks: Checks,
+    settled: Callable[[], bool] | None = None,
 ) -> CheckResult:
-    """Observe until every expectation holds or the policy gives up; the last result wins."""
-    return until_ok(lambda: evaluate(expects, observe()), checks)
+    """Observe until every expectation holds or the policy gives up (at once when ``settled``
+    says nothing can change any more); the last result wins."""
+    return until_ok(lambda: evaluate(expects, observe()), checks, settled)

@@ -72,6 +72,7 @@ class Cluster:
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
         )
         self.closed = False
+        self.signalled: dict[str, int] = {}  # host -> pid sent a signal that may end or stop it
 
     def exited(self, host: str) -> bool:
         """A host whose process ended is down at once; heartbeats tell about the others."""
@@ -166,9 +167,36 @@ class Cluster:
     def kill(self, host: str, sig: int = signal.SIGKILL) -> int:
         self._supervised(host)
         try:
-            return self.supervisor.kill(host, sig)
+            pid = self.supervisor.kill(host, sig)
         except RuntimeError as exc:
             raise ApiError(str(exc)) from None
+        if sig == signal.SIGCONT:
+            self.signalled.pop(host, None)
+        else:
+            self.signalled[host] = pid
+        return pid
+
+    def settled(self) -> bool:
+        """Nothing can change the state any more without a new command: no periodic audit
+        can run, no task runs on a live host, every live host is registered and up (none
+        starting, restarting, dying or stopped), and no point is held. A delay is only ever
+        slept inside a task or a periodic audit, so none is pending either."""
+        hosts = self.config.cluster.hosts
+        alive = {h: self.supervisor.pid(h) for h in hosts if self.supervisor.alive(h)}
+        if self.board.holding(set(alive)):  # a dead host's held report is moot
+            return False
+        if not alive:
+            return True
+        if self.config.cluster.audit_interval > 0:
+            return False
+        if any(self.signalled.get(h) == pid for h, pid in alive.items()):
+            return False
+        services, states = self.state.services(), self.api.host_states()
+        for host, pid in alive.items():
+            s = services.get(host)
+            if not s or s["pid"] != pid or not s["registered"] or states[host] != "up":
+                return False
+        return not any(t["host"] in alive for t in self.state.tasks_running())
 
     def alive(self, host: str) -> bool:
         """The host's process runs (whatever its heartbeats say)."""

@@ -38,6 +38,7 @@ from testbed.operations import Operations
 from testbed.transport import DEFER, bind, send_reply, serve_one
 
 log = logging.getLogger("testbed.conductor")
+DRAIN = 64  # requests served per poll at most, so released holds are never kept waiting long
 
 OPS = Operations("conductor", context=("reply_to",), requires=("footprint",))
 
@@ -176,6 +177,11 @@ class Conductor:
                         self.wake_rx.recv()
                 if self.sock in ready:
                     serve_one(self.sock, self.handle)
+                    # Under load more are queued: serve them without a poll round each.
+                    for _ in range(DRAIN):
+                        if not self.sock.get(zmq.EVENTS) & zmq.POLLIN:
+                            break
+                        serve_one(self.sock, self.handle)
                 self._send_released()
         finally:
             self.sock.close(linger=0)
@@ -183,6 +189,8 @@ class Conductor:
 
     def close(self, timeout: float = 2.0) -> None:
         self.stop.set()
+        if self.thread.is_alive():
+            self.wake()  # out of its poll now, not at the next poll timeout
         self.thread.join(timeout)
         with self.wake_lock:
             self.wake_tx.close(linger=0)

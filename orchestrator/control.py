@@ -41,9 +41,9 @@ def check(c: Cluster, expect: list[str] | None = None) -> dict[str, Any]:
     from orchestrator.invariants import check_invariants
 
     result = check_allocations(
-        c.api.allocations, [Expect.parse(e) for e in expect or []], c.config.checks
+        c.api.allocations, [Expect.parse(e) for e in expect or []], c.config.checks, c.settled
     )
-    invariants = check_invariants(c.api.invariant_violations, c.config)
+    invariants = check_invariants(c.api.invariant_violations, c.config, c.settled)
     held = result.ok and invariants.ok
     why = verdict.live_reasons(c)  # a task failed, a hold timed out
     return {

@@ -257,6 +257,9 @@ class Driver:
             self.cluster.api.abort_waits(f"explorer: {self.error}")
 
 
+TICK = 0.002
+
+
 def _new_driver(
     out: list[Driver], hosts: list[str], strategy: Strategy, tick: float, cluster: Cluster
 ) -> Driver:
@@ -295,7 +298,9 @@ def explore(
     started = time.monotonic()
     while strategy.next_run():
         drivers: list[Driver] = []
-        tick = config.timeouts.heartbeat_interval
+        # The driver is woken by every report, not by the runner starting to wait: it looks
+        # again this often (cheap: nothing is read while no caller waits).
+        tick = min(TICK, config.timeouts.heartbeat_interval)
         observer = partial(_new_driver, drivers, hosts, strategy, tick)
         result = runner.run(scenario, config, run_base, observer=observer)
         driver = drivers[0] if drivers else None

@@ -174,6 +174,15 @@ class Board:
         with self._cond:
             return [t for t in self._tasks.values() if t.host == host and t.state == "held"]
 
+    def holding(self, hosts: set[str] | None = None) -> bool:
+        """A report of one of ``hosts`` (default: any) is held, or one is released but not yet
+        answered: a host waits on the orchestrator."""
+        with self._cond:
+            return bool(self._outbox) or any(
+                t.state == "held" and (hosts is None or t.host in hosts)
+                for t in self._tasks.values()
+            )
+
     def at_rest(self, running: set[str]) -> bool:
         """Every task of ``running`` has reported and waits (held) — nothing is on the move."""
         with self._cond:

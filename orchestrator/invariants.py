@@ -107,6 +107,9 @@ def _fmt(entry: tuple[str, str | None] | None) -> str:
     return entry[0] + (f" by {entry[1]}" if entry[1] else "")
 
 
-def check_invariants(observe: Callable[[], list[str]], config: Config) -> InvariantResult:
-    """Retry under the configured policy until no invariant is violated; last result wins."""
-    return until_ok(lambda: InvariantResult(observe()), config.checks)
+def check_invariants(
+    observe: Callable[[], list[str]], config: Config, settled: Callable[[], bool] | None = None
+) -> InvariantResult:
+    """Retry under the configured policy until no invariant is violated (or, with ``settled``,
+    until nothing can change any more); the last result wins."""
+    return until_ok(lambda: InvariantResult(observe()), config.checks, settled)

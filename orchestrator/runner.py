@@ -152,7 +152,7 @@ def _steps(
                 log.error("%s failed: %s", step, "; ".join(outcome.diff()))
                 return
     result.failed_step = None
-    result.invariants = check_invariants(cluster.api.invariant_violations, config)
+    result.invariants = check_invariants(cluster.api.invariant_violations, config, cluster.settled)
     history.write("invariants", **result.invariants.to_dict())
     result.held = result.invariants.ok
     if not result.held:

@@ -16,18 +16,16 @@ only hosts its configuration has and servers an earlier step creates."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from orchestrator.checks import Expect
 from orchestrator.steps import REQUIRED, STEPS
 from testbed.config import DIRECTIONS, TRACKERS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
 from testbed.vocabulary import DEFAULT_SIGNAL, FAULTS, SIGNALS, UNTIL, Fault, Until
 
-BUILTIN = resources.files("orchestrator") / "scenarios"
+BUILTIN = Path(__file__).parent / "scenarios"  # package data, installed as plain files
 
 
 @dataclass
@@ -57,7 +55,7 @@ def builtin_names() -> list[str]:
 
 def find(name_or_path: str) -> Path:
     if name_or_path in builtin_names():
-        return Path(str(BUILTIN / f"{name_or_path}.toml"))
+        return BUILTIN / f"{name_or_path}.toml"
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         return path
@@ -119,6 +117,8 @@ def parse(doc: dict[str, Any], where: str) -> Scenario:
 def check_names(scenario: Scenario, config: Config, where: str) -> None:
     """Hosts and servers a step names must exist: hosts in the config, servers created by an
     earlier step."""
+    from orchestrator.checks import Expect  # here: listing scenarios needs neither
+
     hosts, servers = set(config.cluster.hosts), set()
     for step in scenario.steps:
         a = step.args

@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.checks import CheckResult, Expect, check_allocations
-from orchestrator.cluster import Cluster
 from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS, UNTIL, Fault, HostState, Until, VmState
+
+if TYPE_CHECKING:  # listing or validating scenarios must not load the cluster machinery
+    from orchestrator.checks import CheckResult
+    from orchestrator.cluster import Cluster
 
 REQUIRED = object()
 
@@ -31,7 +33,10 @@ def _create_server(
 
 
 def _check(c: Cluster, expect: list[str]) -> CheckResult:
-    return check_allocations(c.api.allocations, [Expect.parse(e) for e in expect], c.config.checks)
+    from orchestrator.checks import Expect, check_allocations
+
+    expects = [Expect.parse(e) for e in expect]
+    return check_allocations(c.api.allocations, expects, c.config.checks, c.settled)
 
 
 def _kill(c: Cluster, host: str, signal: str = DEFAULT_SIGNAL) -> None:

@@ -217,9 +217,9 @@ def trial(
         result.inconclusive = reasons(result.tasks, [])
         if not result.fired:
             result.inconclusive.insert(0, f"the kill at {host}:{point} never fired")
-        inv = check_invariants(api.invariant_violations, cfg)
+        inv = check_invariants(api.invariant_violations, cfg, c.settled)
         kept = check_allocations(
-            api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks
+            api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks, c.settled
         )
         result.violations = inv.violations + ([] if kept.ok else kept.diff()[:1])
         result.leaked, result.double_bound = leaks(

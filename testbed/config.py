@@ -105,8 +105,10 @@ class Config:
         return {parse_address(k, self.cluster.hosts): v for k, v in table.items()}
 
     def traced(self, host: str) -> bool:
-        """Does ``host`` report its points and lock use to the orchestrator? Holds need it."""
-        return host in self.cluster.trace or bool(self.holds)
+        """Does ``host`` report its points and lock use to the orchestrator? Holds need it on
+        every host they name (``*``: every host); the others run without a round trip a point."""
+        named = {a.partition(":")[0] for key, after in self.holds.items() for a in (key, *after)}
+        return host in self.cluster.trace or host in named or "*" in named
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -74,11 +74,18 @@ def _bind_tcp(sock: zmq.Socket, listen: str, name: str) -> str:
     return f"tcp://{shown}:{port}"
 
 
-def _await_reply(sock: zmq.Socket, msg: wire.Message, deadline: float, recv: Callable) -> Any:
+def _await_reply(
+    sock: zmq.Socket,
+    msg: wire.Message,
+    deadline: float,
+    recv: Callable,
+    poll: Callable[[int], Any] | None = None,
+) -> Any:
     """Poll until the reply to ``msg`` arrives or the deadline passes; drop stale replies."""
+    poll = poll or sock.poll
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not sock.poll(int(left * 1000) + 1):
+        if left <= 0 or not poll(int(left * 1000) + 1):
             if time.monotonic() >= deadline:
                 return None
             continue
@@ -119,6 +126,8 @@ class RpcClient:
             self.sock.setsockopt(zmq.IDENTITY, identity.encode())
         secure.client(self.sock, curve)
         self.sock.connect(endpoint)
+        self.poller = zmq.Poller()  # one for the socket's life: Socket.poll makes one per call
+        self.poller.register(self.sock, zmq.POLLIN)
 
     def call(
         self, op: str, body: dict[str, Any] | None = None, timeout: float | None = None
@@ -131,7 +140,10 @@ class RpcClient:
         except zmq.Again:
             raise RpcTimeout(op, timeout) from None
         return _result(
-            _await_reply(self.sock, msg, deadline, self.sock.recv), op, timeout, "orchestrator"
+            _await_reply(self.sock, msg, deadline, self.sock.recv, self.poller.poll),
+            op,
+            timeout,
+            "orchestrator",
         )
 
     def close(self) -> None:

@@ -10,11 +10,13 @@ before any handler runs.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 VERSION = 1
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per message
+_loads = json.JSONDecoder().decode
 
 
 class WireError(ValueError):
@@ -39,7 +41,7 @@ class Message:
 
 
 def request(op: str, body: dict[str, Any] | None = None) -> Message:
-    return Message(id=uuid.uuid4().hex, op=op, body=body or {})
+    return Message(id=os.urandom(16).hex(), op=op, body=body or {})  # unique; cheaper than uuid4
 
 
 def reply(to: Message, body: Any = None, error: str | None = None) -> Message:
@@ -61,13 +63,13 @@ def encode(msg: Message) -> bytes:
         doc["body" if msg.ok else "error"] = msg.body if msg.ok else msg.error
     else:
         doc["op"], doc["body"] = msg.op, msg.body
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return _dumps(doc).encode()
 
 
 def decode(data: bytes) -> Message:
     """Parse and validate one frame; raises WireError saying what is wrong."""
     try:
-        doc = json.loads(data)
+        doc = _loads(data.decode())  # UTF-8, as encode writes it
     except (ValueError, RecursionError):  # bad UTF-8 or JSON, huge ints, absurd nesting
         raise WireError("not a JSON document") from None
     if not isinstance(doc, dict):

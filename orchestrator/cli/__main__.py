@@ -1,7 +1,5 @@
 """``python -m orchestrator.cli``: the ``testbed`` command without its console script."""
 
-import sys
+from orchestrator.cli.main import entry
 
-from orchestrator.cli.main import main
-
-sys.exit(main())
+entry()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -64,6 +63,8 @@ def _ask(endpoint: str, timeout: float) -> dict[str, Any]:
 
 
 def cmd_host(args: argparse.Namespace) -> int:
+    import multiprocessing
+
     from testbed import join
     from testbed.launch import resolve_entry
     from testbed.logs import FORMAT, HostFormatter
