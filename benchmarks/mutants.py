@@ -59,8 +59,8 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
     ),
     "lock-rule-removed": (
         "a hold is never released because its holder owns the lock",
-        "orchestrator/holds.py",
-        "by_lock = bool(unmet) and self._blocks_everyone(t)",
+        "orchestrator/ordering_policy.py",
+        "by_lock = bool(unmet) and self._blocks_everyone(board, task)",
         "by_lock = False",
     ),
     "hold-timeouts-ignored-by-hosts": (
