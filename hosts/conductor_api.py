@@ -39,7 +39,7 @@ class ConductorAPI:
         if client is None:
             # The identity names the host, pid and task: the history says who asked, network
             # faults find the host's link by it (testbed.events.peer_identity).
-            task = self.inject.task or "main"  # init_host, registration: no task of theirs
+            task = self.inject.task or events.PERIODIC  # init_host, registration, heartbeats
             who = events.peer_identity(self.host, os.getpid(), task, next(self._n))
             client = self._local.client = RpcClient(
                 self.ctx, self.endpoint, self.timeout, who.decode(), self.curve

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hosts.history import Emitter
+from testbed import events
 from testbed.config import Config
 from testbed.points import ANY_HOST, POINTS, Address
 from testbed.transport import RemoteError, RpcTimeout
@@ -82,7 +83,7 @@ class Injector:
 
     def record(self, kind: str, **fields: object) -> None:
         """Add a record to the run's history, for the calling thread's task."""
-        self.history.emit(kind, self.task, **fields)
+        self.history.emit(kind, self.task or events.PERIODIC, **fields)
 
     def __call__(self, point: str) -> None:
         if point not in POINTS:  # a programming error in the host, not a user's mistake

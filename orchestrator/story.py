@@ -127,7 +127,7 @@ class _Builder:
         if key not in self.lanes:
             if key == SCENARIO_LANE:
                 title = "scenario & orchestrator"
-            elif task == PERIODIC:
+            elif task == PERIODIC or task.startswith(f"{PERIODIC}-"):  # and the periodic audit
                 title = f"{host} process & periodic"
             else:
                 n = self.seen_ops[(host, op)] = self.seen_ops.get((host, op), 0) + 1

@@ -28,7 +28,8 @@ from testbed.names import peer_tag
 
 MAX_LINE = select.PIPE_BUF  # one write() of at most this is atomic on a pipe
 ORCHESTRATOR = "orchestrator"
-PERIODIC = "periodic"  # the task of whatever a host does outside a command
+PERIODIC = "periodic"  # the task of whatever a host does outside a command (and the prefix
+# of its periodic audit's, ``periodic-HOST-PID``)
 
 KINDS: dict[str, str] = {
     "run.start": "the recorder started: clock, scenario, tracker",
