@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from orchestrator.api_moves import MovesAPI
 from orchestrator.invariants import violations
 from orchestrator.scheduler import pick_host
 from orchestrator.state import State
@@ -34,7 +35,7 @@ from testbed.vocabulary import (
 T = TypeVar("T")
 
 
-class API:
+class API(MovesAPI):
     def __init__(
         self,
         state: State,
@@ -295,6 +296,7 @@ class API:
             self.state.instances(include_deleted=True),
             states,
             views,
+            self.state.tasks(),
         )
 
     def status(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from orchestrator.strategies import Diverged, Option, Strategy, dependent
 from orchestrator.verdict import FAIL, INCONCLUSIVE
 from testbed.config import Config
 from testbed.errors import ConfigError
+from testbed.fixes import slug
 from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.explorer")
@@ -303,7 +304,7 @@ def explore(
             break
         if sched.outcome == FAIL and out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{scenario.name}-{summary.tracker}-{sched.number:04d}.toml"
+            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}.toml"
             sched.replay = write_replay(
                 out_dir / name,
                 scenario.name,
@@ -312,6 +313,7 @@ def explore(
                 sched.order,
                 sched.line,
                 sched.ok,
+                config.cluster.fixes,
             )
             if result.timeline:
                 sched.timeline = str(out_dir / f"{name[:-5]}.html")

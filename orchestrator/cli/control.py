@@ -30,7 +30,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster import Cluster
     from orchestrator.control_server import ControlServer
 
-    config = load([], args.config, args.sets, args.delays, args.tracker)
+    config = load([], args.config, args.sets, args.delays, args.tracker, args.fix, args.no_fix)
     if DISCOVERY.exists():
         try:
             pid = json.loads(DISCOVERY.read_text())["pid"]
