@@ -114,15 +114,7 @@ class Moves:
         try:
             self.rt.live_migration_claim(instance, migration)
             self.inject("live_migration.pre")  # the fake driver prepares nothing
-            self.inject("live_migration.post_dest")
-            self.conductor.instance_save(
-                uuid,
-                host=self.host,
-                node=self.host,
-                migration_context=None,
-                vm_state=VmState.ACTIVE,
-                task_state=None,
-            )
+            self.rt.post_live_migration_at_destination(instance)
         except Exception:
             self._fail_migration(uuid, migration_id)
             raise

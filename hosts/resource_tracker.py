@@ -188,6 +188,23 @@ class ResourceTracker:
         with self.lock:
             self._drop_move_claim(instance["uuid"], by_flavor=False)
 
+    def post_live_migration_at_destination(self, instance: dict[str, Any]) -> None:
+        """The server is set on this host and its migration context dropped (one save, as
+        Nova's ``post_live_migration_at_destination``). Under the lock, unlike Nova: otherwise
+        an audit here could list instances before this save and migrations after the source
+        completes the migration, and free the server's claim (the window of bug 1896463,
+        which Nova's live migration still has). No fix of the catalogue covers it."""
+        with self.lock:
+            self.inject("live_migration.post_dest")
+            self.conductor.instance_save(
+                instance["uuid"],
+                host=self.host,
+                node=self.host,
+                migration_context=None,
+                vm_state=VmState.ACTIVE,
+                task_state=None,
+            )
+
     # -- the evacuation's last steps ------------------------------------------------------
     def finish_evacuation(self, instance: dict[str, Any], migration: dict[str, Any]) -> None:
         """Nova's fix for 1896463: the last steps run under the lock the audit holds for its
@@ -228,9 +245,9 @@ class ResourceTracker:
     def _tracked(self, instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [i for i in instances if not self._allow_resource_removal(i)]
 
-    def _update_usage_from_migrations(self, migrations: list[dict[str, Any]]) -> list[str]:
-        """Nova ``_update_usage_from_migrations``: track every in-progress migration of this
-        host (their claims are kept by naming their instances to clean_usage). Nova reads each
+    def _update_usage_from_migrations(self, migrations: list[dict[str, Any]]) -> None:
+        """Nova ``_update_usage_from_migrations`` (and ``_populate_assigned_resources``):
+        track every in-progress migration of this host whose instance has arrived. Nova reads each
         migration's instance and its migration context; before fix 1849165 it did so without
         asking whether the context exists yet (``_populate_assigned_resources``), and a
         migration whose destination has not claimed yet made the audit raise ``TypeError``."""
@@ -241,7 +258,6 @@ class ResourceTracker:
                 continue  # the instance has not arrived here yet: nothing to account
             if "pci" in context:  # Nova: 'new_resources' in mig_ctx
                 self.tracked_migrations[mig["instance_uuid"]] = mig
-        return list(self.tracked_migrations)
 
     def update_available_resource(self) -> list[str]:
         """Nova ``update_available_resource`` -> ``_update_available_resource``, all under the
@@ -255,9 +271,11 @@ class ResourceTracker:
                 self.pci_tracker.update_pci_for_instance(inst["uuid"])
             self.inject("audit.migration_list")
             migrations = self.conductor.migration_get_in_progress_and_error()
-            tracked = self._update_usage_from_migrations(migrations)
+            self._update_usage_from_migrations(migrations)
+            # Nova's clean_usage keeps the claims of every in-progress migration's instance,
+            # tracked or not
             self.inject("audit.clean_usage")
-            listed = [i["uuid"] for i in instances], tracked
+            listed = [i["uuid"] for i in instances], [m["instance_uuid"] for m in migrations]
             bound = {d.address: (d.instance_uuid, d.status) for d in self.pci_tracker.pci_devs}
             freed = self.pci_tracker.clean_usage(*listed)
             self.inject.record(  # the history's why: what the lists held, what went free

@@ -103,11 +103,18 @@ class Schedule:
     def line(self) -> str:
         """The order of the state accesses that race with one of another task (lock requests
         and accesses ordered by one lock both hold left out), by the points they follow."""
+        return self._line(Step.races) or self._line(lambda s, o: dependent(s.option, o.option))
+
+    def _line(self, related: Callable[[Step, Step], bool]) -> str:
+        # ``races`` first; when the lock orders every dependent pair (one critical section
+        # before another decides the outcome), the dependent pairs it orders
         names: list[str] = []
         for group in self.groups():
             for s in group:
                 racing = s.option.accesses[0].table != LOCKS and any(
-                    s.races(o) for o in group if o.option.accesses[0].table != LOCKS
+                    related(s, o)
+                    for o in group
+                    if o.option.accesses[0].table != LOCKS and o.option.process != s.option.process
                 )
                 if racing and s.point and s.point not in names:
                     names.append(s.point)
