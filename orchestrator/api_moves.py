@@ -9,6 +9,8 @@ it sends, except where ``until`` lets it return early: then the one task it sent
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +28,12 @@ if TYPE_CHECKING:
     from orchestrator.state import State
     from testbed.config import Config
 
+log = logging.getLogger("testbed.api")
+
 
 class MovesAPI:
+    _moves: set[str]
+    _move_threads: set[threading.Thread]
     state: State
     config: Config
     server: Callable[[str], dict[str, Any]]
@@ -37,6 +43,28 @@ class MovesAPI:
     wait_task: Callable[[str], None]
     _task: Callable[..., str]
     _pick: Callable[..., str]
+
+    def _in_background(self, name: str, rest: Callable[[], None]) -> None:
+        """The rest of a move, sent task after task by a thread of its own while the caller
+        goes on (``wait_idle`` waits for it too). Its waits are bounded like any other; a task
+        that fails is the run's to judge, as every task is."""
+
+        def run() -> None:
+            try:
+                rest()
+            except Exception as exc:  # noqa: BLE001 - the run's verdict reads the task itself
+                log.warning("the rest of the move of %s: %s", name, exc)
+            finally:
+                with self.state.changed:
+                    self._moves.discard(name)
+                    self._move_threads.discard(threading.current_thread())
+                    self.state.changed.notify_all()
+
+        thread = threading.Thread(target=run, name=f"move-{name}", daemon=True)
+        with self.state.changed:
+            self._moves.add(name)
+            self._move_threads.add(thread)
+        thread.start()
 
     def _migration(self, name: str, wanted: str) -> dict[str, Any]:
         """The server's migration, whose status must be ``wanted`` (a resize awaiting
@@ -89,9 +117,15 @@ class MovesAPI:
         self.wait_task(self._task(mig["source"], "finish_revert_resize", uuid=uuid, migration=mid))
         return {"migration": mid, "source": mig["source"], "dest": mig["dest"]}
 
-    def live_migrate(self, name: str, target: str | None = None) -> dict[str, Any]:
+    def live_migrate(
+        self, name: str, target: str | None = None, until: str = Until.DONE
+    ) -> dict[str, Any]:
         """Live-migrate an active server to ``target`` (or the scheduler's pick): the
-        destination claims and takes the server, then the source frees what it held."""
+        destination claims and takes the server, then the source frees what it held.
+        ``until``: return once the migration exists and the destination has the command
+        (``accepted``), once it has claimed (``claimed``), or when the move is done."""
+        if until not in UNTIL:
+            raise ApiError(f"live_migrate: 'until' must be one of {', '.join(UNTIL)}")
         inst = self.server(name)
         source, uuid = inst["host"], inst["uuid"]
         if inst["vm_state"] != VmState.ACTIVE or not self.is_up(source):
@@ -99,8 +133,21 @@ class MovesAPI:
         target = self._target(inst, target)
         mig = self.state.migration_create(uuid, source, target, MigrationType.LIVE_MIGRATION)
         self.state.instance_save(uuid, {"task_state": TaskState.MIGRATING})
-        self.wait_task(self._task(target, "pre_live_migration", uuid=uuid, migration=mig))
-        self.wait_task(self._task(source, "post_live_migration", uuid=uuid, migration=mig))
+        dest = self._task(target, "pre_live_migration", uuid=uuid, migration=mig)
+
+        def rest() -> None:
+            self.wait_task(dest)
+            self.wait_task(self._task(source, "post_live_migration", uuid=uuid, migration=mig))
+
+        if until == Until.CLAIMED:
+            self.wait_for(
+                f"the claim of {name} on {target}",
+                lambda: self.state.migration_get(mig)["status"] != MigrationStatus.ACCEPTED,
+            )
+        if until == Until.DONE:
+            rest()
+        else:
+            self._in_background(name, rest)
         return {"migration": mig, "source": source, "dest": target}
 
     def shelve(self, name: str) -> None:

@@ -69,6 +69,8 @@ class Schedule:
     steps: list[Step]
     result: Result
     replay: str | None = None
+    # process -> the decision at which it was first ready to go: its task was alive from then
+    seen: dict[str, int] = field(default_factory=dict)
     timeline: str | None = None  # the losing run's timeline.html, beside its replay file
 
     @property
@@ -80,19 +82,22 @@ class Schedule:
         return self.result.ok
 
     def groups(self) -> list[list[Step]]:
-        """The steps, grouped by tasks whose lifetimes overlap in this schedule: tasks in
-        different groups were ordered by the scenario itself (it waited for one to finish
-        before it started the other), so only steps within a group can be reordered."""
+        """The steps, grouped by tasks whose lifetimes overlap in this schedule (a task lives
+        from the first decision at which it was ready to go): tasks in different groups were
+        ordered by the scenario itself (it waited for one to finish before it started the
+        other), so only steps within a group can be reordered."""
         span: dict[str, list[int]] = {}
         for i, s in enumerate(self.steps):
-            span.setdefault(s.option.process, [i, i])[1] = i
+            start = min(self.seen.get(s.option.process, i), i)
+            span.setdefault(s.option.process, [start, i])[1] = i
         groups: list[list[Step]] = []
         end = -1
         for i, s in enumerate(self.steps):
             if i > end:
                 groups.append([])
             groups[-1].append(s)
-            end = max(end, span[s.option.process][1])
+            # a task ready (alive) since before this step overlaps it, even if it goes later
+            end = max([end] + [last for first, last in span.values() if first <= i])
         return groups
 
     @property
@@ -195,6 +200,7 @@ class Driver:
         self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
         self.gate = cluster.gate(hosts)
         self.steps: list[Step] = []
+        self.seen: dict[str, int] = {}
         self.error: str | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="explorer", daemon=True)
@@ -251,6 +257,8 @@ class Driver:
                 if not ready:
                     continue
                 i = self.strategy.choose([s.option for s, _ in ready])
+                for step, _ in ready:
+                    self.seen.setdefault(step.option.process, len(self.steps))
                 self.steps.append(ready[i][0])
                 self.gate.release(ready[i][1])
         except Diverged as exc:
@@ -305,6 +313,7 @@ def explore(
         result = runner.run(scenario, config, run_base, observer=observer)
         driver = drivers[0] if drivers else None
         sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
+        sched.seen = driver.seen if driver else {}
         summary.schedules.append(sched)
         if driver and driver.error:
             summary.error = driver.error

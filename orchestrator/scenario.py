@@ -155,7 +155,10 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
             raise ConfigError(f"{prefix}: 'action' must be one of {', '.join(FAULTS)}")
         if step.do == "kill" and a.get("signal", DEFAULT_SIGNAL) not in SIGNALS:
             raise ConfigError(f"{prefix}: 'signal' must be one of {', '.join(SIGNALS)}")
-        if step.do in ("evacuate", "unshelve") and a.get("until", Until.DONE) not in UNTIL:
+        if (
+            step.do in ("evacuate", "unshelve", "live_migrate")
+            and a.get("until", Until.DONE) not in UNTIL
+        ):
             raise ConfigError(f"{prefix}: 'until' must be one of {', '.join(UNTIL)}")
         for text in a.get("expect", []):
             try:

@@ -126,9 +126,10 @@ STEPS: dict[str, StepType] = {
         "revert a resize: the destination drops its claim, the source takes the server back",
     ),
     "live_migrate": StepType(
-        lambda c, server, to="": c.api.live_migrate(server, to or None),
-        {"server": (str, REQUIRED), "to": (str, "")},
-        "live-migrate a server: the destination claims and takes it, the source frees",
+        lambda c, server, to="", until=Until.DONE: c.api.live_migrate(server, to or None, until),
+        {"server": (str, REQUIRED), "to": (str, ""), "until": (str, Until.DONE)},
+        "live-migrate a server: the destination claims and takes it, the source frees; "
+        f"until = {' | '.join(UNTIL)} (the rest goes on in the background)",
     ),
     "shelve": StepType(
         lambda c, server: c.api.shelve(server),
