@@ -62,8 +62,10 @@ class API(MovesAPI):
         yet: it is blocked on the cluster (a wait whose condition just came true is on its
         way out, and may start new work)."""
         with self.state.changed:
-            if not self._waits or not self._move_threads <= self._in_wait:
-                return False  # a background move between two of its tasks is not blocked
+            if not self._in_wait - self._move_threads or not self._move_threads <= self._in_wait:
+                # the caller itself must wait, and a background move between two of its tasks
+                # is not blocked
+                return False
             try:
                 return not any(p() for p in self._waits)
             except Exception:  # a predicate that raises ends its wait: not blocked
