@@ -10,6 +10,7 @@ import logging
 
 from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
+from hosts.moves import Moves
 from hosts.pci import PciDevTracker, make_devices
 from hosts.resource_tracker import TRACKERS, ResourceTracker
 from testbed.config import Config
@@ -21,11 +22,11 @@ log = logging.getLogger("testbed.host.manager")
 INCOMING_CUT_OFF = [MigrationStatus.ACCEPTED, MigrationStatus.PRE_MIGRATING]
 
 
-class ComputeManager:
+class ComputeManager(Moves):
     def __init__(self, host: str, config: Config, conductor: ConductorAPI, inject: Injector):
         self.host, self.config = host, config
         self.conductor, self.inject = conductor, inject
-        self.rt: ResourceTracker | None = None
+        self.rt: ResourceTracker | None = None  # made by init_host
 
     # -- start ----------------------------------------------------------------------------
     def init_host(self) -> None:
@@ -38,7 +39,9 @@ class ComputeManager:
             d = self.config.devices
             pci = PciDevTracker(make_devices(d.count(self.host), d.vendor_id, d.product_id))
             self.conductor.pci_save(pci.to_records())
-        self.rt = TRACKERS[self.config.cluster.tracker](self.host, pci, self.conductor, self.inject)
+        fixes = self.config.cluster.fixes
+        tracker = TRACKERS["fixed" if fixes else "buggy"]
+        self.rt = tracker(self.host, pci, self.conductor, self.inject, fixes)
         self.inject("init_host.cleanup")
         self._destroy_evacuated_instances()
         self._fail_interrupted_evacuations()
@@ -76,6 +79,7 @@ class ComputeManager:
     def build_and_run_instance(self, uuid: str) -> None:
         instance = self.conductor.instance_get(uuid)
         try:
+            self.inject("build.claim")
             self.rt.instance_claim(instance)
         except Exception:
             self.conductor.instance_save(uuid, vm_state=VmState.ERROR, task_state=None)

@@ -68,7 +68,7 @@ class HostProcess:
         self.manager.init_host()
         self.inject.armed = True
         self.conductor.call("service.register", host=self.name, pid=os.getpid())
-        log.info("host %s up (tracker %s)", self.name, self.spec.config.cluster.tracker)
+        log.info("host %s up (fixes: %s)", self.name, self.spec.config.cluster.tracker)
         for target in (self._heartbeat, self._periodic_audit):
             threading.Thread(target=target, name=target.__name__, daemon=True).start()
         # A signal writes a byte to this pipe (set_wakeup_fd), so SIGTERM ends the poll at
@@ -135,20 +135,62 @@ class HostProcess:
     def audit(self) -> None:
         self.manager.update_available_resource()
 
+    # the move operations (hosts.moves), each one host's part of a move
+    @task_command("prep_resize")
+    def prep_resize(self, uuid: str, migration: int) -> None:
+        self.manager.prep_resize(uuid, migration)
+
+    @task_command("resize_instance")
+    def resize_instance(self, uuid: str, migration: int) -> None:
+        self.manager.resize_instance(uuid, migration)
+
+    @task_command("finish_resize")
+    def finish_resize(self, uuid: str, migration: int) -> None:
+        self.manager.finish_resize(uuid, migration)
+
+    @task_command("confirm_resize")
+    def confirm_resize(self, uuid: str, migration: int) -> None:
+        self.manager.confirm_resize(uuid, migration)
+
+    @task_command("revert_resize")
+    def revert_resize(self, uuid: str, migration: int) -> None:
+        self.manager.revert_resize(uuid, migration)
+
+    @task_command("finish_revert_resize")
+    def finish_revert_resize(self, uuid: str, migration: int) -> None:
+        self.manager.finish_revert_resize(uuid, migration)
+
+    @task_command("pre_live_migration")
+    def pre_live_migration(self, uuid: str, migration: int) -> None:
+        self.manager.pre_live_migration(uuid, migration)
+
+    @task_command("post_live_migration")
+    def post_live_migration(self, uuid: str, migration: int) -> None:
+        self.manager.post_live_migration(uuid, migration)
+
+    @task_command("shelve_offload")
+    def shelve_offload(self, uuid: str) -> None:
+        self.manager.shelve_offload_instance(uuid)
+
+    @task_command("unshelve")
+    def unshelve(self, uuid: str) -> None:
+        self.manager.unshelve_instance(uuid)
+
     def _start_task(self, op: str, task: str, fn: Callable[[], Any]) -> None:
         def run() -> None:
             self.inject.bind(task)
-            ok, error = True, None
+            ok, error, crashed = True, None, False
             try:
                 fn()
             except EXPECTED_FAILURES as exc:
                 ok, error = False, f"{op} failed: {exc}"
                 log.warning(error)
             except Exception as exc:  # logged with its traceback; the host goes on
-                ok, error = False, f"{op} failed: {type(exc).__name__}: {exc}"
+                ok, error, crashed = False, f"{op} failed: {type(exc).__name__}: {exc}", True
                 log.exception("%s failed", op)
             try:
                 body = {"task": task, "ok": ok} | ({"error": error} if error else {})
+                body |= {"crashed": True} if crashed else {}
                 self.conductor.call("task.done", **body)
             except (RpcTimeout, RemoteError) as exc:
                 log.warning("could not report task %s: %s", task, exc)

@@ -9,10 +9,12 @@ must not do a host's work in its place. It keeps no state of its own beyond who 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from orchestrator.api_moves import MovesAPI
 from orchestrator.invariants import violations
 from orchestrator.scheduler import pick_host
 from orchestrator.state import State
@@ -34,7 +36,7 @@ from testbed.vocabulary import (
 T = TypeVar("T")
 
 
-class API:
+class API(MovesAPI):
     def __init__(
         self,
         state: State,
@@ -47,6 +49,9 @@ class API:
         self.hosts = config.cluster.hosts
         self._waits: list[Callable[[], Any]] = []  # predicates of callers inside wait_for
         self._abort: str | None = None  # set by an observer that failed: every wait ends
+        self._moves: set[str] = set()  # moves going on in the background (``until``), by name
+        self._move_threads: set[threading.Thread] = set()  # their threads
+        self._in_wait: set[threading.Thread] = set()  # threads inside wait_for
         # asked on every wait: a reason to stop now (the runner's: a task failed, a hold timed
         # out: the run is inconclusive already, waiting longer cannot change that)
         self.guard: Callable[[], str | None] = lambda: None
@@ -57,7 +62,9 @@ class API:
         yet: it is blocked on the cluster (a wait whose condition just came true is on its
         way out, and may start new work)."""
         with self.state.changed:
-            if not self._waits:
+            if not self._in_wait - self._move_threads or not self._move_threads <= self._in_wait:
+                # the caller itself must wait, and a background move between two of its tasks
+                # is not blocked
                 return False
             try:
                 return not any(p() for p in self._waits)
@@ -79,6 +86,7 @@ class API:
         tick = self.config.timeouts.heartbeat_interval
         with self.state.changed:
             self._waits.append(predicate)  # the explorer decides only while its caller waits
+            self._in_wait.add(threading.current_thread())
             try:
                 while True:
                     stop = self._abort or self.guard()
@@ -93,6 +101,7 @@ class API:
                     self.state.changed.wait(min(left, tick))
             finally:
                 self._waits.remove(predicate)
+                self._in_wait.discard(threading.current_thread())
 
     # -- hosts ----------------------------------------------------------------------------
     def known(self, host: str) -> str:
@@ -156,10 +165,14 @@ class API:
             raise ApiError(t["error"] or f"{t['op']} on {t['host']} {t['state']}")
 
     def wait_idle(self) -> None:
-        """Until no task runs on a live host (a killed host's tasks are lost, not running)."""
+        """Until no task runs on a live host (a killed host's tasks are lost, not running) and
+        no move goes on in the background."""
         self.wait_for(
             "running tasks to finish",
-            lambda: not any(self.is_up(t["host"]) for t in self.state.tasks_running()),
+            lambda: (
+                not self._moves
+                and not any(self.is_up(t["host"]) for t in self.state.tasks_running())
+            ),
         )
 
     def audit(self, host: str, wait: bool = True) -> str:
@@ -298,6 +311,7 @@ class API:
             self.state.instances(include_deleted=True),
             states,
             views,
+            self.state.tasks(),
         )
 
     def status(self) -> dict[str, Any]:

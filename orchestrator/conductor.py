@@ -132,8 +132,10 @@ class Conductor:
         self.state.migration_save(id, status)
 
     @OPS.declare("task.done", footprint=lambda b: [writes(TASKS, id=b["task"])])
-    def task_done(self, task: str, ok: bool, error: str | None = None) -> None:
-        self.state.task_done(task, ok, error)
+    def task_done(
+        self, task: str, ok: bool, error: str | None = None, crashed: bool = False
+    ) -> None:
+        self.state.task_done(task, ok, error, crashed)
         self.board.on_done(task)
 
     @OPS.declare("trace", footprint=lambda b: [])  # the hold board's business, not the state's

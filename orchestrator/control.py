@@ -134,3 +134,60 @@ def rebuild(c: Cluster, server: str) -> None:
 )
 def audit(c: Cluster, host: str) -> dict[str, Any]:
     return {"task": c.api.audit(host)}
+
+
+@COMMANDS.declare(
+    "resize",
+    help="cold-migrate a server (a resize, same request) until it awaits confirm or revert",
+    args=_SERVER | {"to": "the destination (default: the scheduler's pick)"},
+    say="{server} resized from {out[source]} to {out[dest]}: confirm or revert it",
+)
+def resize(c: Cluster, server: str, to: str | None = None) -> dict[str, Any]:
+    return c.api.resize(server, to)
+
+
+@COMMANDS.declare(
+    "confirm-resize",
+    help="confirm a resize: the source drops what it kept",
+    args=_SERVER,
+    say="{server}: resize confirmed",
+)
+def confirm_resize(c: Cluster, server: str) -> dict[str, Any]:
+    return c.api.confirm_resize(server)
+
+
+@COMMANDS.declare(
+    "revert-resize",
+    help="revert a resize: the server goes back to its source",
+    args=_SERVER,
+    say="{server}: resize reverted to {out[source]}",
+)
+def revert_resize(c: Cluster, server: str) -> dict[str, Any]:
+    return c.api.revert_resize(server)
+
+
+@COMMANDS.declare(
+    "live-migrate",
+    help="live-migrate a server",
+    args=_SERVER | {"to": "the destination (default: the scheduler's pick)"},
+    say="{server} live-migrated from {out[source]} to {out[dest]}",
+)
+def live_migrate(c: Cluster, server: str, to: str | None = None) -> dict[str, Any]:
+    return c.api.live_migrate(server, to)
+
+
+@COMMANDS.declare(
+    "shelve", help="shelve and offload a server", args=_SERVER, say="{server} shelved"
+)
+def shelve(c: Cluster, server: str) -> None:
+    c.api.shelve(server)
+
+
+@COMMANDS.declare(
+    "unshelve",
+    help="unshelve a server",
+    args=_SERVER | {"to": "the host (default: the scheduler's pick)"},
+    say="{server} unshelved on {out[host]}",
+)
+def unshelve(c: Cluster, server: str, to: str | None = None) -> dict[str, Any]:
+    return {"host": c.api.unshelve(server, to)}

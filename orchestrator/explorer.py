@@ -42,6 +42,7 @@ from orchestrator.strategies import Diverged, Option, Strategy, dependent
 from orchestrator.verdict import FAIL, INCONCLUSIVE
 from testbed.config import Config
 from testbed.errors import ConfigError
+from testbed.fixes import slug
 from testbed.vocabulary import Event, TaskStatus
 
 log = logging.getLogger("testbed.explorer")
@@ -68,6 +69,8 @@ class Schedule:
     steps: list[Step]
     result: Result
     replay: str | None = None
+    # process -> the decision at which it was first ready to go: its task was alive from then
+    seen: dict[str, int] = field(default_factory=dict)
     timeline: str | None = None  # the losing run's timeline.html, beside its replay file
 
     @property
@@ -79,19 +82,22 @@ class Schedule:
         return self.result.ok
 
     def groups(self) -> list[list[Step]]:
-        """The steps, grouped by tasks whose lifetimes overlap in this schedule: tasks in
-        different groups were ordered by the scenario itself (it waited for one to finish
-        before it started the other), so only steps within a group can be reordered."""
+        """The steps, grouped by tasks whose lifetimes overlap in this schedule (a task lives
+        from the first decision at which it was ready to go): tasks in different groups were
+        ordered by the scenario itself (it waited for one to finish before it started the
+        other), so only steps within a group can be reordered."""
         span: dict[str, list[int]] = {}
         for i, s in enumerate(self.steps):
-            span.setdefault(s.option.process, [i, i])[1] = i
+            start = min(self.seen.get(s.option.process, i), i)
+            span.setdefault(s.option.process, [start, i])[1] = i
         groups: list[list[Step]] = []
         end = -1
         for i, s in enumerate(self.steps):
             if i > end:
                 groups.append([])
             groups[-1].append(s)
-            end = max(end, span[s.option.process][1])
+            # a task ready (alive) since before this step overlaps it, even if it goes later
+            end = max([end] + [last for first, last in span.values() if first <= i])
         return groups
 
     @property
@@ -102,11 +108,18 @@ class Schedule:
     def line(self) -> str:
         """The order of the state accesses that race with one of another task (lock requests
         and accesses ordered by one lock both hold left out), by the points they follow."""
+        return self._line(Step.races) or self._line(lambda s, o: dependent(s.option, o.option))
+
+    def _line(self, related: Callable[[Step, Step], bool]) -> str:
+        # ``races`` first; when the lock orders every dependent pair (one critical section
+        # before another decides the outcome), the dependent pairs it orders
         names: list[str] = []
         for group in self.groups():
             for s in group:
                 racing = s.option.accesses[0].table != LOCKS and any(
-                    s.races(o) for o in group if o.option.accesses[0].table != LOCKS
+                    related(s, o)
+                    for o in group
+                    if o.option.accesses[0].table != LOCKS and o.option.process != s.option.process
                 )
                 if racing and s.point and s.point not in names:
                     names.append(s.point)
@@ -187,6 +200,7 @@ class Driver:
         self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
         self.gate = cluster.gate(hosts)
         self.steps: list[Step] = []
+        self.seen: dict[str, int] = {}
         self.error: str | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="explorer", daemon=True)
@@ -246,6 +260,8 @@ class Driver:
                 if not ready:
                     continue
                 i = self.strategy.choose([s.option for s, _ in ready])
+                for step, _ in ready:
+                    self.seen.setdefault(step.option.process, len(self.steps))
                 self.steps.append(ready[i][0])
                 self.gate.release(ready[i][1])
         except Diverged as exc:
@@ -305,13 +321,14 @@ def explore(
         result = runner.run(scenario, config, run_base, observer=observer)
         driver = drivers[0] if drivers else None
         sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
+        sched.seen = driver.seen if driver else {}
         summary.schedules.append(sched)
         if driver and driver.error:
             summary.error = driver.error
             break
         if sched.outcome == FAIL and out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{scenario.name}-{summary.tracker}-{sched.number:04d}.toml"
+            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}.toml"
             sched.replay = write_replay(
                 out_dir / name,
                 scenario.name,
@@ -320,6 +337,7 @@ def explore(
                 sched.order,
                 sched.line,
                 sched.ok,
+                config.cluster.fixes,
             )
             if result.timeline:
                 sched.timeline = str(out_dir / f"{name[:-5]}.html")

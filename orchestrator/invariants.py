@@ -35,9 +35,10 @@ def violations(
     servers: list[dict[str, Any]],
     states: dict[str, str],
     host_views: dict[str, list[dict[str, Any]]],
+    tasks: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> list[str]:
     """``servers`` includes deleted ones; ``states``: host -> up/down; ``host_views``: each
-    live host's own device records."""
+    live host's own device records; ``tasks``: every task the hosts were given."""
     out: list[str] = []
     by_uuid = {s["uuid"]: s for s in servers}
     per_host: dict[str, list[dict[str, Any]]] = {h: [] for h in config.cluster.hosts}
@@ -93,12 +94,20 @@ def violations(
                     f"orchestrator's view equals the host's: {host} {address} is "
                     f"{_fmt(mine.get(address))} here, {_fmt(theirs.get(address))} on host"
                 )
+    for t in tasks:  # 5. no host operation crashed (Nova's audit raising: bug 1849165)
+        if t.get("crashed"):
+            out.append(
+                f"no host operation crashed: {t['op']} on {t['host']} raised ({t['error']}); "
+                f"what it was to do on {t['host']} was not done"
+            )
     return out
 
 
 def _moving_here(server: dict[str, Any], host: str) -> bool:
+    """A move in progress: its destination holds the claim, its source what it had (a resize
+    awaiting confirm or revert, a live migration not yet cleaned up on the source)."""
     ctx = server.get("migration_context")
-    return bool(ctx and ctx.get("dest") == host)
+    return bool(ctx and host in (ctx.get("dest"), ctx.get("source")))
 
 
 def _fmt(entry: tuple[str, str | None] | None) -> str:

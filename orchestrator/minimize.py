@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.strategies import dependent
+from testbed import fixes
 from testbed.config import Config
 
 if TYPE_CHECKING:
@@ -86,10 +87,11 @@ def holds_table(rules: list[tuple[str, str]]) -> dict[str, list[str]]:
     return table
 
 
-def _with_holds(config: Config, rules: list[tuple[str, str]], tracker: str) -> Config:
+def _with_holds(config: Config, rules: list[tuple[str, str]], on: list[str]) -> Config:
     config = copy.deepcopy(config)
     config.delays, config.faults, config.holds = {}, {}, holds_table(rules)
-    config.cluster.tracker, config.cluster.trace = tracker, []
+    config.cluster.fixes, config.cluster.tracker = list(on), fixes.label(on)
+    config.cluster.trace = []
     config.timeouts.hold = min(config.timeouts.hold, 1.0)  # an impossible order fails fast
     return config
 
@@ -97,27 +99,32 @@ def _with_holds(config: Config, rules: list[tuple[str, str]], tracker: str) -> C
 def emit_scenario(
     scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path
 ) -> dict[str, Any]:
-    """Minimise ``schedule`` (which lost) to the fewest orderings that still make the buggy
-    tracker lose, check the fixed tracker with them, and write the scenario file."""
+    """Minimise ``schedule`` (which lost) to the fewest orderings that still make the run
+    lose with the fixes it was explored with (``buggy`` below), check them with every fix on
+    (``fixed``), and write the scenario file."""
     from orchestrator import runner
 
     base = tempfile.mkdtemp(prefix="testbed-minimize-")
+    explored = list(config.cluster.fixes)
 
-    def outcome(rules: list[tuple[str, str]], tracker: str) -> str:
-        result = runner.run(scenario, _with_holds(config, rules, tracker), base)
+    def outcome(rules: list[tuple[str, str]], on: list[str]) -> str:
+        result = runner.run(scenario, _with_holds(config, rules, on), base)
         return result.outcome
 
     def loses(rules: list[tuple[str, str]], times: int) -> bool:
         # orderings decide only what they name; a set that loses by luck is no regression test
-        return all(outcome(rules, "buggy") == "fail" for _ in range(times))
+        # (no ordering at all must lose as often as the result is confirmed: it is the set
+        # that luck alone makes lose most easily)
+        runs = times if rules else CONFIRM
+        return all(outcome(rules, explored) == "fail" for _ in range(runs))
 
     every = candidates(schedule)
     for times in RELIABLE:  # a set that lost by luck fails its confirmation: again, stricter
         rules = ddmin(every, lambda rules, times=times: loses(rules, times))
-        buggy = [outcome(rules, "buggy") for _ in range(CONFIRM)]
+        buggy = [outcome(rules, explored) for _ in range(CONFIRM)]
         if buggy.count("fail") == CONFIRM:
             break
-    fixed = [outcome(rules, "fixed") for _ in range(CONFIRM)]
+    fixed = [outcome(rules, list(fixes.ALL)) for _ in range(CONFIRM)]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{scenario.name}-minimal-{schedule.number:04d}.toml"
     raw = {k: dict(v) for k, v in scenario.config.items() if k not in ("delays", "faults", "holds")}
@@ -127,11 +134,12 @@ def emit_scenario(
         {"buggy": "fail", "fixed": "pass"},
         raw | {"holds": holds_table(rules)},
         [{"do": s.do, **s.args} for s in scenario.steps],
+        bug=scenario.bug,
         comment=[
             f"Written by testbed explore from a losing schedule of '{scenario.name}':",
             f"  {schedule.line}",
-            "Each [holds] ordering below is needed: without any one of them the buggy",
-            "tracker no longer loses. No delays.",
+            "Each [holds] ordering below is needed: without any one of them the run with",
+            f"fixes '{fixes.label(explored)}' no longer loses. No delays.",
         ],
     )
     path.write_text(text)
@@ -171,10 +179,12 @@ def scenario_toml(
     config: dict[str, dict[str, Any]],
     steps: list[dict[str, Any]],
     comment: list[str] = (),  # type: ignore[assignment]
+    bug: str | None = None,
 ) -> str:
     lines = [f"# {c}" for c in comment]
     lines += [f"name = {toml_value(name)}", f"description = {toml_value(description)}"]
-    lines += [f"outcomes = {toml_value(outcomes)}", ""]
+    lines += [f"outcomes = {toml_value(outcomes)}"]
+    lines += [f"bug = {toml_value(bug)}", ""] if bug else [""]
     for section, table in config.items():
         if not table:
             continue

@@ -37,9 +37,10 @@ if TYPE_CHECKING:
     from orchestrator.cluster import Cluster
     from orchestrator.runner import Result
 
-MARKER_KEYS = ("hosts", "devices", "tracker", "delays", "timeouts", "checks", "sets")
+MARKER_KEYS = ("hosts", "devices", "tracker", "fixes", "delays", "timeouts", "checks", "sets")
 MARKER_HELP = (
-    "testbed(hosts=[...], devices=N, tracker='buggy'|'fixed', delays={'HOST:POINT': s}, "
+    "testbed(hosts=[...], devices=N, tracker='buggy'|'fixed', fixes=['1896463', ...] (the fixes "
+    "on; after tracker), delays={'HOST:POINT': s}, "
     "timeouts={...}, checks={...}, sets=['section.key=value'], or any configuration section "
     "as a table): configure the cluster and run_scenario fixtures of this test (wins over the "
     "command line and the ini file)"
@@ -123,8 +124,9 @@ def _marker_layer(kwargs: Mapping[str, Any], args: tuple[Any, ...], where: str) 
     if unknown:
         raise ConfigError(f"{where}: unknown argument '{unknown[0]}' (known: {', '.join(known)})")
     layers: list[Layer] = []
-    for key, value in kwargs.items():
-        if key in ("hosts", "tracker"):
+    # the tracker (all fixes or none) first, so that ``fixes`` given beside it wins
+    for key, value in sorted(kwargs.items(), key=lambda kv: kv[0] == "fixes"):
+        if key in ("hosts", "tracker", "fixes"):
             layers.append((f"{where} {key}", {"cluster": {key: value}}))
         elif key == "devices":
             table = {"hosts": value} if isinstance(value, Mapping) else {"per_host": value}

@@ -1,5 +1,5 @@
 """Replay files: one explored schedule, written so that ``testbed run --replay FILE`` runs it
-again exactly (its scenario, tracker, explored hosts and the whole cross-host release order).
+again exactly (its scenario, fixes, explored hosts and the whole cross-host release order).
 
 A replay file is TOML; this module only reads and writes it, and must not run anything.
 """
@@ -22,10 +22,12 @@ def write_replay(
     order: list[str],
     line: str,
     ok: bool,
+    fixes: list[str] | None = None,
 ) -> str:
     lines = [
         f"scenario = {toml_value(scenario)}",
-        f"tracker = {toml_value(tracker)}",
+        f"tracker = {toml_value(tracker)}",  # the fixes' label: fixed, buggy, or a mix
+        *([f"fixes = {toml_value(fixes)}"] if fixes is not None else []),
         f"hosts = {toml_value(hosts)}",
         f'outcome = "{"pass" if ok else "fail"}"',
         f"# {line}",
@@ -45,6 +47,8 @@ def read_replay(path: str) -> dict[str, Any]:
     for key in ("scenario", "tracker", "hosts", "order"):
         if key not in doc:
             raise ConfigError(f"replay file '{path}': missing key '{key}'")
+    if "fixes" in doc and not isinstance(doc["fixes"], list):
+        raise ConfigError(f"replay file '{path}': 'fixes' must be a list of bugs")
     for key in ("hosts", "order"):
         if not isinstance(doc[key], list) or not all(isinstance(x, str) for x in doc[key]):
             raise ConfigError(f"replay file '{path}': '{key}' must be a list of names")

@@ -111,6 +111,7 @@ class Ledger:
                     f"step {step.number}" if step else None,
                     bool(step and step.may_fail),
                     record.path(row["id"]),
+                    bool(row.get("crashed")),
                 )
             )
         return out

@@ -3,6 +3,8 @@
     name = "my-scenario"
     description = "one line"
     outcomes = { fixed = "pass", buggy = "fail" }   # expected outcome per tracker
+    bug = "1896463"     # instead: fails with this fix off, passes with it on, whatever the
+                        # other fixes are (implies the outcomes above)
     [config]            # any configuration section: cluster, devices, timeouts, checks, delays
     [[steps]]
     do = "create_server"
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.steps import REQUIRED, STEPS
+from testbed import fixes
 from testbed.config import DIRECTIONS, TRACKERS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
@@ -47,6 +50,18 @@ class Scenario:
     config: dict[str, Any]
     steps: list[Step]
     outcomes: dict[str, str] = field(default_factory=lambda: {"fixed": "pass", "buggy": "pass"})
+    bug: str | None = None  # the one fix that decides the outcome, whatever the others are
+
+    def expected(self, on: list[str] | tuple[str, ...]) -> str | None:
+        """The outcome expected with the fixes ``on``; None when the scenario does not say
+        (outcomes that differ per tracker, a set of fixes that is neither all nor none)."""
+        if self.bug is not None:
+            return "pass" if self.bug in on else "fail"
+        if set(on) >= set(fixes.ALL):
+            return self.outcomes["fixed"]
+        if not on or self.outcomes["fixed"] == self.outcomes["buggy"]:
+            return self.outcomes["buggy"]
+        return None
 
 
 def builtin_names() -> list[str]:
@@ -76,7 +91,7 @@ def _field(step: int, do: str, key: str, value: Any, tp: type) -> Any:
 
 
 def parse(doc: dict[str, Any], where: str) -> Scenario:
-    unknown = set(doc) - {"name", "description", "config", "steps", "outcomes"}
+    unknown = set(doc) - {"name", "description", "config", "steps", "outcomes", "bug"}
     if unknown:
         raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}'")
     raw_steps = doc.get("steps")
@@ -106,11 +121,19 @@ def parse(doc: dict[str, Any], where: str) -> Scenario:
     config = doc.get("config", {})
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: 'config' must be a table")
-    outcomes = {"fixed": "pass", "buggy": "pass"} | doc.get("outcomes", {})
+    bug = doc.get("bug")
+    if bug is not None:
+        if not isinstance(bug, str):
+            raise ConfigError(f"{where}: 'bug' must be a bug's number as a string, got {bug!r}")
+        fixes.check([bug], where)
+    default = {"fixed": "pass", "buggy": "fail" if bug else "pass"}
+    outcomes = default | doc.get("outcomes", {})
     if set(outcomes) != set(TRACKERS) or not set(outcomes.values()) <= {"pass", "fail"}:
         raise ConfigError(f"{where}: 'outcomes' maps each tracker (buggy, fixed) to pass or fail")
+    if bug and outcomes != default:
+        raise ConfigError(f"{where}: 'bug = \"{bug}\"' means outcomes fixed = pass, buggy = fail")
     return Scenario(
-        str(doc.get("name", where)), str(doc.get("description", "")), config, steps, outcomes
+        str(doc.get("name", where)), str(doc.get("description", "")), config, steps, outcomes, bug
     )
 
 
@@ -136,7 +159,10 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
             raise ConfigError(f"{prefix}: 'direction' must be one of {', '.join(DIRECTIONS)}")
         if step.do == "slow" and a.get("drop", 0.0) > 1:
             raise ConfigError(f"{prefix}: 'drop' is a fraction (0 to 1)")
-        if step.do == "evacuate" and a.get("until", Until.DONE) not in UNTIL:
+        if (
+            step.do in ("evacuate", "unshelve", "live_migrate")
+            and a.get("until", Until.DONE) not in UNTIL
+        ):
             raise ConfigError(f"{prefix}: 'until' must be one of {', '.join(UNTIL)}")
         for text in a.get("expect", []):
             try:

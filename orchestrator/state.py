@@ -19,7 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from testbed.vocabulary import MIGRATION_FINISHED, MigrationStatus, TaskState, TaskStatus, VmState
+from testbed.vocabulary import (
+    MIGRATION_FINISHED,
+    MigrationStatus,
+    MigrationType,
+    TaskState,
+    TaskStatus,
+    VmState,
+)
 
 SCHEMA = """
 CREATE TABLE services (host TEXT PRIMARY KEY, pid INTEGER, forced_down INTEGER DEFAULT 0,
@@ -32,7 +39,8 @@ CREATE TABLE instances (uuid TEXT PRIMARY KEY, name TEXT, host TEXT, node TEXT,
                         migration_context TEXT, deleted INTEGER DEFAULT 0);
 CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, instance_uuid TEXT,
                          source TEXT, dest TEXT, type TEXT, status TEXT);
-CREATE TABLE tasks (id TEXT PRIMARY KEY, host TEXT, op TEXT, state TEXT, error TEXT);
+CREATE TABLE tasks (id TEXT PRIMARY KEY, host TEXT, op TEXT, state TEXT, error TEXT,
+                    crashed INTEGER DEFAULT 0);
 """
 INSTANCE_FIELDS = {"host", "node", "vm_state", "task_state", "migration_context", "deleted"}
 # (table, row key, {column: [before, after]}); before is None for a new row
@@ -228,16 +236,20 @@ class State:
             self._note("instances", uuid, before, updates)
 
     # -- migrations -----------------------------------------------------------------------
-    def migration_create(self, uuid: str, source: str, dest: str) -> int:
+    def migration_create(
+        self, uuid: str, source: str, dest: str, type: str = MigrationType.EVACUATION
+    ) -> int:
         mid = self._write(
             "INSERT INTO migrations (instance_uuid, source, dest, type, status) "
-            "VALUES (?, ?, ?, 'evacuation', ?)",
+            "VALUES (?, ?, ?, ?, ?)",
             uuid,
             source,
             dest,
+            type,
             MigrationStatus.ACCEPTED,
         )
-        new = {"instance_uuid": uuid, "source": source, "dest": dest, "status": "accepted"}
+        new = {"instance_uuid": uuid, "source": source, "dest": dest, "type": type}
+        new["status"] = MigrationStatus.ACCEPTED
         self._note("migrations", mid, {}, new)
         return mid
 
@@ -281,15 +293,26 @@ class State:
     def task_create(self, host: str, op: str) -> str:
         task = os.urandom(16).hex()
         self._write(
-            "INSERT INTO tasks VALUES (?, ?, ?, ?, NULL)", task, host, op, TaskStatus.RUNNING
+            "INSERT INTO tasks (id, host, op, state) VALUES (?, ?, ?, ?)",
+            task,
+            host,
+            op,
+            TaskStatus.RUNNING,
         )
         self._note("tasks", task, {}, {"host": host, "op": op, "state": TaskStatus.RUNNING})
         return task
 
-    def task_done(self, task: str, ok: bool, error: str | None = None) -> None:
+    def task_done(
+        self, task: str, ok: bool, error: str | None = None, crashed: bool = False
+    ) -> None:
+        """``crashed``: the host's code raised what it does not expect (a bug of the system
+        under test, not a refusal, a lost host or a hold that gave up)."""
         state = TaskStatus.DONE if ok else TaskStatus.FAILED
-        self._write("UPDATE tasks SET state=?, error=? WHERE id=?", state, error, task)
-        self._note("tasks", task, {}, {"state": state} | ({"error": error} if error else {}))
+        self._write(
+            "UPDATE tasks SET state=?, error=?, crashed=? WHERE id=?", state, error, crashed, task
+        )
+        extra = ({"error": error} if error else {}) | ({"crashed": True} if crashed else {})
+        self._note("tasks", task, {}, {"state": state} | extra)
 
     def task_get(self, task: str) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM tasks WHERE id=?", task)

@@ -135,6 +135,37 @@ STEPS: dict[str, StepType] = {
         },
         "delay each message of a host's link (plus up to jitter, seeded) and drop a fraction",
     ),
+    "resize": StepType(
+        lambda c, server, to="": c.api.resize(server, to or None),
+        {"server": (str, REQUIRED), "to": (str, "")},
+        "cold-migrate a server (a resize, same request) and wait until it awaits confirm",
+    ),
+    "confirm_resize": StepType(
+        lambda c, server: c.api.confirm_resize(server),
+        {"server": (str, REQUIRED)},
+        "confirm a resize: the source drops what it kept",
+    ),
+    "revert_resize": StepType(
+        lambda c, server: c.api.revert_resize(server),
+        {"server": (str, REQUIRED)},
+        "revert a resize: the destination drops its claim, the source takes the server back",
+    ),
+    "live_migrate": StepType(
+        lambda c, server, to="", until=Until.DONE: c.api.live_migrate(server, to or None, until),
+        {"server": (str, REQUIRED), "to": (str, ""), "until": (str, Until.DONE)},
+        "live-migrate a server: the destination claims and takes it, the source frees; "
+        f"until = {' | '.join(UNTIL)} (the rest goes on in the background)",
+    ),
+    "shelve": StepType(
+        lambda c, server: c.api.shelve(server),
+        {"server": (str, REQUIRED)},
+        "shelve and offload a server: it leaves its host, which frees its devices",
+    ),
+    "unshelve": StepType(
+        lambda c, server, to="", until=Until.DONE: c.api.unshelve(server, to or None, until),
+        {"server": (str, REQUIRED), "to": (str, ""), "until": (str, Until.DONE)},
+        f"unshelve a server on a host (or the scheduler's pick); until = {' | '.join(UNTIL)}",
+    ),
     "sleep": StepType(
         _sleep, {"seconds": (float, REQUIRED)}, "wait a fixed time (bounded by timeouts.settle)"
     ),

@@ -36,6 +36,7 @@ class TaskEnd:
     step: str | None = None  # "step 6" of the scenario that started it
     may_fail: bool = False
     points: list[str] = field(default_factory=list)  # reached, in order (traced hosts only)
+    crashed: bool = False  # the host's code raised what it does not expect: a finding
 
     @property
     def label(self) -> str:
@@ -44,7 +45,9 @@ class TaskEnd:
 
     @property
     def unexpected(self) -> bool:
-        return self.state != "done" and not self.may_fail
+        """Failed when its step did not allow it. A crash is no reason to doubt the run: it
+        is what the run found (the invariants report it)."""
+        return self.state != "done" and not self.may_fail and not self.crashed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class TaskEnd:
             "may_fail": self.may_fail,
             "expected": not self.unexpected,
             "points": self.points,
+            "crashed": self.crashed,
         }
 
 

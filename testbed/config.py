@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from testbed import fixes as fix_catalogue
 from testbed.errors import ConfigError
 from testbed.names import check_host
 from testbed.points import Address, parse_address
@@ -31,7 +32,10 @@ WAITS = ("fixed", "exponential")
 @dataclass
 class Cluster:
     hosts: list[str] = field(default_factory=lambda: ["host1", "host2"])
-    tracker: str = "fixed"  # buggy: Nova before the fix; fixed: finish_evacuation under lock
+    # The named fixes every host runs with (testbed.fixes). Setting ``tracker`` sets them all:
+    # fixed = every fix on, buggy = none; once layered, ``tracker`` shows the set (fixes.label).
+    tracker: str = "fixed"
+    fixes: list[str] = field(default_factory=lambda: list(fix_catalogue.ALL))
     transport: str = "ipc"  # ipc: private per-run directory; tcp: 127.0.0.1, port at bind
     audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
@@ -151,11 +155,43 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     return value
 
 
+# Keys of [cluster] that set the fixes, in the order one layer applies them: the tracker (all
+# or none), the exact set, then one bug on or off on top (``--fix``, ``--no-fix``).
+FIX_KEYS = ("tracker", "fixes", "fix", "no_fix")
+
+
+def _merge_fixes(cluster: Cluster, raw: dict[str, Any], where: str) -> None:
+    """Take the fix keys out of ``raw`` (a [cluster] table) and apply them to ``cluster``."""
+    for key in FIX_KEYS:
+        if key not in raw:
+            continue
+        value = raw.pop(key)
+        if key == "tracker":
+            value = _coerce(value, str, "cluster.tracker", where)
+            if value not in TRACKERS:
+                raise ConfigError(
+                    f"{where}: 'cluster.tracker' must be one of {', '.join(TRACKERS)}: '{value}'"
+                )
+            cluster.fixes = list(fix_catalogue.ALL) if value == "fixed" else []
+            continue
+        bugs = fix_catalogue.check(_coerce(value, list[str], f"cluster.{key}", where), where)
+        if key == "fixes":
+            cluster.fixes = bugs
+        elif key == "fix":
+            cluster.fixes = fix_catalogue.check({*cluster.fixes, *bugs}, where)
+        else:
+            cluster.fixes = [b for b in cluster.fixes if b not in bugs]
+    cluster.tracker = fix_catalogue.label(cluster.fixes)
+
+
 def _merge_section(
     target: Any, raw: Mapping[str, Any], section: str, where: str, origins: dict[str, str]
 ) -> None:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: '{section}' must be a table")
+    if isinstance(target, Cluster):
+        raw = dict(raw)
+        _merge_fixes(target, raw, where)
     if isinstance(target, dict):  # free-form keys (point addresses), typed values
         tp = get_type_hints(Config)[section].__args__[1]
         for key, value in raw.items():
@@ -190,8 +226,8 @@ def apply_layer(config: Config, layer: Mapping[str, Any], where: str) -> None:
 def validate(config: Config) -> Config:
     """Cross-field checks: choices, host names, device counts, delay addresses."""
     c = config.cluster
-    if c.tracker not in TRACKERS:
-        raise ConfigError(f"'cluster.tracker' must be one of {', '.join(TRACKERS)}: '{c.tracker}'")
+    c.fixes = fix_catalogue.check(c.fixes, "'cluster.fixes'")
+    c.tracker = fix_catalogue.label(c.fixes)
     if c.transport not in TRANSPORTS:
         raise ConfigError(
             f"'cluster.transport' must be one of {', '.join(TRANSPORTS)}: '{c.transport}'"
@@ -335,11 +371,14 @@ def option_layers(
     delays: Iterable[str] = (),
     tracker: str | None = None,
     check_timeout: str | None = None,
+    fix: Iterable[str] = (),
+    no_fix: Iterable[str] = (),
     where: str = "",
 ) -> list[Layer]:
     """Options as layers, in the order they apply: the configuration file, each ``--set``,
-    each ``--delay``, the tracker, the check timeout (``checks.stop_after``). ``where`` names
-    where they came from ("ini ", "command line ") in front of each layer's name."""
+    each ``--delay``, the tracker, the check timeout (``checks.stop_after``), then each
+    ``--fix`` and ``--no-fix``. ``where`` names where they came from ("ini ", "command line ")
+    in front of each layer's name."""
     layers: list[Layer] = []
     if config_file:
         layers.append((f"{where}config file '{config_file}'", read_toml(config_file)))
@@ -349,6 +388,8 @@ def option_layers(
         layers.append((f"{where}--tracker", {"cluster": {"tracker": tracker}}))
     if check_timeout:
         layers.append((f"{where}check timeout", {"checks": {"stop_after": check_timeout}}))
+    layers += [(f"{where}--fix '{bug}'", {"cluster": {"fix": [bug]}}) for bug in fix]
+    layers += [(f"{where}--no-fix '{bug}'", {"cluster": {"no_fix": [bug]}}) for bug in no_fix]
     return layers
 
 
@@ -358,6 +399,11 @@ def load(
     sets: Iterable[str] = (),
     delays: Iterable[str] = (),
     tracker: str | None = None,
+    fix: Iterable[str] = (),
+    no_fix: Iterable[str] = (),
 ) -> Config:
-    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker."""
-    return build([*layers, *option_layers(config_file, sets, delays, tracker)])
+    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker,
+    ``--fix``, ``--no-fix``."""
+    return build(
+        [*layers, *option_layers(config_file, sets, delays, tracker, fix=fix, no_fix=no_fix)]
+    )

@@ -38,7 +38,135 @@ PATHS: dict[str, str] = {
     "rebuild": "rebuild_instance on the same host",
     "delete": "free_instance: free a deleted (or cut-off) instance's devices",
     "init_host": "init_host: clean up after a restart, before the first audit",
+    "resize": "prep_resize (destination), resize_instance (source), finish_resize (destination)",
+    "confirm": "confirm_resize on the source: migration confirmed, the source's claim dropped",
+    "revert": "revert_resize on the destination, finish_revert_resize on the source",
+    "live_migration": "pre_live_migration and post_live_migration_at_destination on the "
+    "destination, _post_live_migration on the source",
+    "shelve": "shelve_offload_instance: the server leaves its host, its devices are freed",
+    "unshelve": "unshelve_instance: claim on the chosen host, spawn, mark active",
 }
+
+# Points of the move operations, in the order each path reaches them with every fix on; with a
+# fix off the order may differ where Nova's fix moved a step under the lock (docs/design.md).
+MOVES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "resize.claim",
+        "resize",
+        "resize_claim",
+        "before the destination's move claim (takes the lock)",
+    ),
+    (
+        "resize.migrate_disk",
+        "resize",
+        "migration.save(post-migrating)",
+        "before the source hands the server over",
+    ),
+    (
+        "resize.finish",
+        "resize",
+        "instance.save(host, node, resized)",
+        "before the server is set on the destination, awaiting confirm",
+    ),
+    (
+        "confirm.drop_claim",
+        "confirm",
+        "drop_move_claim_at_source",
+        "before the source drops its claim (takes the lock; fix 1879878: the status too)",
+    ),
+    (
+        "confirm.migration_confirmed",
+        "confirm",
+        "migration.save(confirmed)",
+        "before the migration is marked confirmed",
+    ),
+    (
+        "confirm.finish",
+        "confirm",
+        "instance.save(active)",
+        "before the migration context is dropped and the server marked active",
+    ),
+    (
+        "revert.drop_claim",
+        "revert",
+        "drop_move_claim_at_dest",
+        "before the destination drops its claim (takes the lock; fix 1879878: the status too)",
+    ),
+    (
+        "revert.migration_reverted",
+        "revert",
+        "migration.save(reverted)",
+        "before the migration is marked reverted",
+    ),
+    (
+        "revert.finish",
+        "revert",
+        "instance.save(host, node, active)",
+        "before the source takes the server back (finish_revert_resize)",
+    ),
+    (
+        "live_migration.start",
+        "live_migration",
+        "instance.get",
+        "before the destination loads the server and its migration",
+    ),
+    (
+        "live_migration.claim",
+        "live_migration",
+        "live_migration_claim",
+        "before the destination's claim (takes the lock)",
+    ),
+    (
+        "live_migration.pre",
+        "live_migration",
+        "driver.pre_live_migration",
+        "before the fake driver prepares the destination",
+    ),
+    (
+        "live_migration.post_dest",
+        "live_migration",
+        "instance.save(host, node, active)",
+        "before the server is set on the destination (post_live_migration_at_destination)",
+    ),
+    (
+        "live_migration.post_source",
+        "live_migration",
+        "free_instance",
+        "before the source frees the server's devices and completes the migration",
+    ),
+    (
+        "shelve.offload",
+        "shelve",
+        "instance.save(shelved_offloaded)",
+        "before the server is marked shelved-offloaded",
+    ),
+    (
+        "shelve.free",
+        "shelve",
+        "update_usage",
+        "before the host frees the offloaded server's devices (takes the lock)",
+    ),
+    (
+        "shelve.clear_host",
+        "shelve",
+        "instance.save(host=None)",
+        "before the server's host and node are cleared",
+    ),
+    (
+        "unshelve.start",
+        "unshelve",
+        "instance.save(spawning)",
+        "before the server's task state becomes spawning",
+    ),
+    (
+        "unshelve.claim",
+        "unshelve",
+        "instance_claim",
+        "before the claim on the chosen host (takes the lock, sets host)",
+    ),
+    ("unshelve.spawn", "unshelve", "driver.spawn", "before the fake driver spawns the server"),
+    ("unshelve.active", "unshelve", "instance.save(active)", "before the server is marked active"),
+)
 
 CATALOGUE: tuple[Point, ...] = (
     Point(
@@ -137,6 +265,7 @@ CATALOGUE: tuple[Point, ...] = (
         "_destroy_evacuated_instances",
         "before freeing devices of evacuated and cut-off servers",
     ),
+    *(Point(*m) for m in MOVES),
 )
 
 POINTS: dict[str, Point] = {p.name: p for p in CATALOGUE}  # by name, in catalogue order

@@ -18,6 +18,9 @@ class MigrationStatus(StrEnum):
 
     ACCEPTED = "accepted"  # the API made it; no host has touched it yet
     PRE_MIGRATING = "pre-migrating"  # the destination has made its move claim
+    PREPARING = "preparing"  # live migration: the destination has made its claim
+    POST_MIGRATING = "post-migrating"  # resize: the source has handed the server over
+    FINISHED = "finished"  # resize: the server runs on the destination, awaiting confirm
     DONE = "done"  # the destination finished; the source has not cleaned up yet
     COMPLETED = "completed"  # the source freed what it held (after it came back)
     FAILED = "failed"
@@ -47,6 +50,7 @@ class VmState(StrEnum):
     ACTIVE = "active"
     ERROR = "error"
     DELETED = "deleted"
+    RESIZED = "resized"  # resized or cold-migrated, awaiting confirm or revert
     SHELVED_OFFLOADED = "shelved_offloaded"
 
 
@@ -55,6 +59,20 @@ class TaskState(StrEnum):
 
     SPAWNING = "spawning"
     REBUILDING = "rebuilding"  # a rebuild, or an evacuation (a rebuild elsewhere)
+    RESIZE_MIGRATING = "resize_migrating"
+    RESIZE_CONFIRMING = "resize_confirming"
+    RESIZE_REVERTING = "resize_reverting"
+    MIGRATING = "migrating"  # live migration
+    SHELVING_OFFLOADING = "shelving_offloading"
+    UNSHELVING = "unshelving"
+
+
+class MigrationType(StrEnum):
+    """``migrations.type``."""
+
+    EVACUATION = "evacuation"
+    RESIZE = "resize"  # a cold migration: resize without a new flavor
+    LIVE_MIGRATION = "live-migration"
 
 
 class TaskStatus(StrEnum):

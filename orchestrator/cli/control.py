@@ -31,7 +31,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.control_server import ControlServer
     from testbed import join
 
-    config = load([], args.config, args.sets, args.delays, args.tracker)
+    config = load([], args.config, args.sets, args.delays, args.tracker, args.fix, args.no_fix)
     if DISCOVERY.exists():
         try:
             pid = json.loads(DISCOVERY.read_text())["pid"]

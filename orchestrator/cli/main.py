@@ -28,12 +28,14 @@ from orchestrator.verdict import EXIT_CODES
 from testbed import __version__
 from testbed.config import TRACKERS, option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
+from testbed.fixes import ALL as FIX_NAMES
 from testbed.points import CATALOGUE, PATHS
 
 EPILOG = """\
 examples:
   testbed run                                  the evacuation race, fixed tracker: exit 0
   testbed run --tracker buggy                  Nova before the fix: host2 loses the device, exit 1
+  testbed run unshelve-race --no-fix 2025480   one fix off, the others on: exit 1
   testbed run --delay host2:audit.instance_list=0.5 --json
   testbed run my-scenario.toml --config my.toml --set timeouts.rpc=5
   testbed points                               every injection point
@@ -65,7 +67,26 @@ def _config_args(p: argparse.ArgumentParser) -> None:
         metavar="HOST:POINT=SECONDS",
         help="delay a host at a point (* = every host)",
     )
-    g.add_argument("--tracker", choices=TRACKERS, help="resource tracker of every host")
+    g.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        help="every named fix on (fixed) or off (buggy); --fix/--no-fix apply on top",
+    )
+    g.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="BUG",
+        help=f"turn one bug's fix on (repeatable; bugs: {', '.join(FIX_NAMES)})",
+    )
+    g.add_argument(
+        "--no-fix",
+        dest="no_fix",
+        action="append",
+        default=[],
+        metavar="BUG",
+        help="turn one bug's fix off (repeatable)",
+    )
     g.add_argument(
         "--no-history",
         action="store_true",
@@ -173,7 +194,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 def _print_result(r: Any) -> None:
     print(f"scenario  {r.scenario}")
-    print(f"tracker   {r.tracker}")
+    print(f"fixes     {r.tracker}")
     if r.last_check is not None:
         print("\n".join(r.last_check.lines()))
     print("\n".join(verdict(r.outcome, r.invariants.ok if r.invariants else None)))
@@ -202,7 +223,9 @@ def _print_result(r: Any) -> None:
 def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
     from orchestrator.scenario import load_with_config
 
-    layers = option_layers(args.config, args.sets, args.delays, args.tracker)
+    layers = option_layers(
+        args.config, args.sets, args.delays, args.tracker, fix=args.fix, no_fix=args.no_fix
+    )
     return load_with_config(name, *layers)
 
 
@@ -273,12 +296,13 @@ def _replay(args: argparse.Namespace) -> Any:
         raise ConfigError(
             f"--replay '{args.replay}' is for scenario '{doc['scenario']}', not '{args.scenario}'"
         )
-    if args.tracker not in (None, doc["tracker"]):
+    if args.tracker not in (None, doc["tracker"]) or args.fix or args.no_fix:
         raise ConfigError(
-            f"--replay '{args.replay}' was recorded with tracker "
-            f"'{doc['tracker']}', not '{args.tracker}'"
+            f"--replay '{args.replay}' was recorded with fixes "
+            f"'{doc['tracker']}': give no --tracker, --fix or --no-fix"
         )
-    args.tracker = doc["tracker"]
+    # the fixes it ran with (older replay files name only the tracker)
+    args.tracker, args.fix = ("buggy", doc["fixes"]) if "fixes" in doc else (doc["tracker"], [])
     scenario, config = scenario_and_config(args, doc["scenario"])
     replay = Replay(doc["order"])
     summary = explorer.explore(scenario, config, replay, doc["hosts"])
