@@ -29,13 +29,11 @@ COPY = ("testbed", "hosts", "orchestrator", "tests", "pyproject.toml", "README.m
 # name -> (what it breaks, file, text, replacement); each text must occur exactly once
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
     "buggy-takes-lock": (
-        "the buggy tracker finishes the evacuation under the lock",
+        "without the fix for 1896463, the evacuation still finishes under the lock",
         "hosts/resource_tracker.py",
-        "        so these steps can fall between the audit's instance list and its migration "
-        'list."""\n        self._finish_evacuation(instance, migration)',
-        "        so these steps can fall between the audit's instance list and its migration "
-        'list."""\n        with self.lock:\n'
-        "            self._finish_evacuation(instance, migration)",
+        '        if "1896463" not in self.fixes:\n'
+        "            self._finish_evacuation(instance, migration)\n            return\n",
+        "",
     ),
     "fixed-drops-lock": (
         "the fixed tracker finishes the evacuation outside the lock",
