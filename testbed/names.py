@@ -9,7 +9,6 @@ name, which must fit in 255 bytes.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from testbed.errors import ConfigError
@@ -50,6 +49,8 @@ def peer_tag(host: str) -> str:
     the name is too long to leave room for the rest within ZeroMQ's 255 bytes."""
     if len(host) <= 200:
         return host
+    import hashlib  # here: loading it costs every start-up, and few names are this long
+
     return "~" + hashlib.sha256(host.encode()).hexdigest()[:40]
 
 

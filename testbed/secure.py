@@ -18,7 +18,6 @@ import threading
 from dataclasses import dataclass, field
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from testbed.ratelimit import RateLimited
 
@@ -127,6 +126,9 @@ class Guard:
         self.inbox.put((sock.get_monitor_socket(_EVENTS), name, endpoint))
 
     def _watch(self) -> None:
+        # here, not at the top: it pulls in asyncio, which only the orchestrator's guard needs
+        from zmq.utils.monitor import recv_monitor_message
+
         poller, names, last_peer = zmq.Poller(), {}, {}
         try:
             while not self.stop.is_set():
