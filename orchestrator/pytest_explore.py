@@ -50,7 +50,7 @@ class ExploreItem(pytest.Item):
         self.add_report_section("call", "exploration", json.dumps(d, indent=2))
         if summary.error:
             raise ExploreFailure(f"{self.name}: {summary.error}")
-        expected_loss = scenario.outcomes.get(self.tracker) == "fail"
+        expected_loss = scenario.expected(config.cluster.fixes) == "fail"
         if bool(summary.losing) != expected_loss:
             orders = "\n".join(f"  {s.line}\n    replay: {s.replay}" for s in summary.losing)
             raise ExploreFailure(
