@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.strategies import dependent
+from orchestrator.toml_writer import scenario_toml
 from testbed import fixes
 from testbed.config import Config
 
@@ -151,48 +152,3 @@ def emit_scenario(
         "fixed": f"pass {fixed.count('pass')}/{CONFIRM}",
         "ok": buggy.count("fail") == CONFIRM and fixed.count("pass") == CONFIRM,
     }
-
-
-# -- writing a scenario back as TOML (the standard library reads TOML but does not write it) --
-def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else toml_value(k)
-
-
-def scenario_toml(
-    name: str,
-    description: str,
-    outcomes: dict[str, str],
-    config: dict[str, dict[str, Any]],
-    steps: list[dict[str, Any]],
-    comment: list[str] = (),  # type: ignore[assignment]
-    bug: str | None = None,
-) -> str:
-    lines = [f"# {c}" for c in comment]
-    lines += [f"name = {toml_value(name)}", f"description = {toml_value(description)}"]
-    lines += [f"outcomes = {toml_value(outcomes)}"]
-    lines += [f"bug = {toml_value(bug)}", ""] if bug else [""]
-    for section, table in config.items():
-        if not table:
-            continue
-        lines.append(f"[config.{section}]")
-        lines += [f"{_key(k)} = {toml_value(v)}" for k, v in table.items()]
-        lines.append("")
-    for step in steps:
-        lines.append("[[steps]]")
-        lines += [f"{_key(k)} = {toml_value(v)}" for k, v in step.items()]
-        lines.append("")
-    return "\n".join(lines)

@@ -35,7 +35,8 @@ from orchestrator.state import State
 from testbed import wire
 from testbed.config import DIRECTIONS, Config
 from testbed.errors import ConfigError
-from testbed.names import peer_tag, tag_of
+from testbed.events import tag_of
+from testbed.names import peer_tag
 from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, send_reply
 
 log = logging.getLogger("testbed.network")

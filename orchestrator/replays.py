@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from orchestrator.minimize import toml_value
+from orchestrator.toml_writer import toml_value
 from testbed.errors import ConfigError
 
 

@@ -91,6 +91,12 @@ def peer_identity(host: str, pid: int, task: str, n: int) -> bytes:
     return f"{peer_tag(host)}/{pid}|{task}|{n}".encode()[:255]
 
 
+def tag_of(identity: bytes) -> str:
+    """The host's tag of a routing identity: ``TAG`` of ``peer_identity``, or the bare host
+    name a host's command socket uses."""
+    return identity.split(b"/", 1)[0].decode("ascii", "replace")
+
+
 def parse_identity(identity: bytes) -> tuple[str, int, str] | None:
     """(host tag, pid, task) from ``peer_identity``; None for any other identity."""
     parts = identity.decode(errors="replace").split("|")

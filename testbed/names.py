@@ -45,15 +45,11 @@ def check_host(name: object, where: str = "host name") -> str:
 
 def peer_tag(host: str) -> str:
     """A short stand-in for ``host`` inside a routing identity that carries more than the
-    name (a host's conductor sockets: ``TAG/PID.N``): the name itself, or a digest of it when
+    name (a host's conductor sockets, ``testbed.events.peer_identity``): the name itself, or a
+    digest of it when
     the name is too long to leave room for the rest within ZeroMQ's 255 bytes."""
     if len(host) <= 200:
         return host
     import hashlib  # here: loading it costs every start-up, and few names are this long
 
     return "~" + hashlib.sha256(host.encode()).hexdigest()[:40]
-
-
-def tag_of(identity: bytes) -> str:
-    """The ``TAG`` of a routing identity ``TAG/...`` (see ``peer_tag``)."""
-    return identity.split(b"/", 1)[0].decode("ascii", "replace")

@@ -1,4 +1,4 @@
-"""Delta debugging and the scenario writer, on their own."""
+"""Delta debugging and the TOML writer, on their own."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import tomllib
 import pytest
 
 from orchestrator import scenario as sc
-from orchestrator.minimize import ddmin, scenario_toml
+from orchestrator.minimize import ddmin
+from orchestrator.toml_writer import scenario_toml
 
 
 @pytest.mark.parametrize("needed", [set(), {3}, {3, 7}, {0, 11}, {1, 2, 3, 4}, set(range(12))])
