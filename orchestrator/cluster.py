@@ -65,7 +65,7 @@ class Cluster:
         self.conductor = NetConductor(
             self.ctx, self.state, config, self.ipc_dir, self.board, self.network
         )
-        self.conductor.handle = self.history.conductor(self.conductor.handle)  # the one hook
+        self.conductor.observe(self.history.conductor)  # the history's one hook
         self.commands = NetCaller(self.ctx, transport, self.ipc_dir, self.network)
         self.api = API(self.state, self.commands, config, self.exited)
         self.supervisor = Supervisor(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -35,7 +36,7 @@ from orchestrator.state import State
 from testbed import wire
 from testbed.config import Config
 from testbed.operations import Operations
-from testbed.transport import DEFER, bind, send_reply, serve_one
+from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
 
 log = logging.getLogger("testbed.conductor")
 DRAIN = 64  # requests served per poll at most, so released holds are never kept waiting long
@@ -70,7 +71,15 @@ class Conductor:
         self.thread.start()
 
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
+        return self._serve_request(msg, route)
+
+    def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
         return OPS.call(self, msg.op, msg.body, reply_to=(route, msg.id))
+
+    def observe(self, wrap: Callable[[Handler], Handler]) -> None:
+        """Wrap the serving of every request that reaches the state (the run's history
+        records each), whichever way it came in."""
+        self._serve_request = wrap(self._serve_request)  # type: ignore[method-assign]
 
     # -- the operations, each with its footprint on the state -----------------------------
     @OPS.declare("service.register", footprint=lambda b: [writes(SERVICES, host=b["host"])])
