@@ -6,8 +6,8 @@ Records (``testbed.events``) come from four places, each hooked in once:
   own (``pipe``/``started``); one reader thread here drains every pipe and watches every
   host's exit (the process sentinel), so a death is recorded with its signal;
 - the conductor (``conductor`` wraps its serving, ``Conductor.observe``): each request with
-  the op, the rows it read and, through ``State.on_write``, what it changed before -> after; heartbeats are
-  only counted, and summarised per process at the end;
+  the op, the rows it read and, through ``State.on_write``, what it changed before -> after;
+  heartbeats are only counted, and summarised per process at the end;
 - the state's writes made by the orchestrator itself (API, scheduler): ``on_write``;
 - the runner: scenario steps, checks, invariants (``step``, ``write``).
 
