@@ -1,7 +1,10 @@
-"""Helpers shared by the integration tests: the CLI as a subprocess, pid liveness."""
+"""Helpers shared by the integration tests: the CLI (in this process or as a subprocess), pid
+liveness."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import signal
 import subprocess
@@ -14,8 +17,26 @@ from orchestrator.procs import running
 CLI = [sys.executable, "-m", "orchestrator.cli"]
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, cwd: Path | str | None = None) -> subprocess.CompletedProcess:
+    """``testbed ARGS`` run by its ``main`` in this process: the same parsing, cluster, hosts
+    (forked from here) and output, without an interpreter start-up per call. What only a
+    process can show (the console script, signals, lean imports) starts ``CLI`` instead."""
+    from orchestrator.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    with contextlib.ExitStack() as stack:
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)
+    return subprocess.CompletedProcess(["testbed", *args], code, out.getvalue(), err.getvalue())
 
 
 def run_json(*args: str) -> tuple[int, dict]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from testbed.config import Config, load, parse_delay, parse_set, validate
 from testbed.errors import ConfigError
@@ -304,7 +305,8 @@ def cli_command():
     return [sys.executable, "-m", "orchestrator.cli"]
 
 
-def run_cli(*args, cwd):
+def run_console_script(*args, cwd):
+    """The installed ``testbed`` script itself (the other CLI cases run ``main`` in process)."""
     return subprocess.run(
         [*cli_command(), *args],
         capture_output=True,
@@ -367,7 +369,7 @@ def test_cli_config_file_that_is_not_utf8(tmp_path):
 
 
 def test_cli_points_lists_every_point_by_path(tmp_path):
-    proc = run_cli("points", cwd=tmp_path)
+    proc = run_console_script("points", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     rows, path = {}, None

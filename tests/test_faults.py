@@ -50,7 +50,7 @@ def test_fault_step_kills_before_the_step_and_evacuating_again_works(make_cluste
 
 
 def test_sweep_with_fixed_tracker_holds_everywhere(tmp_path) -> None:
-    proc = run_cli("sweep", "--json", timeout=300)
+    proc = run_cli("sweep", "--json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 0, [t for t in out["trials"] if not t["ok"]]
     assert len(out["trials"]) == 20 and all(t["fired"] for t in out["trials"])
