@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from helpers import CLI, alive, start_cli, wait_gone
+from helpers import CLI, alive, run_cli, start_cli, wait_gone
 
 
 class Up:
@@ -25,12 +25,13 @@ class Up:
         assert (cwd / ".testbed-control.json").exists(), "testbed up never became reachable"
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*CLI, *args], cwd=self.cwd, capture_output=True, text=True, timeout=60
-        )
+        """A command from the second terminal (its ``main``, run in this process)."""
+        return run_cli(*args, cwd=self.cwd)
 
     def status(self) -> dict:
-        return json.loads(self.run("status", "--json").stdout)
+        out = self.run("status", "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
 
     def host_pids(self) -> list[int]:
         return [h["pid"] for h in self.status()["hosts"].values()]
