@@ -102,6 +102,18 @@ def inner(hermetic: pytest.Pytester) -> pytest.Pytester:
     return hermetic
 
 
+def run_inprocess(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An inner session in this process (no interpreter start-up): for what needs no process
+    of its own to die or be signalled. The plugin is loaded by its entry point's name, as
+    ``-p`` does for the subprocess sessions."""
+    named = [p for p in pytester.plugins if isinstance(p, str)]
+    pytester.plugins = [p for p in pytester.plugins if not isinstance(p, str)]
+    try:
+        return pytester.runpytest_inprocess(*[a for n in named for a in ("-p", n)], *args)
+    finally:
+        pytester.plugins[:0] = named
+
+
 def _recorded(pytester: pytest.Pytester) -> list[dict]:
     return [json.loads(p.read_text()) for p in (pytester.path / "pids").glob("run-*.json")]
 
@@ -141,7 +153,7 @@ def test_plugin_is_installed_as_pytest11_entry_point() -> None:
 
 
 def test_help_and_markers_show_the_plugin(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--help", timeout=RUN_TIMEOUT)
+    result = run_inprocess(pytester, "--help")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
@@ -155,7 +167,7 @@ def test_help_and_markers_show_the_plugin(pytester: pytest.Pytester) -> None:
     for ini in ("testbed_config", "testbed_tracker", "testbed_delays (linelist)"):
         result.stdout.fnmatch_lines([f"  {ini}*"])
     result.stdout.fnmatch_lines(["  testbed_check_timeout*"])
-    markers = pytester.runpytest_subprocess("--markers", timeout=RUN_TIMEOUT)
+    markers = run_inprocess(pytester, "--markers")
     assert markers.ret == 0
     markers.stdout.fnmatch_lines(["@pytest.mark.testbed(hosts=*devices=N*): configure the clus*"])
 
@@ -261,14 +273,14 @@ def test_configuration_layers(inner: pytest.Pytester) -> None:
         """
     )
     inner.makepyfile(test_layers=LAYER_TESTS)
-    result = inner.runpytest_subprocess(
+    result = run_inprocess(
+        inner,
         "-p",
         "no:cacheprovider",
         "--testbed-delay",
         "host2:audit.instance_list=0.25",
         "--testbed-check-timeout",
         "2",
-        timeout=RUN_TIMEOUT,
     )
     assert outcomes(result) == {"passed": 5}, result.stdout.str()
     assert_no_leftovers(inner)
@@ -304,7 +316,7 @@ def test_without_the_fixture():
 def test_bad_values_fail_the_test_with_one_line(hermetic: pytest.Pytester) -> None:
     pytester = hermetic
     pytester.makepyfile(test_bad=BAD_VALUE_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
+    result = run_inprocess(pytester, "-p", "no:cacheprovider")
     assert outcomes(result) == {"passed": 1, "failed": 2, "errors": 2}, result.stdout.str()
     result.stdout.fnmatch_lines_random(
         [
@@ -317,12 +329,12 @@ def test_bad_values_fail_the_test_with_one_line(hermetic: pytest.Pytester) -> No
     text = result.stdout.str()
     assert "Traceback" not in text and "pytest.fail(" not in text and "def cluster" not in text
 
-    bad_cli = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--testbed-delay", "host9:audit.start=1", timeout=RUN_TIMEOUT
+    bad_cli = run_inprocess(
+        pytester, "-p", "no:cacheprovider", "--testbed-delay", "host9:audit.start=1"
     )
     assert outcomes(bad_cli) == {"passed": 1, "errors": 2, "failed": 2}
     bad_cli.stdout.fnmatch_lines(["testbed: *unknown host 'host9'*"])
-    usage = pytester.runpytest_subprocess("--testbed-tracker", "nope", timeout=RUN_TIMEOUT)
+    usage = run_inprocess(pytester, "--testbed-tracker", "nope")
     assert usage.ret == pytest.ExitCode.USAGE_ERROR
     usage.stderr.fnmatch_lines(["*--testbed-tracker: invalid choice: 'nope'*"])
 
@@ -353,7 +365,7 @@ def test_cluster_passes(cluster):
 
 def test_failing_test_reports_run_dir_timeline_and_log_tail(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_report=REPORT_TESTS)
-    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-rP", timeout=RUN_TIMEOUT)
+    result = run_inprocess(inner, "-p", "no:cacheprovider", "-rP")
     assert outcomes(result) == {"failed": 2, "passed": 1}, result.stdout.str()
     text = result.stdout.str()
     assert text.count("- testbed cluster -") == 1  # the passing test (-rP) has none
@@ -591,7 +603,7 @@ def test_inconclusive_asked_for(run_scenario):
 
 def test_an_inconclusive_run_fails_the_test_unless_asked_for(hermetic: pytest.Pytester) -> None:
     hermetic.makepyfile(test_inconclusive=INCONCLUSIVE_TESTS)
-    result = hermetic.runpytest_subprocess("-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
+    result = run_inprocess(hermetic, "-p", "no:cacheprovider")
     assert outcomes(result) == {"failed": 1, "passed": 1}, result.stdout.str()
     text = result.stdout.str()
     assert "testbed: scenario evacuate-race (buggy) was inconclusive: " in text
