@@ -103,9 +103,9 @@ def inner(hermetic: pytest.Pytester) -> pytest.Pytester:
 
 
 def run_inprocess(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """An inner session in this process (no interpreter start-up): for what needs no process
-    of its own to die or be signalled. The plugin is loaded by its entry point's name, as
-    ``-p`` does for the subprocess sessions."""
+    """An inner session in this process (no interpreter start-up), for sessions that start no
+    cluster: one that did would leave its modules and log handlers to the next test here.
+    The plugin is loaded by its entry point's name, as ``-p`` does for subprocess sessions."""
     named = [p for p in pytester.plugins if isinstance(p, str)]
     pytester.plugins = [p for p in pytester.plugins if not isinstance(p, str)]
     try:
@@ -273,14 +273,14 @@ def test_configuration_layers(inner: pytest.Pytester) -> None:
         """
     )
     inner.makepyfile(test_layers=LAYER_TESTS)
-    result = run_inprocess(
-        inner,
+    result = inner.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
         "--testbed-delay",
         "host2:audit.instance_list=0.25",
         "--testbed-check-timeout",
         "2",
+        timeout=RUN_TIMEOUT,
     )
     assert outcomes(result) == {"passed": 5}, result.stdout.str()
     assert_no_leftovers(inner)
@@ -316,7 +316,7 @@ def test_without_the_fixture():
 def test_bad_values_fail_the_test_with_one_line(hermetic: pytest.Pytester) -> None:
     pytester = hermetic
     pytester.makepyfile(test_bad=BAD_VALUE_TESTS)
-    result = run_inprocess(pytester, "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
     assert outcomes(result) == {"passed": 1, "failed": 2, "errors": 2}, result.stdout.str()
     result.stdout.fnmatch_lines_random(
         [
@@ -329,12 +329,12 @@ def test_bad_values_fail_the_test_with_one_line(hermetic: pytest.Pytester) -> No
     text = result.stdout.str()
     assert "Traceback" not in text and "pytest.fail(" not in text and "def cluster" not in text
 
-    bad_cli = run_inprocess(
-        pytester, "-p", "no:cacheprovider", "--testbed-delay", "host9:audit.start=1"
+    bad_cli = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--testbed-delay", "host9:audit.start=1", timeout=RUN_TIMEOUT
     )
     assert outcomes(bad_cli) == {"passed": 1, "errors": 2, "failed": 2}
     bad_cli.stdout.fnmatch_lines(["testbed: *unknown host 'host9'*"])
-    usage = run_inprocess(pytester, "--testbed-tracker", "nope")
+    usage = pytester.runpytest_subprocess("--testbed-tracker", "nope", timeout=RUN_TIMEOUT)
     assert usage.ret == pytest.ExitCode.USAGE_ERROR
     usage.stderr.fnmatch_lines(["*--testbed-tracker: invalid choice: 'nope'*"])
 
@@ -365,7 +365,7 @@ def test_cluster_passes(cluster):
 
 def test_failing_test_reports_run_dir_timeline_and_log_tail(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_report=REPORT_TESTS)
-    result = run_inprocess(inner, "-p", "no:cacheprovider", "-rP")
+    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-rP", timeout=RUN_TIMEOUT)
     assert outcomes(result) == {"failed": 2, "passed": 1}, result.stdout.str()
     text = result.stdout.str()
     assert text.count("- testbed cluster -") == 1  # the passing test (-rP) has none
@@ -603,7 +603,7 @@ def test_inconclusive_asked_for(run_scenario):
 
 def test_an_inconclusive_run_fails_the_test_unless_asked_for(hermetic: pytest.Pytester) -> None:
     hermetic.makepyfile(test_inconclusive=INCONCLUSIVE_TESTS)
-    result = run_inprocess(hermetic, "-p", "no:cacheprovider")
+    result = hermetic.runpytest_subprocess("-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
     assert outcomes(result) == {"failed": 1, "passed": 1}, result.stdout.str()
     text = result.stdout.str()
     assert "testbed: scenario evacuate-race (buggy) was inconclusive: " in text
