@@ -32,6 +32,21 @@ AUDIT = [
 MET, LOCK = "met", "released by the lock"
 
 
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """``testbed run --tracker T --json`` once per tracker, for the tests that read the same
+    run from different sides (its outcome, its race, its check rows)."""
+    runs: dict[str, tuple[int, dict]] = {}
+
+    def run(tracker: str) -> tuple[int, dict]:
+        if tracker not in runs:
+            base = tmp_path_factory.mktemp(f"run-{tracker}")
+            runs[tracker] = run_json("run", "--tracker", tracker, "--run-dir", str(base))
+        return runs[tracker]
+
+    return run
+
+
 def task(out: dict, op: str, host: str) -> dict:
     found = [t for t in out["tasks"] if (t["op"], t["host"]) == (op, host)]
     assert len(found) == 1, out["tasks"]
@@ -39,8 +54,8 @@ def task(out: dict, op: str, host: str) -> dict:
 
 
 @pytest.mark.parametrize("tracker,code,host2", [("buggy", 1, 0), ("fixed", 0, 1)])
-def test_evacuate_race(tracker: str, code: int, host2: int, tmp_path) -> None:
-    rc, out = run_json("run", "--tracker", tracker, "--run-dir", str(tmp_path))
+def test_evacuate_race(tracker: str, code: int, host2: int, plain_run) -> None:
+    rc, out = plain_run(tracker)
     assert rc == code, out
     assert out["outcome"] == ("pass" if code == 0 else "fail")
     assert out["inconclusive"] == []
@@ -53,11 +68,11 @@ def test_evacuate_race(tracker: str, code: int, host2: int, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("tracker", ["buggy", "fixed"])
-def test_the_race_ran(tracker: str, tmp_path) -> None:
+def test_the_race_ran(tracker: str, plain_run) -> None:
     """host2's audit ran to its end through clean_usage, the evacuation finished, and every
     ordering happened: met, or (fixed, where the evacuation needs the audit's lock) the
     migration list released by the lock rule, which the run records."""
-    rc, out = run_json("run", "--tracker", tracker, "--run-dir", str(tmp_path))
+    rc, out = plain_run(tracker)
     audit = task(out, "audit", "host2")
     assert (audit["state"], audit["step"], audit["error"]) == ("done", "step 6", None), out
     assert audit["points"] == AUDIT
@@ -77,10 +92,10 @@ def test_the_race_ran(tracker: str, tmp_path) -> None:
     assert holds[lock_released]["hits"][0]["task"] == audit["task"]
 
 
-def test_the_buggy_check_fails_on_host2_only(tmp_path) -> None:
+def test_the_buggy_check_fails_on_host2_only(plain_run) -> None:
     """The failing check's rows, so a check that always passes cannot hide behind the
     invariants (which would fail the run too)."""
-    rc, out = run_json("run", "--tracker", "buggy", "--run-dir", str(tmp_path))
+    rc, out = plain_run("buggy")
     assert rc == 1, out
     assert out["failed_step"] == "step 9: check expect=['vm1:host2=1', 'vm1:host1=1']"
     rows = [
@@ -90,8 +105,8 @@ def test_the_buggy_check_fails_on_host2_only(tmp_path) -> None:
     assert out["check"]["ok"] is False and out["invariants"] is None
 
 
-def test_the_fixed_check_holds_on_both_hosts(tmp_path) -> None:
-    rc, out = run_json("run", "--tracker", "fixed", "--run-dir", str(tmp_path))
+def test_the_fixed_check_holds_on_both_hosts(plain_run) -> None:
+    rc, out = plain_run("fixed")
     assert rc == 0, out
     rows = [
         (r["host"], r["server"], r["expected"], r["actual"], r["ok"]) for r in out["check"]["rows"]
