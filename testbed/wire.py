@@ -13,6 +13,7 @@ the encoded values (the same bytes ``json`` would write for the whole document).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -80,8 +81,22 @@ class Message:
         return self.ok is not None
 
 
+_seq = itertools.count()
+_prefix = os.urandom(8).hex()
+
+
+def _reseed() -> None:
+    global _seq, _prefix
+    _seq, _prefix = itertools.count(), os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_reseed)  # a forked host must not repeat its parent's ids
+
+
 def new_id() -> str:
-    return os.urandom(16).hex()  # unique; cheaper than uuid4
+    """Unique: a random prefix per process and a counter (32 hex digits, as uuid4's; no
+    system call per message, as os.urandom would make)."""
+    return f"{_prefix}{next(_seq):016x}"
 
 
 def request(op: str, body: dict[str, Any] | None = None) -> Message:
