@@ -197,7 +197,10 @@ class Conductor:
     def close(self, timeout: float = 2.0) -> None:
         self.stop.set()
         if self.thread.is_alive():
-            self.wake()  # out of its poll now, not at the next poll timeout
+            try:
+                self.wake()  # out of its poll now, not at the next poll timeout
+            except zmq.Again:  # it has just left its loop and closed the receiving end
+                pass
         self.thread.join(timeout)
         with self.wake_lock:
             self.wake_tx.close(linger=0)
