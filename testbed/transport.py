@@ -84,6 +84,7 @@ class _Receiver:
         self.sock, self.recv, self.wait_ms = sock, recv, -1
 
     def __call__(self, wait_ms: int) -> bytes | None:
+        wait_ms = min(wait_ms, 2**31 - 1)  # the option is a C int: a longer wait takes turns
         if wait_ms != self.wait_ms:
             self.sock.setsockopt(zmq.RCVTIMEO, wait_ms)
             self.wait_ms = wait_ms
