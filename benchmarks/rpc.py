@@ -10,7 +10,9 @@ picked at bind):
   raw        pyzmq DEALER send/recv <-> ROUTER echo thread, a payload the size of a heartbeat
              request envelope
   conductor  RpcClient.call("service.heartbeat") against a real Conductor and a real SQLite
-             State: JSON encode and validate both ways, and one SQLite UPDATE
+             State: JSON encode and validate both ways, the handler, the heartbeat
+  as_run     the same against the conductor as a run builds it: NetConductor (every link
+             through Network, none faulty) observed by the run's History
   no-state   RpcClient.call("pci.get") against a ROUTER thread running serve_one with a
              handler returning None: transport and wire without SQLite
 
@@ -37,6 +39,10 @@ import zmq
 from common import check_cpu, cpus, parse, pinned, progress, spread
 
 from orchestrator.conductor import Conductor
+from orchestrator.history import History
+from orchestrator.holds import Board
+from orchestrator.network import NetConductor, Network
+from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.state import State
 from testbed import wire
 from testbed.config import load
@@ -46,7 +52,8 @@ HOST, PID = "bench-host", 4242
 POLL_MS, JOIN_S = 50, 2.0
 VARIANTS = {
     "raw": "raw pyzmq DEALER/ROUTER echo",
-    "conductor": "ours: Conductor heartbeat (wire + SQLite)",
+    "conductor": "ours: Conductor heartbeat (wire + state)",
+    "as_run": "ours: as in a run (+ network, history)",
     "no_state": "ours: serve_one, no state (wire only)",
 }
 
@@ -156,6 +163,22 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
 
         closers.append(stop_conductor)
 
+        run_dir = Path(ipc_dir) / "run"  # the as-run conductor: its own ROUTER, same state
+        run_dir.mkdir()
+        history = History(run_dir / "history.jsonl")
+        closers.append(history.close)
+        as_run = NetConductor(
+            ctx, state, config, str(run_dir), Board(OrderingPolicy(config)), Network(config)
+        )
+        as_run.observe(history.conductor)
+        as_run.start()
+
+        def stop_as_run() -> bool:
+            as_run.close(JOIN_S)
+            return not as_run.thread.is_alive()
+
+        closers.append(stop_as_run)
+
         dealer = ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.RCVTIMEO, 5000)  # a dead echo thread raises zmq.Again, no hang
@@ -165,6 +188,8 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
         closers.append(ours.close)
         nostate = RpcClient(ctx, nostate_ep, timeout=5.0)
         closers.append(nostate.close)
+        in_run = RpcClient(ctx, as_run.endpoint, timeout=5.0, identity="bench-client")
+        closers.append(in_run.close)
 
         def raw_call() -> None:
             dealer.send(payload)
@@ -173,6 +198,7 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
         variants: dict[str, Callable[[], Any]] = {
             "raw": raw_call,
             "conductor": lambda: ours.call("service.heartbeat", body),
+            "as_run": lambda: in_run.call("service.heartbeat", body),
             "no_state": lambda: nostate.call("pci.get", {"host": HOST}),
         }
         ours.call("service.register", body)
@@ -207,6 +233,7 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
         "min_us": {k: s["min"] for k, s in stats.items()},
         "all_us": samples,
         "ratio_conductor_over_raw": med["conductor"] / med["raw"],
+        "ratio_as_run_over_raw": med["as_run"] / med["raw"],
         "ratio_no_state_over_raw": med["no_state"] / med["raw"],
         "ratio_conductor_over_no_state": med["conductor"] / med["no_state"],
     }
@@ -226,7 +253,7 @@ def report(rtts: list[dict[str, Any]]) -> None:
             )
         print(
             f"  conductor / no-state: {r['ratio_conductor_over_no_state']:.2f}x "
-            "(SQLite + handler share)"
+            "(handler + state share)"
         )
 
 

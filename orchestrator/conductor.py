@@ -39,7 +39,6 @@ from testbed.operations import Operations
 from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
 
 log = logging.getLogger("testbed.conductor")
-DRAIN = 64  # requests served per poll at most, so released holds are never kept waiting long
 
 OPS = Operations("conductor", context=("reply_to",), requires=("footprint",))
 
@@ -182,17 +181,14 @@ class Conductor:
         poller.register(self.wake_rx, zmq.POLLIN)
         try:
             while not self.stop.is_set():
-                ready = dict(poller.poll(50))
-                if self.wake_rx in ready:
-                    while self.wake_rx.poll(0):
-                        self.wake_rx.recv()
-                if self.sock in ready:
-                    serve_one(self.sock, self.handle)
-                    # Under load more are queued: serve them without a poll round each.
-                    for _ in range(DRAIN):
-                        if not self.sock.get(zmq.EVENTS) & zmq.POLLIN:
-                            break
-                        serve_one(self.sock, self.handle)
+                # One request per poll round: under load the poll returns at once, and released
+                # holds are answered between any two requests.
+                for sock, _ in poller.poll(50):
+                    if sock is self.sock:
+                        serve_one(sock, self.handle)
+                    else:
+                        while self.wake_rx.poll(0):
+                            self.wake_rx.recv()
                 self._send_released()
         finally:
             self.sock.close(linger=0)
@@ -201,7 +197,10 @@ class Conductor:
     def close(self, timeout: float = 2.0) -> None:
         self.stop.set()
         if self.thread.is_alive():
-            self.wake()  # out of its poll now, not at the next poll timeout
+            try:
+                self.wake()  # out of its poll now, not at the next poll timeout
+            except zmq.Again:  # it has just left its loop and closed the receiving end
+                pass
         self.thread.join(timeout)
         with self.wake_lock:
             self.wake_tx.close(linger=0)

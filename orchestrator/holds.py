@@ -152,6 +152,8 @@ class Board:
 
     def take_replies(self) -> list[Any]:
         """The (route, msg_id) of every released report not yet answered; the caller answers."""
+        if not self._outbox:  # after every request: unlocked (a racing release: the next call)
+            return []
         with self._cond:
             out, self._outbox = self._outbox, []
             return out

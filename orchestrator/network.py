@@ -66,6 +66,7 @@ class Network:
         self.rng = random.Random(n.seed)
         self.lock = threading.Lock()
         self.links: dict[str, Link] = {h: Link() for h in self.hosts}
+        self.calm = True  # no link has a fault: every message passes untouched, unexamined
         for host, direction in n.partition.items():
             self.partition(host, direction)
         for host in set(n.delay) | set(n.jitter) | set(n.drop):
@@ -81,6 +82,7 @@ class Network:
             raise ConfigError(f"partition: direction must be one of {', '.join(DIRECTIONS)}")
         with self.lock:
             self._link(host).partition = direction
+            self.calm = False
         log.warning("network: %s partitioned from the orchestrator (%s)", host, direction)
 
     def heal(self, host: str | None = None) -> None:
@@ -89,6 +91,7 @@ class Network:
             for name in [host] if host else self.hosts:
                 self._link(name)
                 self.links[name] = Link()
+            self.calm = not any(link.faulty for link in self.links.values())
         log.warning("network: %s healed", host or "every link")
 
     def slow(self, host: str, delay: float = 0.0, jitter: float = 0.0, drop: float = 0.0) -> None:
@@ -97,6 +100,7 @@ class Network:
         with self.lock:
             link = self._link(host)
             link.delay, link.jitter, link.drop = delay, jitter, drop
+            self.calm = not any(link.faulty for link in self.links.values())
         log.warning(
             "network: %s's link delays %g s (+ up to %g s), drops %g", host, delay, jitter, drop
         )
@@ -106,7 +110,7 @@ class Network:
         return self.tags.get(tag_of(identity))
 
     def faulty(self, host: str | None) -> bool:
-        return host is not None and self.links[host].faulty
+        return not self.calm and host is not None and self.links[host].faulty
 
     def fate(self, host: str, direction: str) -> float | None:
         """None: this message is dropped; else the seconds it is delayed (0: none)."""
@@ -139,6 +143,8 @@ class NetConductor(Conductor):
         self.seq = itertools.count()
 
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
+        if self.net.calm:  # no fault on any link: not even whose link it came on matters
+            return super().handle(msg, route)
         host = self.net.host_of(route[0]) if route else None
         if not self.net.faulty(host):
             return super().handle(msg, route)

@@ -71,14 +71,18 @@ class Operation:
         """The body, validated against the fields; raises ``WireError`` naming what is wrong."""
         if not isinstance(body, dict):
             raise WireError(f"op '{self.name}': body must be an object")
+        found = 0
         for f in self.fields.values():
             if f.name not in body:
                 if f.required:
                     raise WireError(f"op '{self.name}': missing field '{f.name}'")
-            elif not f.accepts(body[f.name]):
+                continue
+            found += 1
+            value = body[f.name]
+            if type(value) is not f.type and not f.accepts(value):  # the exact type: accepted
                 raise WireError(f"op '{self.name}': field '{f.name}' has the wrong type")
-        extra = sorted(set(body) - set(self.fields))
-        if extra:
+        if found != len(body):  # a key that is no field (counted: no set per request)
+            extra = sorted(set(body) - set(self.fields))
             raise WireError(f"op '{self.name}': unknown field '{extra[0]}'")
         return body
 
@@ -132,6 +136,8 @@ class Operations:
         """Check the body and run the handler on ``target`` (the server object)."""
         operation = self.find(op or "")
         args = operation.check(body)
+        if not operation.context:
+            return operation.handler(target, **args)
         given = {k: v for k, v in context.items() if k in operation.context}
         return operation.handler(target, **args, **given)
 

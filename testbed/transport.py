@@ -74,27 +74,42 @@ def _bind_tcp(sock: zmq.Socket, listen: str, name: str) -> str:
     return f"tcp://{shown}:{port}"
 
 
-def _await_reply(
-    sock: zmq.Socket,
-    msg: wire.Message,
-    deadline: float,
-    recv: Callable,
-    poll: Callable[[int], Any] | None = None,
-) -> Any:
-    """Poll until the reply to ``msg`` arrives or the deadline passes; drop stale replies."""
-    poll = poll or sock.poll
+class _Receiver:
+    """Blocking receives on one socket, each bounded by a timeout in ms that is set on the
+    socket only when it changes (no poll round before each reply: a receive alone wakes as
+    soon as the reply is in). ``recv`` returns a message's last frame; None when it timed out.
+    """
+
+    def __init__(self, sock: zmq.Socket, recv: Callable[[], bytes]) -> None:
+        self.sock, self.recv, self.wait_ms = sock, recv, -1
+
+    def __call__(self, wait_ms: int) -> bytes | None:
+        wait_ms = min(wait_ms, 2**31 - 1)  # the option is a C int: a longer wait takes turns
+        if wait_ms != self.wait_ms:
+            self.sock.setsockopt(zmq.RCVTIMEO, wait_ms)
+            self.wait_ms = wait_ms
+        try:
+            return self.recv()
+        except zmq.Again:
+            return None
+
+
+def _await_reply(msg_id: str, deadline: float, recv: _Receiver) -> wire.Message | None:
+    """Receive until the reply to ``msg_id`` arrives or the deadline passes; drop stale
+    replies."""
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not poll(int(left * 1000) + 1):
-            if time.monotonic() >= deadline:
-                return None
+        if left <= 0:
+            return None
+        data = recv(int(left * 1000) + 1)
+        if data is None:
             continue
         try:
-            got = wire.decode(recv())
+            got = wire.decode(data)
         except wire.WireError as exc:
             bad_frames.warning(f"reply {kind_of(str(exc))}", "dropped malformed reply: %s", exc)
             continue
-        if got.id != msg.id or not got.is_reply:
+        if got.id != msg_id or not got.is_reply:
             log.debug("dropped stale message %s", got.id)
             continue
         return got
@@ -126,25 +141,20 @@ class RpcClient:
             self.sock.setsockopt(zmq.IDENTITY, identity.encode())
         secure.client(self.sock, curve)
         self.sock.connect(endpoint)
-        self.poller = zmq.Poller()  # one for the socket's life: Socket.poll makes one per call
-        self.poller.register(self.sock, zmq.POLLIN)
+        self.recv = _Receiver(self.sock, self.sock.recv)
 
     def call(
         self, op: str, body: dict[str, Any] | None = None, timeout: float | None = None
     ) -> Any:
         timeout = self.timeout if timeout is None else timeout
-        msg = wire.request(op, body)
+        msg_id = wire.new_id()
+        frame = wire.encode_request(msg_id, op, body or {})
         deadline = time.monotonic() + timeout
         try:
-            self.sock.send(wire.encode(msg), zmq.NOBLOCK)
+            self.sock.send(frame, zmq.NOBLOCK)
         except zmq.Again:
             raise RpcTimeout(op, timeout) from None
-        return _result(
-            _await_reply(self.sock, msg, deadline, self.sock.recv, self.poller.poll),
-            op,
-            timeout,
-            "orchestrator",
-        )
+        return _result(_await_reply(msg_id, deadline, self.recv), op, timeout, "orchestrator")
 
     def close(self) -> None:
         self.sock.close(linger=0)
@@ -159,12 +169,12 @@ def send_reply(
     sock: zmq.Socket, route: Route, msg_id: str, body: Any = None, error: str | None = None
 ) -> None:
     try:
-        frame = wire.encode(
-            wire.error_reply(msg_id, error) if error else wire.ok_reply(msg_id, body)
-        )
-    except (TypeError, ValueError) as exc:  # a result JSON cannot carry
-        frame = wire.encode(wire.error_reply(msg_id, f"unencodable reply: {exc}"))
-    sock.send_multipart([*route, frame])
+        frame = wire.encode_reply(msg_id, body, error or None)
+    except (TypeError, ValueError, RecursionError) as exc:  # a result JSON cannot carry
+        frame = wire.encode_reply(msg_id, error=f"unencodable reply: {exc}")
+    for part in route:  # send_multipart, without its per-frame type checks: these are bytes
+        sock.send(part, zmq.SNDMORE)
+    sock.send(frame)
 
 
 def serve_one(sock: zmq.Socket, handler: Handler) -> None:
@@ -222,14 +232,16 @@ class RouterCaller:
         self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted host takes its name back
         self.endpoint = bind(self.sock, transport, ipc_dir, name)
         self.lock = threading.Lock()
+        self.recv = _Receiver(self.sock, lambda: self.sock.recv_multipart()[-1])
 
     def call(self, identity: str, op: str, body: dict[str, Any], timeout: float) -> Any:
-        msg = wire.request(op, body)
+        msg_id = wire.new_id()
+        frame = wire.encode_request(msg_id, op, body)
         deadline = time.monotonic() + timeout
         with self.lock:
             while True:  # a just-started peer may not have finished its handshake yet
                 try:
-                    self.sock.send_multipart([identity.encode(), wire.encode(msg)], zmq.NOBLOCK)
+                    self.sock.send_multipart([identity.encode(), frame], zmq.NOBLOCK)
                     break
                 except zmq.ZMQError as exc:
                     if exc.errno != zmq.EHOSTUNREACH:
@@ -237,7 +249,7 @@ class RouterCaller:
                     if time.monotonic() >= deadline:
                         raise Unreachable(f"host '{identity}' is not connected") from None
                     time.sleep(0.005)
-            got = _await_reply(self.sock, msg, deadline, lambda: self.sock.recv_multipart()[-1])
+            got = _await_reply(msg_id, deadline, self.recv)
         return _result(got, op, timeout, f"host '{identity}'")
 
     def close(self) -> None:

@@ -5,18 +5,42 @@ A request is ``{"v": 1, "id": ID, "op": OP, "body": {...}}``; its reply is
 "error": "..."}``. This module knows the envelope only: which ops exist and what their bodies
 hold is declared by each server at its handlers (``testbed.operations``), and checked there
 before any handler runs.
+
+Every conductor request passes here twice each way, so the JSON work is the standard
+library's C encoder and scanner, built once, and the envelope's fixed keys are written around
+the encoded values (the same bytes ``json`` would write for the whole document).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 VERSION = 1
-_dumps = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per message
+_HEAD = f'{{"v":{VERSION},"id":'  # how every envelope starts, as json writes it
+_full = json.JSONEncoder(separators=(",", ":"))
 _loads = json.JSONDecoder().decode
+_scan = json.JSONDecoder().scan_once  # C scanner: the document at index 0, no whitespace
+# The C encoder made once (JSONEncoder.encode builds one per call); None without the C
+# accelerator. No circular-reference markers: shared between threads they would be unsafe; a
+# cycle (never in a message of ours) ends in RecursionError instead.
+_chunks = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, _full.default, _quote, None, ":", ",", False, False, True)
+)
+
+
+def dumps(value: Any) -> str:
+    """``value`` as compact ASCII JSON; TypeError/ValueError/RecursionError if it cannot be."""
+    if _chunks is None or isinstance(value, str):
+        return _full.encode(value)
+    return "".join(_chunks(value, 0))
 
 
 class WireError(ValueError):
@@ -27,7 +51,10 @@ class WireError(ValueError):
         self.msg_id = msg_id
 
 
-@dataclass(frozen=True)
+_DEFAULT = object()  # "no body given": a request's body is then a new empty object
+
+
+@dataclass(frozen=True, init=False)
 class Message:
     id: str
     op: str | None = None  # set on requests
@@ -35,13 +62,45 @@ class Message:
     ok: bool | None = None  # set on replies
     error: str | None = None
 
+    def __init__(
+        self,
+        id: str,  # noqa: A002 (the envelope's name for it)
+        op: str | None = None,
+        body: Any = _DEFAULT,
+        ok: bool | None = None,
+        error: str | None = None,
+    ) -> None:
+        # Straight into the instance's dict: the generated frozen __init__ pays an
+        # object.__setattr__ per field, on every message.
+        d = self.__dict__
+        d["id"], d["op"], d["ok"], d["error"] = id, op, ok, error
+        d["body"] = {} if body is _DEFAULT else body
+
     @property
     def is_reply(self) -> bool:
         return self.ok is not None
 
 
+_seq = itertools.count()
+_prefix = os.urandom(8).hex()
+
+
+def _reseed() -> None:
+    global _seq, _prefix
+    _seq, _prefix = itertools.count(), os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_reseed)  # a forked host must not repeat its parent's ids
+
+
+def new_id() -> str:
+    """Unique: a random prefix per process and a counter (32 hex digits, as uuid4's; no
+    system call per message, as os.urandom would make)."""
+    return f"{_prefix}{next(_seq):016x}"
+
+
 def request(op: str, body: dict[str, Any] | None = None) -> Message:
-    return Message(id=os.urandom(16).hex(), op=op, body=body or {})  # unique; cheaper than uuid4
+    return Message(new_id(), op, body or {})
 
 
 def reply(to: Message, body: Any = None, error: str | None = None) -> Message:
@@ -49,46 +108,70 @@ def reply(to: Message, body: Any = None, error: str | None = None) -> Message:
 
 
 def ok_reply(msg_id: str, body: Any = None) -> Message:
-    return Message(id=msg_id, ok=True, body=body)
+    return Message(msg_id, body=body, ok=True)
 
 
 def error_reply(msg_id: str, error: str) -> Message:
-    return Message(id=msg_id, ok=False, error=error)
+    return Message(msg_id, ok=False, error=error)
+
+
+def encode_request(msg_id: str, op: str, body: Any) -> bytes:
+    return f'{_HEAD}{_quote(msg_id)},"op":{_quote(op)},"body":{dumps(body)}}}'.encode()
+
+
+def encode_reply(msg_id: str, body: Any = None, error: str | None = None) -> bytes:
+    """An ok reply carrying ``body``; with ``error`` set, an error reply."""
+    return _reply(msg_id, True, body) if error is None else _reply(msg_id, False, error)
+
+
+def _reply(msg_id: str, ok: bool, value: Any) -> bytes:
+    fields = '"ok":true,"body":' if ok else '"ok":false,"error":'
+    return f"{_HEAD}{_quote(msg_id)},{fields}{dumps(value)}}}".encode()
 
 
 def encode(msg: Message) -> bytes:
-    doc: dict[str, Any] = {"v": VERSION, "id": msg.id}
-    if msg.is_reply:
-        doc["ok"] = msg.ok
-        doc["body" if msg.ok else "error"] = msg.body if msg.ok else msg.error
-    else:
-        doc["op"], doc["body"] = msg.op, msg.body
-    return _dumps(doc).encode()
+    if msg.ok is None:
+        return encode_request(msg.id, msg.op, msg.body)  # type: ignore[arg-type]
+    return _reply(msg.id, msg.ok, msg.body if msg.ok else msg.error)
+
+
+def _parse(text: str) -> Any:
+    try:
+        doc, end = _scan(text, 0)
+        if end == len(text):
+            return doc
+    except (StopIteration, ValueError, RecursionError):
+        pass
+    return _loads(text)  # whitespace, extra data or an error: the full parser says which
 
 
 def decode(data: bytes) -> Message:
     """Parse and validate one frame; raises WireError saying what is wrong."""
     try:
-        doc = _loads(data.decode())  # UTF-8, as encode writes it
+        doc = _parse(data.decode())  # UTF-8, as encode writes it
     except (ValueError, RecursionError):  # bad UTF-8 or JSON, huge ints, absurd nesting
         raise WireError("not a JSON document") from None
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise WireError("not a JSON object")
     msg_id = doc.get("id")
-    if not isinstance(msg_id, str) or not msg_id:
+    if type(msg_id) is not str or not msg_id:
         raise WireError("missing message id")
-    if type(doc.get("v")) is not int or doc["v"] != VERSION:  # true == 1 in Python
-        raise WireError(f"unsupported version {doc.get('v')!r} (expected {VERSION})", msg_id)
-    if "ok" in doc:
-        if not isinstance(doc["ok"], bool):
+    v = doc.get("v")
+    if type(v) is not int or v != VERSION:  # true == 1 in Python
+        raise WireError(f"unsupported version {v!r} (expected {VERSION})", msg_id)
+    ok = doc.get("ok")
+    if ok is not None or "ok" in doc:
+        if type(ok) is not bool:
             raise WireError("reply field 'ok' must be true or false", msg_id)
-        if doc["ok"]:
-            return Message(id=msg_id, ok=True, body=doc.get("body"))
-        return Message(id=msg_id, ok=False, error=str(doc.get("error", "error")))
+        if ok:
+            return Message(msg_id, body=doc.get("body"), ok=True)
+        return Message(msg_id, ok=False, error=str(doc.get("error", "error")))
     op = doc.get("op")
-    if not isinstance(op, str):
+    if type(op) is not str:
         raise WireError("request without 'op'", msg_id)
-    body = doc.get("body", {})
-    if not isinstance(body, dict):
+    body = doc.get("body", _DEFAULT)
+    if body is _DEFAULT:
+        body = {}
+    elif type(body) is not dict:
         raise WireError(f"op '{op}': body must be an object", msg_id)
-    return Message(id=msg_id, op=op, body=body)
+    return Message(msg_id, op, body)

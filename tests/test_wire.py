@@ -3,6 +3,7 @@ server declares at its handlers) and testbed.transport over real ZeroMQ sockets 
 in a private short directory. Every wait is bounded."""
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -97,6 +98,37 @@ def test_a_declaration_is_the_schema():
 
 def test_request_ids_are_unique():
     assert wire.request("ping").id != wire.request("ping").id
+
+
+def test_a_forked_child_does_not_repeat_its_parents_request_ids():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then gone without running the parent's cleanup
+        os.write(write, wire.new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child[:16] != wire.new_id()[:16]
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        Message(id='q"\\u\u00e9', op="op\n\u2603", body={"k\u00e9": ['"', 1.5, None, True]}),
+        Message(id="r", ok=True, body=[float("inf"), {"a": -1}, "\x00"]),
+        Message(id="r", ok=True, body=None),
+        Message(id="e", ok=False, error='bad "thing" \u00e9'),
+    ],
+)
+def test_an_envelope_is_the_bytes_json_writes_for_it(msg):
+    doc = {"v": 1, "id": msg.id}
+    if msg.is_reply:
+        doc |= {"ok": msg.ok, **({"body": msg.body} if msg.ok else {"error": msg.error})}
+    else:
+        doc |= {"op": msg.op, "body": msg.body}
+    assert encode(msg) == json.dumps(doc, separators=(",", ":")).encode()
 
 
 def test_encoded_request_is_the_documented_envelope():
