@@ -33,3 +33,9 @@ def make_cluster(tmp_path):
     yield make
     for cluster in made:
         cluster.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (seconds each) first: xdist hands tests out in this order, so no
+    worker is left running a long one alone while the others have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable

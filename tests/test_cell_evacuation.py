@@ -24,6 +24,7 @@ def _uuids(run_dir: str) -> dict[str, str]:
         db.close()
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("tracker", ["buggy", "fixed"])
 def test_cell_evacuation_races_on_every_destination(run_scenario, tracker: str) -> None:
     # buggy's last check cannot come right by waiting: no need to retry it for 2 s

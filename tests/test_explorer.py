@@ -30,6 +30,7 @@ def explore(tracker: str, strategy, tmp_path, hosts=None):
     )
 
 
+@pytest.mark.long
 def test_buggy_loses_across_both_hosts_in_nova_order_and_replays(tmp_path) -> None:
     summary = explore("buggy", Dpor(), tmp_path)
     assert summary.error is None and summary.hosts == ["host1", "host2"]
@@ -53,6 +54,7 @@ def test_fixed_never_loses(tmp_path) -> None:
     assert not (tmp_path / "replays").exists()
 
 
+@pytest.mark.long
 def test_one_host_may_be_explored_alone(tmp_path) -> None:
     summary = explore("buggy", Dpor(), tmp_path, hosts=["host2"])
     assert summary.hosts == ["host2"] and [s.line for s in summary.losing] == [NOVA_ORDER]
@@ -130,6 +132,7 @@ def test_a_race_planted_on_another_path_is_found_and_its_fixed_twin_is_clean(
         assert summary.losing[0].result.allocations["host1"] == {}
 
 
+@pytest.mark.long
 def test_a_losing_schedule_becomes_a_minimal_regression_scenario(tmp_path) -> None:
     """--emit-scenario: the fewest orderings that still make the planted race lose, checked
     against the fixed twin, written as a scenario file that runs as it says."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from helpers import run_cli
 
 from orchestrator import scenario as sc
@@ -49,6 +50,7 @@ def test_fault_step_kills_before_the_step_and_evacuating_again_works(make_cluste
     assert c.api.allocations()["host3"] == {"vm1": 1}
 
 
+@pytest.mark.long
 def test_sweep_with_fixed_tracker_holds_everywhere(tmp_path) -> None:
     proc = run_cli("sweep", "--json")
     out = json.loads(proc.stdout)

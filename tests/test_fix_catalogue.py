@@ -38,6 +38,7 @@ def test_each_scenario_turns_on_its_own_fix(run_scenario, bug: str, on: bool) ->
         assert any("vm1" in line or "crashed" in line for line in lines), lines
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("bug", [b for b in BUGS if b != "1896463"])  # test_explorer has it
 @pytest.mark.parametrize("tracker", ["buggy", "fixed"])
 def test_the_explorer_finds_each_race_alone(tmp_path, bug: str, tracker: str) -> None:

@@ -527,6 +527,7 @@ def test_runs_beside_it(cluster):
 """
 
 
+@pytest.mark.long
 def test_xdist_worker_crash_leaves_nothing_behind(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_crash=XDIST_CRASH_TESTS)
     result = inner.runpytest_subprocess(
@@ -560,6 +561,7 @@ def _losing_orders(xml: Path) -> dict[str, str]:
     return out
 
 
+@pytest.mark.long
 def test_exploration_as_items_finds_the_same_losing_orders_whatever_n(hermetic) -> None:
     hermetic.plugins.append("xdist.plugin")
     found = {}

@@ -30,6 +30,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
 
 
+@pytest.mark.long
 def test_the_page_shows_the_race_in_chromium(tmp_path: Path) -> None:
     proc = run_cli("run", "--tracker", "buggy", "--run-dir", str(tmp_path), "--json")
     assert proc.returncode == 1, proc.stderr
