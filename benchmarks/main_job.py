@@ -46,6 +46,7 @@ def _reported(stdout: str) -> float | None:
 
 
 ROOT = Path(__file__).resolve().parents[1]  # the project, as ``pip install .`` takes it
+SKIP = (".git", ".tox", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
 
 
 @contextmanager
@@ -67,7 +68,10 @@ def installed(which: str, quiet: bool = False) -> Iterator[tuple[list[str], str]
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv / "bin" / "python"
         pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        done = subprocess.run([*pip, str(ROOT)], capture_output=True, text=True)
+        # from a copy: building in place would leave build/ and egg-info in the project
+        src = venv / "src"
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*SKIP))
+        done = subprocess.run([*pip, str(src)], capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"main_job.py: pip install . failed\n{done.stderr[-2000:]}")
         # pip compiles what it installs; compileall makes sure of it (bytecode writing may be
