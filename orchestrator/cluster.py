@@ -9,6 +9,7 @@ socket or ipc path behind, nor signal anything it did not start.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -121,7 +122,12 @@ class Cluster:
         )
         self.conductor.start()
         supervised = [h for h in self.config.cluster.hosts if not self.joined(h)]
+        if not gc.isenabled():  # the console script starts with it off (orchestrator.cli.script)
+            # what start-up built lives as long as we do: never walked again, and the hosts
+            # forked now share its pages rather than copy them when they collect (gc.freeze)
+            gc.freeze()
         pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
+        gc.enable()
         for host, pid in pids.items():
             self._await_registration(host, pid)
 

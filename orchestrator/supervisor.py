@@ -7,6 +7,7 @@ group, nor leave a process unreaped."""
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import multiprocessing
 import multiprocessing.util  # its exit handler is registered first, so ours runs before it
@@ -43,6 +44,7 @@ def _host_main(entry: Callable, spec: HostSpec, handler: object) -> None:
     """The forked child: it lets go of the orchestrator's files and sockets, then becomes
     the host (``cluster.host_entry``)."""
     release_inherited()
+    gc.enable()  # a host collects its own garbage, whatever its parent did while starting
     entry(spec, handler)
 
 

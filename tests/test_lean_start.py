@@ -95,3 +95,27 @@ def test_every_command_is_still_listed_and_each_parses_alone() -> None:
         assert commands(build_parser(name)) == {name}
     args = build_parser("run").parse_args(["run", "--tracker", "buggy"])
     assert (args.command, args.tracker, args.func.__name__) == ("run", "buggy", "cmd_run")
+
+
+def test_a_cluster_started_with_the_collector_off_freezes_and_turns_it_on(make_cluster) -> None:
+    """The console script starts with the cyclic GC off (orchestrator.cli.script); the cluster
+    freezes what start-up built before forking its hosts, then turns the collector on."""
+    import gc
+
+    gc.disable()
+    try:
+        cluster = make_cluster()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        assert all(cluster.alive(h) for h in cluster.config.cluster.hosts)
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_the_console_script_runs_the_command_line() -> None:
+    code = "import sys; sys.argv = ['testbed', 'points', '--json']\n"
+    code += "from orchestrator.cli.script import entry\nentry()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)
