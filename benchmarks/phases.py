@@ -48,6 +48,9 @@ ORDER = (
 def _child(scenario: str, tracker: str, run_base: str) -> None:
     """One run, as ``testbed run`` does it, with a mark at each phase's end (on stdout)."""
     marks: dict[str, float] = {"child": START}
+    import gc
+
+    gc.disable()  # as the console script starts (orchestrator.cli.script)
     import atexit
     import contextlib
     import io
