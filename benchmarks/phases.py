@@ -4,11 +4,12 @@ interpreter per run, as the console script starts and leaves.
     python benchmarks/phases.py [SCENARIO] [--tracker buggy|fixed] [--runs N] [--json]
 
 Phases, in order: interpreter start (to the first line of the child), imports (the command
-line, then the runner and the hosts' code), config (arguments, scenario, configuration), set-up (the cluster's
-state, sockets, conductor), hosts up (forking them, then waiting for them to register), steps,
-checks, invariants, judging (how each task ended), teardown (every host stopped and reaped),
-the rest of the run (result, run directory removed), output, and exit (exit hooks and the
-process's end, as the parent sees it). Medians over ``--runs``; times come from the one
+line, then the runner and the hosts' code), config (arguments, scenario, configuration),
+set-up (the cluster's state, sockets, conductor), hosts up (forking them, then waiting for
+them to register), steps, checks, invariants, judging (how each task ended), teardown (every
+host stopped and reaped), the rest of the run (result, run directory removed), output (a
+failing run's timeline page too), and exit (exit hooks and the process's end, as the parent
+sees it). Medians over ``--runs``; times come from the one
 monotonic clock parent and child share. It measures; it asserts nothing.
 """
 
