@@ -126,6 +126,7 @@ class Cluster:
             # what start-up built lives as long as we do: never walked again, and the hosts
             # forked now share its pages rather than copy them when they collect (gc.freeze)
             gc.freeze()
+        self.supervisor.prepare(supervised)
         pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
         gc.enable()
         for host, pid in pids.items():
