@@ -16,10 +16,9 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.api import API
-from orchestrator.explorer_policy import ExplorerPolicy
 from orchestrator.history import FILE, History
 from orchestrator.holds import Board
 from orchestrator.network import NetCaller, NetConductor, Network
@@ -27,12 +26,15 @@ from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.orderings import OrderingRecord
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
-from testbed import join, secure
+from testbed import secure
 from testbed.config import Config
 from testbed.errors import ApiError
 from testbed.launch import HostSpec, resolve_entry
 from testbed.logs import RunLog
 from testbed.secure import ClusterKeys, Guard
+
+if TYPE_CHECKING:  # loaded by the methods that use them: a plain run needs neither
+    from orchestrator.explorer_policy import ExplorerPolicy
 
 log = logging.getLogger("testbed.cluster")
 
@@ -97,6 +99,8 @@ class Cluster:
         """What a host needs to join (``testbed host NAME --join-file``); ``secrets`` False
         leaves the keys out (asked for over the control socket, by a peer that has them)."""
         curve = self.keys.issue("joined") if self.keys and secrets else None
+        from testbed import join
+
         return join.document(
             self.config,
             self.conductor.endpoint,
@@ -228,6 +232,8 @@ class Cluster:
     def gate(self, hosts: list[str]) -> ExplorerPolicy:
         """Hand the order of the hosts' conductor requests and lock requests to the caller:
         they are held until it releases them (the hosts must be traced)."""
+        from orchestrator.explorer_policy import ExplorerPolicy
+
         policy = ExplorerPolicy(self.board, self.conductor.wake, hosts)
         self.board.install([self.api.known(h) for h in hosts], policy)
         return policy
