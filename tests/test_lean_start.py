@@ -119,3 +119,32 @@ def test_the_console_script_runs_the_command_line() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)
+
+
+RUN_PROBE = """
+import contextlib, io, json, sys
+from orchestrator.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["run", "--tracker", "fixed", "--run-dir", sys.argv[1]])
+print(json.dumps({"code": code, "loaded": sorted(sys.modules)}))
+"""
+# What a passing `testbed run` needs none of: the other commands, the explorer, the join
+# document, the timeline page (written for failing runs).
+NOT_FOR_A_RUN = (
+    *FACES,
+    "orchestrator.explorer",
+    "orchestrator.explorer_policy",
+    "orchestrator.timeline",
+    "testbed.join",
+)
+
+
+def test_a_passing_run_loads_only_what_it_needs(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["code"] == 0
+    assert "orchestrator.runner" in got["loaded"]
+    assert not set(NOT_FOR_A_RUN) & set(got["loaded"])
