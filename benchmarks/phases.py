@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # typing costs a child milliseconds it would count as interpr
     from collections.abc import Callable
     from typing import Any
 
+CHILD = "--child"  # argv[1] of the timed child: SCENARIO TRACKER RUN_BASE follow
 ORDER = (
     "interpreter start",
     "imports: cli",
@@ -111,16 +112,7 @@ def run_once(scenario: str, tracker: str, run_base: str) -> dict[str, float]:
 
     start = time.perf_counter()
     proc = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            scenario,
-            "--tracker",
-            tracker,
-            "--run-dir",
-            run_base,
-        ],
+        [sys.executable, __file__, CHILD, scenario, tracker, run_base],
         capture_output=True,
         text=True,
         timeout=120,
@@ -157,6 +149,8 @@ def run_once(scenario: str, tracker: str, run_base: str) -> dict[str, float]:
 
 
 def main() -> int:
+    if sys.argv[1:2] == [CHILD]:  # before any import of ours: they would count as the run's
+        _child(*sys.argv[2:5])
     import argparse
     import json
     import statistics
@@ -169,11 +163,7 @@ def main() -> int:
     p.add_argument("--tracker", choices=("buggy", "fixed"), default="buggy")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.child:
-        _child(args.scenario, args.tracker, args.run_dir)
     with tempfile.TemporaryDirectory(prefix="tb-phases-") as base:
         runs = [run_once(args.scenario, args.tracker, base) for _ in range(args.runs)]
     phases = {k: statistics.median(r[k] for r in runs) for k in (*ORDER, "wall")}
