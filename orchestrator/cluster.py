@@ -130,9 +130,11 @@ class Cluster:
             # what start-up built lives as long as we do: never walked again, and the hosts
             # forked now share its pages rather than copy them when they collect (gc.freeze)
             gc.freeze()
-        self.supervisor.prepare(supervised)
-        pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
-        gc.enable()
+        try:
+            self.supervisor.prepare(supervised)
+            pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
+        finally:
+            gc.enable()
         for host, pid in pids.items():
             self._await_registration(host, pid)
 
