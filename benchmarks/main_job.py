@@ -2,7 +2,13 @@
 buggy``, each run as a subprocess (interpreter start-up included), next to the ~13 s Nova's
 own regression test takes (a quoted figure, not measured here).
 
-    python benchmarks/main_job.py [--runs 7] [--warmup-runs 1] [--json]
+    python benchmarks/main_job.py [--runs 7] [--warmup-runs 1] [--testbed install|current|PATH]
+
+What is timed is ``testbed`` installed the way users install it: by default a private venv
+made for the benchmark with ``pip install .`` (not editable, its bytecode compiled), removed
+afterwards; ``--testbed current`` times this interpreter's ``testbed`` (an editable install
+pays for its import finder), ``--testbed PATH`` a given console script. The output says which.
+The two trackers alternate run by run, so that a change in the machine's load falls on both.
 
 Exit codes must be 0 (fixed) and 1 (buggy), else the benchmark stops with exit 1. Run
 directories go to a private temporary directory, removed afterwards.
@@ -12,12 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from common import NOVA_TEST_SECONDS, parse, repeat, spread, testbed_command
+from common import NOVA_TEST_SECONDS, parse, progress, spread, testbed_command, timed_run
 
 EXPECTED_EXIT = {"fixed": 0, "buggy": 1}
 
@@ -34,47 +45,103 @@ def _reported(stdout: str) -> float | None:
         return None
 
 
-def measure(runs: int, warmup: int, timeout: float, quiet: bool = False) -> dict[str, Any]:
-    cmd = testbed_command()
-    base = tempfile.mkdtemp(prefix="tb-")
-    results: dict[str, Any] = {"command": cmd, "runs": runs, "warmup_runs": warmup}
+ROOT = Path(__file__).resolve().parents[1]  # the project, as ``pip install .`` takes it
+SKIP = (".git", ".tox", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+
+
+@contextmanager
+def installed(which: str, quiet: bool = False) -> Iterator[tuple[list[str], str]]:
+    """The ``testbed`` command to time, and how it was installed (printed with the results)."""
+    if which == "current":
+        yield testbed_command(), "this interpreter's testbed (as installed here)"
+        return
+    if which != "install":
+        path = Path(which)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise SystemExit(f"main_job.py: --testbed {which}: not an executable file")
+        yield [str(path)], f"{path} (given)"
+        return
+    venv = Path(tempfile.mkdtemp(prefix="tb-venv-"))
     try:
-        for tracker, expected in EXPECTED_EXIT.items():
-            walls, reported = [], []
-            argv = [*cmd, "run", "--tracker", tracker, "--json", "--run-dir", base]
-            label = f"[job] testbed run --tracker {tracker}"
-            for i, r in enumerate(repeat(argv, warmup + runs, timeout, label, quiet)):
-                if r.code != expected:
-                    raise Mismatch(
-                        f"\n!!! EXIT CODE MISMATCH: `testbed run --tracker {tracker}` "
-                        f"exited {r.code}, expected {expected}\n--- stdout ---\n"
-                        f"{r.stdout[-2000:]}\n--- stderr ---\n{r.stderr[-2000:]}\n"
-                    )
-                if i >= warmup:
-                    walls.append(r.wall)
-                    if _reported(r.stdout) is not None:
-                        reported.append(_reported(r.stdout))
-            wall = spread(walls)
-            results[tracker] = {
-                "exit_code": expected,
-                "wall_median_s": wall["median"],
-                "wall_min_s": wall["min"],
-                "wall_max_s": wall["max"],
-                "wall_all_s": wall["all"],
-                "reported_duration_median_s": spread(reported)["median"] if reported else None,
-                "nova_test_s_quoted": NOVA_TEST_SECONDS,
-                "nova_over_ours": NOVA_TEST_SECONDS / wall["median"],
-            }
+        if not quiet:
+            print("[job] installing testbed into a private venv (pip install .)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        # from a copy: building in place would leave build/ and egg-info in the project
+        src = venv / "src"
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*SKIP))
+        done = subprocess.run([*pip, str(src)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"main_job.py: pip install . failed\n{done.stderr[-2000:]}")
+        # pip compiles what it installs; compileall makes sure of it (bytecode writing may be
+        # off in this environment, and a run without .pyc files times the compiler)
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        packages = [str(Path(site) / p) for p in ("testbed", "hosts", "orchestrator")]
+        subprocess.run([str(python), "-m", "compileall", "-q", *packages], check=True)
+        yield [str(venv / "bin" / "testbed")], "a private venv, pip install . (not editable)"
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
+def measure(
+    runs: int, warmup: int, timeout: float, quiet: bool = False, which: str = "install"
+) -> dict[str, Any]:
+    base = tempfile.mkdtemp(prefix="tb-")
+    results: dict[str, Any] = {"runs": runs, "warmup_runs": warmup}
+    walls: dict[str, list[float]] = {t: [] for t in EXPECTED_EXIT}
+    reported: dict[str, list[float]] = {t: [] for t in EXPECTED_EXIT}
+    try:
+        with installed(which, quiet) as (cmd, how):
+            results |= {"command": cmd, "installed": how}
+            bar = progress("[job] testbed run, fixed and buggy", (warmup + runs) * 2, quiet)
+            try:
+                for i in range(warmup + runs):
+                    for tracker, expected in EXPECTED_EXIT.items():  # alternating
+                        argv = [*cmd, "run", "--tracker", tracker, "--json", "--run-dir", base]
+                        r = timed_run(argv, timeout)
+                        bar.step()
+                        if r.code != expected:
+                            raise Mismatch(
+                                f"\n!!! EXIT CODE MISMATCH: `testbed run --tracker {tracker}` "
+                                f"exited {r.code}, expected {expected}\n--- stdout ---\n"
+                                f"{r.stdout[-2000:]}\n--- stderr ---\n{r.stderr[-2000:]}\n"
+                            )
+                        if i >= warmup:
+                            walls[tracker].append(r.wall)
+                            if _reported(r.stdout) is not None:
+                                reported[tracker].append(_reported(r.stdout))
+            finally:
+                bar.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    for tracker, expected in EXPECTED_EXIT.items():
+        wall = spread(walls[tracker])
+        rep = reported[tracker]
+        results[tracker] = {
+            "exit_code": expected,
+            "wall_median_s": wall["median"],
+            "wall_min_s": wall["min"],
+            "wall_max_s": wall["max"],
+            "wall_all_s": wall["all"],
+            "reported_duration_median_s": spread(rep)["median"] if rep else None,
+            "nova_test_s_quoted": NOVA_TEST_SECONDS,
+            "nova_over_ours": NOVA_TEST_SECONDS / wall["median"],
+        }
     return results
 
 
 def report(job: dict[str, Any]) -> None:
     print(
-        f"Main job wall time ({job['runs']} runs each after {job['warmup_runs']} warm-up; "
-        f"{' '.join(job['command'][:1])})"
+        f"Main job wall time ({job['runs']} runs each after {job['warmup_runs']} warm-up, "
+        f"trackers alternating; {job['command'][0]})"
     )
+    print(f"  testbed timed: {job['installed']}")
     print(
         f"  {'tracker':<8} {'exit':>4} {'median s':>9} {'min s':>7} {'max s':>7} "
         f"{'reported s':>10} {'13 s / median':>13}"
@@ -104,6 +171,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
         help="untimed runs per tracker first (default 1; exit code still checked)",
     )
     p.add_argument(
+        "--testbed",
+        default="install",
+        metavar="install|current|PATH",
+        help="what to time: a private venv with pip install . (default), this interpreter's "
+        "testbed, or the testbed console script at PATH",
+    )
+    p.add_argument(
         "--run-timeout",
         type=float,
         default=120.0,
@@ -119,7 +193,7 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     """The measurement, or None (printed on stderr) when an exit code was not the expected."""
     try:
-        return measure(args.runs, args.warmup_runs, args.run_timeout, args.quiet)
+        return measure(args.runs, args.warmup_runs, args.run_timeout, args.quiet, args.testbed)
     except Mismatch as exc:
         print(exc, file=sys.stderr)
         return None

@@ -9,16 +9,16 @@ socket or ipc path behind, nor signal anything it did not start.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.api import API
-from orchestrator.explorer_policy import ExplorerPolicy
 from orchestrator.history import FILE, History
 from orchestrator.holds import Board
 from orchestrator.network import NetCaller, NetConductor, Network
@@ -26,12 +26,15 @@ from orchestrator.ordering_policy import OrderingPolicy
 from orchestrator.orderings import OrderingRecord
 from orchestrator.state import State
 from orchestrator.supervisor import Supervisor
-from testbed import join, secure
+from testbed import secure
 from testbed.config import Config
 from testbed.errors import ApiError
 from testbed.launch import HostSpec, resolve_entry
 from testbed.logs import RunLog
 from testbed.secure import ClusterKeys, Guard
+
+if TYPE_CHECKING:  # loaded by the methods that use them: a plain run needs neither
+    from orchestrator.explorer_policy import ExplorerPolicy
 
 log = logging.getLogger("testbed.cluster")
 
@@ -96,6 +99,8 @@ class Cluster:
         """What a host needs to join (``testbed host NAME --join-file``); ``secrets`` False
         leaves the keys out (asked for over the control socket, by a peer that has them)."""
         curve = self.keys.issue("joined") if self.keys and secrets else None
+        from testbed import join
+
         return join.document(
             self.config,
             self.conductor.endpoint,
@@ -121,7 +126,15 @@ class Cluster:
         )
         self.conductor.start()
         supervised = [h for h in self.config.cluster.hosts if not self.joined(h)]
-        pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
+        if not gc.isenabled():  # the console script starts with it off (orchestrator.cli.script)
+            # what start-up built lives as long as we do: never walked again, and the hosts
+            # forked now share its pages rather than copy them when they collect (gc.freeze)
+            gc.freeze()
+        try:
+            self.supervisor.prepare(supervised)
+            pids = {host: self._launch(host) for host in supervised}  # joined hosts come by
+        finally:
+            gc.enable()
         for host, pid in pids.items():
             self._await_registration(host, pid)
 
@@ -221,6 +234,8 @@ class Cluster:
     def gate(self, hosts: list[str]) -> ExplorerPolicy:
         """Hand the order of the hosts' conductor requests and lock requests to the caller:
         they are held until it releases them (the hosts must be traced)."""
+        from orchestrator.explorer_policy import ExplorerPolicy
+
         policy = ExplorerPolicy(self.board, self.conductor.wake, hosts)
         self.board.install([self.api.known(h) for h in hosts], policy)
         return policy

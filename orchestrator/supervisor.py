@@ -7,6 +7,7 @@ group, nor leave a process unreaped."""
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import multiprocessing
 import multiprocessing.util  # its exit handler is registered first, so ours runs before it
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testbed.launch import HostSpec, release_inherited, stacks_path
-from testbed.logs import RunLog
+from testbed.logs import HostLogHandler, RunLog
 
 log = logging.getLogger("testbed.supervisor")
 _fork = multiprocessing.get_context("fork")
@@ -43,6 +44,7 @@ def _host_main(entry: Callable, spec: HostSpec, handler: object) -> None:
     """The forked child: it lets go of the orchestrator's files and sockets, then becomes
     the host (``cluster.host_entry``)."""
     release_inherited()
+    gc.enable()  # a host collects its own garbage, whatever its parent did while starting
     entry(spec, handler)
 
 
@@ -59,12 +61,21 @@ class Supervisor:
         self.stop_grace = stop_grace
         self.procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self.history: dict[str, list[int]] = {}  # every pid each host ever had
+        self.ready: dict[str, HostLogHandler] = {}  # log queues made ahead of a start
         _LIVE.add(self)
+
+    def prepare(self, hosts: list[str]) -> None:
+        """Make the log queues of hosts about to start, before the first of them is forked:
+        the forks then follow one another, instead of each waiting for its queue and thread
+        while the hosts already forked need the orchestrator's threads to register."""
+        for host in hosts:
+            if host not in self.ready:
+                self.ready[host] = self.runlog.host_handler(host)
 
     def start(self, host: str) -> int:
         if self.alive(host):
             raise RuntimeError(f"host {host} is already running (pid {self.procs[host].pid})")
-        handler = self.runlog.host_handler(host)
+        handler = self.ready.pop(host, None) or self.runlog.host_handler(host)
         spec = self.spec_for(host, len(self.history.get(host, [])) + 1)
         proc = _fork.Process(
             target=_host_main, args=(self.entry, spec, handler), name=host, daemon=True

@@ -8,6 +8,7 @@ start anything, or decide what a value means at run time."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -118,8 +119,15 @@ class Config:
         return dataclasses.asdict(self)
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A section's field types, resolved once: every layer's every key is checked against
+    them, and resolving string annotations compiles each one again."""
+    return get_type_hints(cls)
+
+
 SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "origins"}
-FREE_FORM = {n for n in SECTIONS if getattr(get_type_hints(Config)[n], "__origin__", 0) is dict}
+FREE_FORM = {n for n in SECTIONS if getattr(_hints(Config)[n], "__origin__", 0) is dict}
 
 
 def _type_name(tp: Any) -> str:
@@ -193,12 +201,12 @@ def _merge_section(
         raw = dict(raw)
         _merge_fixes(target, raw, where)
     if isinstance(target, dict):  # free-form keys (point addresses), typed values
-        tp = get_type_hints(Config)[section].__args__[1]
+        tp = _hints(Config)[section].__args__[1]
         for key, value in raw.items():
             target[key] = _coerce(value, tp, f"{section}.{key}", where)
             origins[f"{section}.{key}"] = where
         return
-    types = get_type_hints(type(target))
+    types = _hints(type(target))
     for key, value in raw.items():
         tp = types.get(key)
         if tp is None:
@@ -321,7 +329,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 def _is_table(section: str, key: str) -> bool:
     if section not in SECTIONS or section in FREE_FORM:
         return False
-    tp = get_type_hints(get_type_hints(Config)[section]).get(key)
+    tp = _hints(_hints(Config)[section]).get(key)
     return getattr(tp, "__origin__", None) is dict
 
 

@@ -46,16 +46,20 @@ class HostLogHandler(MultiProcessingHandler):
     and writing it never drains, so teardown would stall. Here the wait is ours to bound.
     """
 
-    def close(self, timeout: float = 0.5) -> None:  # type: ignore[override]
+    def wake(self) -> None:
+        """Tell the receiver to finish: it drains what is queued, then ends."""
         if not self._is_closed:
             self._is_closed = True
             # Wake the receiver at once (it polls every 0.2 s) with a record below every level.
             # A host killed mid-write holds the queue's write lock for ever: never let the
-            # interpreter's exit wait for our feeder thread behind it (the join above is bounded).
+            # interpreter's exit wait for our feeder thread behind it (the join below is bounded).
             self.queue.cancel_join_thread()
             self.queue.put(logging.LogRecord("testbed", 0, "", 0, "", None, None))
-            self._receive_thread.join(timeout)
-            logging.Handler.close(self)
+
+    def close(self, timeout: float = 0.5) -> None:  # type: ignore[override]
+        self.wake()
+        self._receive_thread.join(timeout)
+        logging.Handler.close(self)
 
 
 class RunLog:
@@ -82,6 +86,8 @@ class RunLog:
         return handler
 
     def close(self) -> None:
+        for channel in self.channels:  # every receiver drains at once; then each is joined
+            channel.wake()
         for channel in self.channels:
             channel.close()
         for handler in self.handlers:

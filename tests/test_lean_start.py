@@ -54,3 +54,97 @@ def test_listing_commands_load_no_cluster_machinery(argv: list[str]) -> None:
     got = json.loads(out.stdout)
     assert got["code"] in (0, None)
     assert got["heavy"] == []
+
+
+# The command line's other faces: a command named on the command line builds its parser alone.
+FACES = tuple(f"orchestrator.cli.{m}" for m in ("control", "explore", "join", "show"))
+FACES_PROBE = """
+import contextlib, io, json, sys
+from orchestrator.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("orchestrator.cli."))))
+"""
+
+
+@pytest.mark.parametrize("argv", [["run", "--help"], ["points"], ["scenarios"]])
+def test_a_named_command_builds_its_parser_alone(argv: list[str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", FACES_PROBE, *argv], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)
+    assert "orchestrator.cli.main" in loaded
+    assert not set(FACES) & set(loaded)
+
+
+def test_every_command_is_still_listed_and_each_parses_alone() -> None:
+    from orchestrator.cli.main import PARSERS, build_parser
+
+    def commands(parser: object) -> set[str]:
+        (sub,) = (a for a in parser._actions if a.dest == "command")  # type: ignore[attr-defined]
+        return set(sub.choices)
+
+    everything = commands(build_parser())
+    assert set(PARSERS) < everything  # the control commands too
+    assert {"up", "status", "kill", "server"} <= everything
+    for name in PARSERS:
+        assert commands(build_parser(name)) == {name}
+    args = build_parser("run").parse_args(["run", "--tracker", "buggy"])
+    assert (args.command, args.tracker, args.func.__name__) == ("run", "buggy", "cmd_run")
+
+
+def test_a_cluster_started_with_the_collector_off_freezes_and_turns_it_on(make_cluster) -> None:
+    """The console script starts with the cyclic GC off (orchestrator.cli.script); the cluster
+    freezes what start-up built before forking its hosts, then turns the collector on."""
+    import gc
+
+    gc.disable()
+    try:
+        cluster = make_cluster()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        assert all(cluster.alive(h) for h in cluster.config.cluster.hosts)
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_the_console_script_runs_the_command_line() -> None:
+    code = "import sys; sys.argv = ['testbed', 'points', '--json']\n"
+    code += "from orchestrator.cli.script import entry\nentry()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)
+
+
+RUN_PROBE = """
+import contextlib, io, json, sys
+from orchestrator.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["run", "--tracker", "fixed", "--run-dir", sys.argv[1]])
+print(json.dumps({"code": code, "loaded": sorted(sys.modules)}))
+"""
+# What a passing `testbed run` needs none of: the other commands, the explorer, the join
+# document, the timeline page (written for failing runs).
+NOT_FOR_A_RUN = (
+    *FACES,
+    "orchestrator.explorer",
+    "orchestrator.explorer_policy",
+    "orchestrator.timeline",
+    "testbed.join",
+)
+
+
+def test_a_passing_run_loads_only_what_it_needs(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["code"] == 0
+    assert "orchestrator.runner" in got["loaded"]
+    assert not set(NOT_FOR_A_RUN) & set(got["loaded"])

@@ -1,5 +1,5 @@
 """``python -m orchestrator.cli``: the ``testbed`` command without its console script."""
 
-from orchestrator.cli.main import entry
+from orchestrator.cli.script import entry
 
 entry()

@@ -12,6 +12,7 @@ for them, which only a cluster without CURVE answers a keyless peer.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -86,5 +87,6 @@ def cmd_host(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(HostFormatter(FORMAT))
     print(f"host {args.name} joining at {spec.conductor} (pid {os.getpid()})", flush=True)
+    gc.enable()  # off while the command line started (orchestrator.cli.script); a host runs long
     entry(spec, handler)  # ends the process with the host's exit code
     return 1

@@ -5,24 +5,23 @@ cluster is torn down first).
 A face of the orchestrator: it parses arguments, prints results and maps errors to exit
 codes; it must hold no logic of the cluster, decide no run's outcome (the runner and the
 checks do), nor show a user's mistake as a traceback. The cluster machinery is imported inside
-each command, so ``--help``, ``points`` and ``scenarios`` start at once.
+each command, so ``--help``, ``points`` and ``scenarios`` start at once; a command named first
+on the command line builds its own parser alone (``PARSERS``).
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import importlib
 import json
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from orchestrator.cli import control as cli_control
-from orchestrator.cli import explore as cli_explore
-from orchestrator.cli import join as cli_join
-from orchestrator.cli import show as cli_show
 from orchestrator.render import listing, verdict
 from orchestrator.verdict import EXIT_CODES
 from testbed import __version__
@@ -106,17 +105,7 @@ def _scenario_args(
     _config_args(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="testbed",
-        description="Multi-process testbed for races between an "
-        "evacuation and the resource audit (Nova bug 1896463).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"testbed {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run a scenario and check its outcome",
@@ -142,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    cli_explore.add_parser(sub, _scenario_args)
 
+def _add_sweep(sub: Any) -> None:
     sweep = sub.add_parser(
         "sweep",
         help="kill a host at every point of the race, recover, check the invariants",
@@ -156,19 +145,59 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--json", action="store_true", help="print one JSON object")
     sweep.set_defaults(func=cmd_sweep)
 
-    cli_control.add_parsers(sub, _config_args)
-    cli_show.add_parser(sub)
-    cli_join.add_parser(sub)
 
+def _add_points(sub: Any) -> None:
     points = sub.add_parser("points", help="list the injection points, by path")
     points.add_argument(
         "--json", action="store_true", help="print a JSON list of {name, path, before, doc}"
     )
     points.set_defaults(func=cmd_points)
 
+
+def _add_scenarios(sub: Any) -> None:
     scenarios = sub.add_parser("scenarios", help="list the built-in scenarios")
     scenarios.add_argument("--json", action="store_true", help="print one JSON object")
     scenarios.set_defaults(func=cmd_scenarios)
+
+
+def _face(name: str) -> Any:
+    """One of the command line's other modules, loaded only when its commands are built."""
+    return importlib.import_module(f"orchestrator.cli.{name}")
+
+
+# The commands known by name before any parser is built, in the order --help lists them; the
+# control commands (``up`` and those declared in orchestrator.control) go after ``sweep``.
+# A command line naming one of these builds that command's parser alone: argparse builds
+# every parser up front, tens of milliseconds for all of them, and their modules with them.
+PARSERS: dict[str, Callable[[Any], None]] = {
+    "run": _add_run,
+    "explore": lambda sub: _face("explore").add_parser(sub, _scenario_args),
+    "sweep": _add_sweep,
+    "show": lambda sub: _face("show").add_parser(sub),
+    "host": lambda sub: _face("join").add_parser(sub),
+    "points": _add_points,
+    "scenarios": _add_scenarios,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``testbed`` parser: with ``command`` one of ``PARSERS``, that command's only."""
+    parser = _Parser(
+        prog="testbed",
+        description="Multi-process testbed for races between an "
+        "evacuation and the resource audit (Nova bug 1896463).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"testbed {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    if command in PARSERS:
+        PARSERS[command](sub)
+        return parser
+    for name, add in PARSERS.items():
+        add(sub)
+        if name == "sweep":
+            _face("control").add_parsers(sub, _config_args)
     return parser
 
 
@@ -334,7 +363,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
