@@ -20,6 +20,7 @@ number of hosts (``--plot``; needs matplotlib: ``pip install -e '.[bench]'``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import tempfile
@@ -141,7 +142,14 @@ def main() -> int:
     p.add_argument("--plot", metavar="PNG", help="write the plot here (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args()
-    sizes = [int(s) for s in args.hosts.split(",")]
+    try:
+        sizes = [int(s) for s in args.hosts.split(",")]
+    except ValueError:
+        p.error(f"--hosts {args.hosts!r}: expected sizes like 2,8,32,64")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        # said before measuring, not after a minute of it
+        print("scale.py: --plot needs matplotlib (pip install -e '.[bench]')", file=sys.stderr)
+        return 2
     rows = []
     with tempfile.TemporaryDirectory(prefix="tb-scale-") as base:
         for n in sizes:
