@@ -121,6 +121,9 @@ class Cluster:
 
     # -- hosts ----------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the conductor, fork every supervised host and wait for each to register.
+        The cyclic garbage collector is on afterwards: the console script starts with it off,
+        and what it built until here is frozen, not walked again."""
         log.info(
             "conductor at %s, commands from %s", self.conductor.endpoint, self.commands.endpoint
         )
