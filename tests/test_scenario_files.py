@@ -119,3 +119,22 @@ def test_load_with_config_layers_the_scenario_first_and_checks_names(tmp_path: P
         sc.load_with_config(str(path))
     hosts = ("three hosts", {"cluster": {"hosts": ["host1", "host2", "host3"]}})
     assert sc.load_with_config(str(path), hosts)[1].cluster.hosts[-1] == "host3"
+
+
+def test_a_step_declares_its_fields_by_its_signature() -> None:
+    """A step's fields are its parameters: a new step needs one declaration, and a parameter
+    whose type a scenario file cannot give is refused where it is declared."""
+    from orchestrator.steps import REQUIRED, STEPS, step
+
+    assert STEPS["evacuate"].fields == {
+        "server": (str, REQUIRED),
+        "to": (str, ""),
+        "until": (str, "done"),
+    }
+    assert STEPS["check"].fields == {"expect": (list, REQUIRED)}
+    with pytest.raises(TypeError, match="step odd: field 'when' has no field type"):
+
+        @step("odd", "a step with a field no scenario can write")
+        def _odd(c, when: object) -> None: ...
+
+    assert "odd" not in STEPS
