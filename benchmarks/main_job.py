@@ -10,6 +10,10 @@ afterwards; ``--testbed current`` times this interpreter's ``testbed`` (an edita
 pays for its import finder), ``--testbed PATH`` a given console script. The output says which.
 The two trackers alternate run by run, so that a change in the machine's load falls on both.
 
+Beside them, alternating too, it times the floor: the same interpreter importing only the
+modules that are not testbed's (standard library, pyzmq, ...) which a run's code imports, and
+doing nothing else; no run can be faster than that on this machine.
+
 Exit codes must be 0 (fixed) and 1 (buggy), else the benchmark stops with exit 1. Run
 directories go to a private temporary directory, removed afterwards.
 """
@@ -31,6 +35,17 @@ from typing import Any
 from common import NOVA_TEST_SECONDS, parse, progress, spread, testbed_command, timed_run
 
 EXPECTED_EXIT = {"fixed": 0, "buggy": 1}
+OURS = ("testbed", "hosts", "orchestrator")
+# which modules a run's code imports that are not ours: imported, then listed, in the
+# interpreter under test (those already there at start-up are not counted)
+LIST_FOREIGN = f"""
+import sys
+before = set(sys.modules)
+import orchestrator.cli.main, orchestrator.runner, hosts.process
+names = {{m.split(".")[0] for m in set(sys.modules) - before}}
+names = {{n for n in names if getattr(sys.modules.get(n), "__spec__", None) is not None}}
+print(",".join(sorted(n for n in names if n not in {OURS!r} and not n.startswith("_"))))
+"""
 
 
 class Mismatch(Exception):
@@ -50,16 +65,19 @@ SKIP = (".git", ".tox", ".venv", "build", "dist", "*.egg-info", "__pycache__", "
 
 
 @contextmanager
-def installed(which: str, quiet: bool = False) -> Iterator[tuple[list[str], str]]:
-    """The ``testbed`` command to time, and how it was installed (printed with the results)."""
+def installed(which: str, quiet: bool = False) -> Iterator[tuple[list[str], str, str]]:
+    """The ``testbed`` command to time, how it was installed (printed with the results), and
+    the interpreter it runs on."""
     if which == "current":
-        yield testbed_command(), "this interpreter's testbed (as installed here)"
+        yield testbed_command(), "this interpreter's testbed (as installed here)", sys.executable
         return
     if which != "install":
         path = Path(which)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise SystemExit(f"main_job.py: --testbed {which}: not an executable file")
-        yield [str(path)], f"{path} (given)"
+        shebang = path.read_text(errors="replace").splitlines()[0]
+        python = shebang[2:].strip() if shebang.startswith("#!") else sys.executable
+        yield [str(path)], f"{path} (given)", python
         return
     venv = Path(tempfile.mkdtemp(prefix="tb-venv-"))
     try:
@@ -84,7 +102,11 @@ def installed(which: str, quiet: bool = False) -> Iterator[tuple[list[str], str]
         ).stdout.strip()
         packages = [str(Path(site) / p) for p in ("testbed", "hosts", "orchestrator")]
         subprocess.run([str(python), "-m", "compileall", "-q", *packages], check=True)
-        yield [str(venv / "bin" / "testbed")], "a private venv, pip install . (not editable)"
+        yield (
+            [str(venv / "bin" / "testbed")],
+            "a private venv, pip install . (not editable)",
+            str(python),
+        )
     finally:
         shutil.rmtree(venv, ignore_errors=True)
 
@@ -95,10 +117,15 @@ def measure(
     base = tempfile.mkdtemp(prefix="tb-")
     results: dict[str, Any] = {"runs": runs, "warmup_runs": warmup}
     walls: dict[str, list[float]] = {t: [] for t in EXPECTED_EXIT}
+    floor: list[float] = []
     reported: dict[str, list[float]] = {t: [] for t in EXPECTED_EXIT}
     try:
-        with installed(which, quiet) as (cmd, how):
-            results |= {"command": cmd, "installed": how}
+        with installed(which, quiet) as (cmd, how, python):
+            foreign = subprocess.run(
+                [python, "-c", LIST_FOREIGN], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            floor_code = f"import {foreign}" if foreign else "pass"
+            results |= {"command": cmd, "installed": how, "floor_modules": foreign.split(",")}
             bar = progress("[job] testbed run, fixed and buggy", (warmup + runs) * 2, quiet)
             try:
                 for i in range(warmup + runs):
@@ -116,10 +143,16 @@ def measure(
                             walls[tracker].append(r.wall)
                             if _reported(r.stdout) is not None:
                                 reported[tracker].append(_reported(r.stdout))
+                    r = timed_run([python, "-c", floor_code], timeout)
+                    if r.code != 0:
+                        raise Mismatch(f"\n!!! the floor's imports failed\n{r.stderr[-2000:]}")
+                    if i >= warmup:
+                        floor.append(r.wall)
             finally:
                 bar.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    results["floor_median_s"] = spread(floor)["median"]
     for tracker, expected in EXPECTED_EXIT.items():
         wall = spread(walls[tracker])
         rep = reported[tracker]
@@ -160,6 +193,10 @@ def report(job: dict[str, Any]) -> None:
         "(quoted figure, NOT measured here)"
     )
     print("  'reported s' = the scenario's own duration from --json (no interpreter start-up)")
+    print(
+        f"  floor {job['floor_median_s']:.3f} s median: the same interpreter importing only the "
+        f"{len(job['floor_modules'])} modules not testbed's that a run imports, doing nothing"
+    )
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
