@@ -36,6 +36,7 @@ from orchestrator.state import State
 from testbed import wire
 from testbed.config import Config
 from testbed.operations import Operations
+from testbed.ratelimit import RateLimited
 from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
 
 log = logging.getLogger("testbed.conductor")
@@ -57,6 +58,7 @@ class Conductor:
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.endpoint = bind(self.sock, config.cluster.transport, ipc_dir, "conductor")
+        self.bad_frames = RateLimited(log)  # this cluster's own: another's in this process is not
         wake = f"inproc://wake-{id(self)}"
         self.wake_rx = ctx.socket(zmq.PAIR)
         self.wake_rx.bind(wake)
@@ -185,7 +187,7 @@ class Conductor:
                 # holds are answered between any two requests.
                 for sock, _ in poller.poll(50):
                     if sock is self.sock:
-                        serve_one(sock, self.handle)
+                        serve_one(sock, self.handle, self.bad_frames)
                     else:
                         while self.wake_rx.poll(0):
                             self.wake_rx.recv()

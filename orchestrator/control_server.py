@@ -15,6 +15,7 @@ from orchestrator.cluster import Cluster
 from orchestrator.control import COMMANDS
 from testbed import wire
 from testbed.errors import TestbedError
+from testbed.ratelimit import RateLimited
 from testbed.transport import bind, serve_one
 
 log = logging.getLogger("testbed.control")
@@ -28,6 +29,7 @@ class ControlServer:
         self.endpoint = bind(
             self.sock, cluster.config.cluster.transport, cluster.ipc_dir, "control"
         )
+        self.bad_frames = RateLimited(log)  # this cluster's own, like its conductor's
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="control", daemon=True)
 
@@ -50,6 +52,6 @@ class ControlServer:
         try:
             while not self.stop.is_set():
                 if self.sock.poll(50):
-                    serve_one(self.sock, self.handle)
+                    serve_one(self.sock, self.handle, self.bad_frames)
         finally:
             self.sock.close(linger=0)

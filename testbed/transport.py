@@ -177,35 +177,36 @@ def send_reply(
     sock.send(frame)
 
 
-def serve_one(sock: zmq.Socket, handler: Handler) -> None:
+def serve_one(sock: zmq.Socket, handler: Handler, limiter: RateLimited = bad_frames) -> None:
     """Receive one request and answer it: ``[identity, frame]`` on a ROUTER, ``[frame]`` on a
     DEALER (the routing prefix goes back unchanged).
 
     A malformed message (bad envelope, or a ``WireError`` from the handler's declaration: an
     unknown op, a bad body) is answered with an error when it carries an id, else dropped with
     a log line; any other handler exception becomes an error reply; a handler returning ``DEFER``
-    replies later. Nothing here raises.
+    replies later. Nothing here raises. A server gives its own ``limiter``, so that what a peer
+    did to another server of this process does not hold back the lines it logs.
     """
     frames = sock.recv_multipart()
     route, data = tuple(frames[:-1]), frames[-1]
     peer = route[0] if route else b"orchestrator"
     if len(route) > 1:
-        bad_frames.warning("frames", "dropped message with %d frames", len(frames))
+        limiter.warning("frames", "dropped message with %d frames", len(frames))
         return
     try:
         msg = wire.decode(data)
     except wire.WireError as exc:
-        bad_frames.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
+        limiter.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
         if exc.msg_id:
             send_reply(sock, route, exc.msg_id, error=str(exc))
         return
     if msg.is_reply:
-        bad_frames.warning("reply", "dropped unexpected reply %s from %r", msg.id[:64], peer[:64])
+        limiter.warning("reply", "dropped unexpected reply %s from %r", msg.id[:64], peer[:64])
         return
     try:
         body = handler(msg, route)
     except wire.WireError as exc:  # an unknown op or a body its declaration refuses
-        bad_frames.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
+        limiter.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
         send_reply(sock, route, msg.id, error=str(exc))
         return
     except Exception as exc:  # the handler's failure goes back to the caller, not up the stack
