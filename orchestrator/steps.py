@@ -5,12 +5,12 @@ check that fails. A step must not wait without a bound from the configuration.""
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from testbed.operations import signature_fields
 from testbed.vocabulary import DEFAULT_SIGNAL, SIGNALS, UNTIL, Fault, HostState, Until, VmState
 
 if TYPE_CHECKING:  # listing or validating scenarios must not load the cluster machinery
@@ -18,11 +18,6 @@ if TYPE_CHECKING:  # listing or validating scenarios must not load the cluster m
     from orchestrator.cluster import Cluster
 
 REQUIRED = object()
-
-# the types a step's field may have, as its annotation spells them (``from __future__ import
-# annotations`` keeps them strings: read without evaluating them)
-FIELD_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
-FIELD_TYPES["list[str]"] = list
 
 
 @dataclass(frozen=True)
@@ -37,17 +32,13 @@ STEPS: dict[str, StepType] = {}
 
 def step(name: str, doc: str) -> Callable[[Callable], Callable]:
     """Declare a scenario step: its fields (type, default or required) are the parameters of
-    the function after the cluster, read from its signature; nothing states them twice."""
+    the function after the cluster, read from its signature as an operation's are."""
 
     def declare(fn: Callable) -> Callable:
-        params = list(inspect.signature(fn).parameters.values())[1:]  # after the cluster
-        fields = {}
-        for p in params:
-            if p.annotation not in FIELD_TYPES:
-                raise TypeError(f"step {name}: field '{p.name}' has no field type")
-            default = REQUIRED if p.default is p.empty else p.default
-            fields[p.name] = (FIELD_TYPES[p.annotation], default)
-        STEPS[name] = StepType(fn, fields, doc)
+        fields = signature_fields(fn, f"step {name}")
+        STEPS[name] = StepType(
+            fn, {n: (f.type, REQUIRED if f.required else f.default) for n, f in fields.items()}, doc
+        )
         return fn
 
     return declare

@@ -58,6 +58,22 @@ class Field:
         return isinstance(value, self.type)
 
 
+def signature_fields(fn: Callable, where: str, skip: tuple[str, ...] = ()) -> dict[str, Field]:
+    """The parameters of ``fn`` after its first (the object it acts on) as fields: typed by
+    their annotations, required unless they have a default; ``skip`` names those left out."""
+    fields = {}
+    for p in list(inspect.signature(fn).parameters.values())[1:]:
+        if p.name in skip:
+            continue
+        required = p.default is inspect.Parameter.empty
+        annotation = p.annotation
+        if isinstance(annotation, str):  # postponed: resolve where the function lives
+            annotation = eval(annotation, fn.__globals__)  # noqa: S307
+        kind = _wire_type(annotation, f"{where}, parameter '{p.name}'")
+        fields[p.name] = Field(p.name, kind, required, None if required else p.default)
+    return fields
+
+
 @dataclass(frozen=True)
 class Operation:
     name: str
@@ -116,16 +132,7 @@ class Operations:
             params = list(inspect.signature(handler).parameters.values())[1:]
             fields = {n: Field(n, t, True) for n, t in (extra or {}).items()}
             context = tuple(p.name for p in params if p.name in self.context)
-            for p in params:
-                if p.name in context:
-                    continue
-                where = f"{self.server} op '{name}', parameter '{p.name}'"
-                required = p.default is inspect.Parameter.empty
-                annotation = p.annotation
-                if isinstance(annotation, str):  # postponed: resolve where the handler lives
-                    annotation = eval(annotation, handler.__globals__)  # noqa: S307
-                default = None if required else p.default
-                fields[p.name] = Field(p.name, _wire_type(annotation, where), required, default)
+            fields |= signature_fields(handler, f"{self.server} op '{name}'", skip=context)
             doc = inspect.cleandoc(handler.__doc__ or "").split("\n\n")[0].replace("\n", " ")
             self._ops[name] = Operation(name, handler, fields, doc, meta, context)
             return handler

@@ -132,7 +132,7 @@ def test_a_step_declares_its_fields_by_its_signature() -> None:
         "until": (str, "done"),
     }
     assert STEPS["check"].fields == {"expect": (list, REQUIRED)}
-    with pytest.raises(TypeError, match="step odd: field 'when' has no field type"):
+    with pytest.raises(TypeError, match="step odd, parameter 'when': .* has no wire type"):
 
         @step("odd", "a step with a field no scenario can write")
         def _odd(c, when: object) -> None: ...
