@@ -165,19 +165,21 @@ def _face(name: str) -> Any:
     return importlib.import_module(f"orchestrator.cli.{name}")
 
 
-# The commands known by name before any parser is built, in the order --help lists them; the
-# control commands (``up`` and those declared in orchestrator.control) go after ``sweep``.
+# Every command's parser, in the order --help lists them; ``None`` stands for the control
+# commands (``up`` and those declared in orchestrator.control), built together.
+_ADDERS: list[tuple[str | None, Callable[[Any], None]]] = [
+    ("run", _add_run),
+    ("explore", lambda sub: _face("explore").add_parser(sub, _scenario_args)),
+    ("sweep", _add_sweep),
+    (None, lambda sub: _face("control").add_parsers(sub, _config_args)),
+    ("show", lambda sub: _face("show").add_parser(sub)),
+    ("host", lambda sub: _face("join").add_parser(sub)),
+    ("points", _add_points),
+    ("scenarios", _add_scenarios),
+]
 # A command line naming one of these builds that command's parser alone: argparse builds
 # every parser up front, tens of milliseconds for all of them, and their modules with them.
-PARSERS: dict[str, Callable[[Any], None]] = {
-    "run": _add_run,
-    "explore": lambda sub: _face("explore").add_parser(sub, _scenario_args),
-    "sweep": _add_sweep,
-    "show": lambda sub: _face("show").add_parser(sub),
-    "host": lambda sub: _face("join").add_parser(sub),
-    "points": _add_points,
-    "scenarios": _add_scenarios,
-}
+PARSERS = {name: add for name, add in _ADDERS if name is not None}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -194,10 +196,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in PARSERS:
         PARSERS[command](sub)
         return parser
-    for name, add in PARSERS.items():
+    for _, add in _ADDERS:
         add(sub)
-        if name == "sweep":
-            _face("control").add_parsers(sub, _config_args)
     return parser
 
 
