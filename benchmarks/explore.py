@@ -20,9 +20,9 @@ from typing import Any
 
 from common import parse, progress
 
-from orchestrator import explorer
-from orchestrator import scenario as sc
-from orchestrator.strategies.dpor import Dpor
+from orchestrator.explore import explorer
+from orchestrator.explore.strategies.dpor import Dpor
+from orchestrator.run import scenario as sc
 from testbed.config import TRACKERS, option_layers
 
 

@@ -33,8 +33,8 @@ from typing import Any
 
 import zmq
 
-from orchestrator.cluster import Cluster
-from orchestrator.control_server import ControlServer
+from orchestrator.cluster.cluster import Cluster
+from orchestrator.control.server import ControlServer
 from testbed import secure, wire
 from testbed.config import load
 from testbed.transport import MAX_FRAME, RpcClient

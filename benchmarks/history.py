@@ -48,8 +48,8 @@ def measure(tracker: str, runs: int, run_dir: str) -> dict[str, float]:
 
 
 def in_process(tracker: str, runs: int, run_dir: str) -> dict[str, float]:
-    from orchestrator import runner
-    from orchestrator import scenario as sc
+    from orchestrator.run import runner
+    from orchestrator.run import scenario as sc
     from testbed.config import load
 
     scenario = sc.load("evacuate-race")

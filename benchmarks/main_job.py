@@ -41,7 +41,7 @@ OURS = ("testbed", "hosts", "orchestrator")
 LIST_FOREIGN = f"""
 import sys
 before = set(sys.modules)
-import orchestrator.cli.main, orchestrator.runner, hosts.process
+import orchestrator.cli.main, orchestrator.run.runner, hosts.process
 names = {{m.split(".")[0] for m in set(sys.modules) - before}}
 names = {{n for n in names if getattr(sys.modules.get(n), "__spec__", None) is not None}}
 print(",".join(sorted(n for n in names if n not in {OURS!r} and not n.startswith("_"))))

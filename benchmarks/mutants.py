@@ -51,13 +51,13 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
     ),
     "checks-always-pass": (
         "every check row holds, whatever is bound",
-        "orchestrator/checks.py",
+        "orchestrator/run/checks.py",
         "        return self.actual == self.expect.count",
         "        return True",
     ),
     "lock-rule-removed": (
         "a hold is never released because its holder owns the lock",
-        "orchestrator/ordering_policy.py",
+        "orchestrator/holds/policy.py",
         "by_lock = bool(unmet) and self._blocks_everyone(board, task)",
         "by_lock = False",
     ),
@@ -69,7 +69,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
     ),
     "hold-timeouts-ignored-by-board": (
         "the orchestrator does not record a hold its host gave up on",
-        "orchestrator/orderings.py",
+        "orchestrator/holds/record.py",
         "        with self.lock:\n            self._close(task, TIMED_OUT)",
         "        with self.lock:\n            return",
     ),

@@ -60,8 +60,9 @@ def _child(scenario: str, tracker: str, run_base: str) -> None:
     from orchestrator.cli.main import main
 
     marks["cli"] = time.perf_counter()
-    from orchestrator import cluster, runner, supervisor
-    from orchestrator.steps import STEPS
+    from orchestrator.cluster import cluster, supervisor
+    from orchestrator.run import runner
+    from orchestrator.run.steps import STEPS
     from testbed import config, launch
 
     launch.resolve_entry(config.Cluster().host_entry)  # the hosts' code, which set-up loads

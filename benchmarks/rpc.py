@@ -38,12 +38,12 @@ from typing import Any
 import zmq
 from common import check_cpu, cpus, parse, pinned, progress, spread
 
-from orchestrator.conductor import Conductor
-from orchestrator.history import History
-from orchestrator.holds import Board
-from orchestrator.network import NetConductor, Network
-from orchestrator.ordering_policy import OrderingPolicy
-from orchestrator.state import State
+from orchestrator.cluster.conductor import Conductor
+from orchestrator.cluster.network import NetConductor, Network
+from orchestrator.cluster.state import State
+from orchestrator.history.recorder import History
+from orchestrator.holds.board import Board
+from orchestrator.holds.policy import OrderingPolicy
 from testbed import wire
 from testbed.config import load
 from testbed.transport import RpcClient, bind, serve_one

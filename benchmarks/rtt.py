@@ -30,8 +30,8 @@ from typing import Any
 
 import zmq
 
-from orchestrator.conductor import Conductor
-from orchestrator.state import State
+from orchestrator.cluster.conductor import Conductor
+from orchestrator.cluster.state import State
 from testbed import wire
 from testbed.config import load
 from testbed.transport import RpcClient, bind

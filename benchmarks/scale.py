@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cluster import Cluster
+from orchestrator.cluster.cluster import Cluster
 from testbed.config import load
 
 DEVICES, SERVERS = 8, 4

@@ -30,7 +30,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orchestrator import scenario as sc
+from orchestrator.run import scenario as sc
 
 CLI = [sys.executable, "-m", "orchestrator.cli"]
 SCALES = (1.0, 0.3, 0.1, 0.03)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from orchestrator.render import allocations
+from orchestrator.run.render import allocations
 from testbed.config import (
     SECTIONS,
     TRACKERS,
@@ -34,8 +34,8 @@ from testbed.config import (
 from testbed.errors import ConfigError, TestbedError
 
 if TYPE_CHECKING:
-    from orchestrator.cluster import Cluster
-    from orchestrator.runner import Result
+    from orchestrator.cluster.cluster import Cluster
+    from orchestrator.run.runner import Result
 
 MARKER_KEYS = ("hosts", "devices", "tracker", "fixes", "delays", "timeouts", "checks", "sets")
 MARKER_HELP = (
@@ -103,7 +103,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     wanted = config.getoption("testbed_explore")
     if wanted:
-        from orchestrator.pytest_explore import add_items
+        from orchestrator.explore.pytest_items import add_items
 
         add_items(session, items, wanted)
 
@@ -201,7 +201,7 @@ def _section(run: _Run) -> str:
         lines += allocations(observed, "  ")
     page = run.run_dir / "timeline.html"
     if not page.exists() and (run.run_dir / "history.jsonl").exists():
-        from orchestrator.timeline import write_page
+        from orchestrator.history.timeline import write_page
 
         try:  # the history so far: a cluster may still be running when the report is made
             write_page(run.run_dir)
@@ -244,7 +244,7 @@ def cluster(
 ) -> Iterator[Cluster]:
     """A started cluster in ``tmp_path / "cluster"``; always closed (every host stopped by
     pid), whether the test passes, fails or is interrupted."""
-    from orchestrator.cluster import Cluster
+    from orchestrator.cluster.cluster import Cluster
 
     try:
         made = Cluster(testbed_config, tmp_path / "cluster")
@@ -287,8 +287,8 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
     An inconclusive run (its race did not happen: a task failed unexpectedly, a hold timed
     out, an ordering was never reached) fails the test with its reasons, unless the test asks
     for that outcome with ``allow_inconclusive=True``."""
-    from orchestrator import runner
-    from orchestrator.scenario import load_with_config
+    from orchestrator.run import runner
+    from orchestrator.run.scenario import load_with_config
 
     def run(
         name_or_path: str | Path,

@@ -81,7 +81,7 @@ class Checks:
 
 @dataclass
 class Network:
-    """Faults on each host's link to the orchestrator (``orchestrator.network``), from the
+    """Faults on each host's link to the orchestrator (``orchestrator.cluster.network``), from the
     start of a run; the ``partition``, ``heal`` and ``slow`` steps change them later."""
 
     seed: int = 0  # random delays and drops: the same seed draws the same amounts

@@ -5,7 +5,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 import pytest  # noqa: E402
 
-from orchestrator.cluster import Cluster  # noqa: E402
+from orchestrator.cluster.cluster import Cluster  # noqa: E402
 from testbed.config import load  # noqa: E402
 
 pytest_plugins = ["pytester"]  # inner pytest sessions (tests/test_plugin.py)

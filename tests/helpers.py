@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.procs import running
+from orchestrator.cluster.procs import running
 
 CLI = [sys.executable, "-m", "orchestrator.cli"]
 

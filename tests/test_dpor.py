@@ -9,9 +9,9 @@ from itertools import combinations
 
 import pytest
 
-from orchestrator.footprint import Access, reads, writes
-from orchestrator.strategies import Option, dependent
-from orchestrator.strategies.dpor import Dpor
+from orchestrator.cluster.footprint import Access, reads, writes
+from orchestrator.explore.strategies import Option, dependent
+from orchestrator.explore.strategies.dpor import Dpor
 
 LOCK = "lock"  # a step that asks for the lock (held until the process's "unlock" step ends)
 

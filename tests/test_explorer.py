@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from helpers import run_cli, run_json
 
-from orchestrator import explorer, minimize, runner
-from orchestrator import scenario as sc
-from orchestrator.strategies.dpor import Dpor
-from orchestrator.strategies.randomized import Randomized
+from orchestrator.explore import explorer, minimize
+from orchestrator.explore.strategies.dpor import Dpor
+from orchestrator.explore.strategies.randomized import Randomized
+from orchestrator.run import runner
+from orchestrator.run import scenario as sc
 from testbed.config import option_layers
 
 NOVA_ORDER = (

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from orchestrator import explorer
-from orchestrator import scenario as sc
-from orchestrator.strategies.dpor import Dpor
+from orchestrator.explore import explorer
+from orchestrator.explore.strategies.dpor import Dpor
+from orchestrator.run import scenario as sc
 from testbed import fixes
 from testbed.config import build, load, option_layers
 from testbed.errors import ConfigError

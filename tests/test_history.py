@@ -12,8 +12,8 @@ from pathlib import Path
 
 from helpers import run_cli
 
-from orchestrator import story
-from orchestrator.history import History
+from orchestrator.history import story
+from orchestrator.history.recorder import History
 from testbed import events
 
 DEVICE = "0000:81:00.0"

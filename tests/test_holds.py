@@ -7,9 +7,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from orchestrator.explorer_policy import ExplorerPolicy
-from orchestrator.holds import Board
-from orchestrator.ordering_policy import OrderingPolicy
+from orchestrator.holds.board import Board
+from orchestrator.holds.explorer_policy import ExplorerPolicy
+from orchestrator.holds.policy import OrderingPolicy
 from testbed.config import load
 
 

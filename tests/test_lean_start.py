@@ -16,12 +16,12 @@ HEAVY = (
     "multiprocessing",
     "tenacity",
     "hosts",
-    "orchestrator.cluster",
-    "orchestrator.supervisor",
-    "orchestrator.conductor",
-    "orchestrator.state",
-    "orchestrator.api",
-    "orchestrator.runner",
+    "orchestrator.cluster.cluster",
+    "orchestrator.cluster.supervisor",
+    "orchestrator.cluster.conductor",
+    "orchestrator.cluster.state",
+    "orchestrator.cluster.api",
+    "orchestrator.run.runner",
     "testbed.transport",
 )
 # testbed.wire (the JSON envelope, no ZeroMQ) is loaded: the control commands' parsers come from
@@ -132,9 +132,9 @@ print(json.dumps({"code": code, "loaded": sorted(sys.modules)}))
 # document, the timeline page (written for failing runs).
 NOT_FOR_A_RUN = (
     *FACES,
-    "orchestrator.explorer",
-    "orchestrator.explorer_policy",
-    "orchestrator.timeline",
+    "orchestrator.explore.explorer",
+    "orchestrator.holds.explorer_policy",
+    "orchestrator.history.timeline",
     "testbed.join",
 )
 
@@ -146,5 +146,5 @@ def test_a_passing_run_loads_only_what_it_needs(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["code"] == 0
-    assert "orchestrator.runner" in got["loaded"]
+    assert "orchestrator.run.runner" in got["loaded"]
     assert not set(NOT_FOR_A_RUN) & set(got["loaded"])

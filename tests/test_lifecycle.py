@@ -11,7 +11,7 @@ import time
 import zmq
 from helpers import alive, start_cli, wait_for_file_text, wait_gone
 
-from orchestrator.checks import Expect, check_allocations
+from orchestrator.run.checks import Expect, check_allocations
 
 
 def _start_slow_run(tmp_path, *extra: str) -> tuple[subprocess.Popen, object]:

@@ -6,9 +6,9 @@ import tomllib
 
 import pytest
 
-from orchestrator import scenario as sc
-from orchestrator.minimize import ddmin
-from orchestrator.toml_writer import scenario_toml
+from orchestrator.explore.minimize import ddmin
+from orchestrator.run import scenario as sc
+from orchestrator.run.toml_writer import scenario_toml
 
 
 @pytest.mark.parametrize("needed", [set(), {3}, {3, 7}, {0, 11}, {1, 2, 3, 4}, set(range(12))])

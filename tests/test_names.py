@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from orchestrator.checks import Expect
-from orchestrator.scenario import BUILTIN
+from orchestrator.run.checks import Expect
+from orchestrator.run.scenario import BUILTIN
 from testbed.config import load
 from testbed.errors import ConfigError
 from testbed.names import peer_tag, problem

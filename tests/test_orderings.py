@@ -62,7 +62,7 @@ def test_holds_on_unknown_points_or_hosts_are_config_errors() -> None:
 
 
 def test_check_on_a_live_cluster_is_inconclusive_once_a_hold_timed_out(make_cluster) -> None:
-    from orchestrator import control
+    from orchestrator.control import commands as control
 
     cluster = make_cluster("holds.host2:audit.start=host2:evacuate.claim", "timeouts.hold=0.3")
     assert control.check(cluster, [])["outcome"] == "pass"  # nothing reached yet: no reason

@@ -175,7 +175,7 @@ def test_help_and_markers_show_the_plugin(pytester: pytest.Pytester) -> None:
 def test_plugin_loads_no_cluster_machinery() -> None:
     """Every pytest session of an environment with testbed installed loads the plugin: it must
     not pull in ZeroMQ, SQLite, the cluster or the hosts until a fixture asks for them."""
-    heavy = ("zmq", "sqlite3", "hosts", "orchestrator.cluster", "orchestrator.runner")
+    heavy = ("zmq", "sqlite3", "hosts", "orchestrator.cluster.cluster", "orchestrator.run.runner")
     code = (
         "import sys, orchestrator.pytest_plugin; "
         f"print([m for m in sys.modules if m.startswith({heavy!r})])"

@@ -79,7 +79,7 @@ def test_catalogue_is_well_formed() -> None:
 
 @pytest.mark.parametrize("path", ["evacuate", "audit"])
 def test_sweep_lists_come_from_the_catalogue(path: str) -> None:
-    from orchestrator import sweep
+    from orchestrator.run import sweep
 
     swept = {"evacuate": sweep.EVACUATION, "audit": sweep.AUDIT}[path]
     assert swept == [p.name for p in CATALOGUE if p.path == path]

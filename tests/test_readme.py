@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from orchestrator import scenario as sc
-from orchestrator.steps import REQUIRED, STEPS
+from orchestrator.run import scenario as sc
+from orchestrator.run.steps import REQUIRED, STEPS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -1,8 +1,8 @@
-"""orchestrator.render: the one spelling of the status table, bound devices and verdicts."""
+"""orchestrator.run.render: the one spelling of the status table, bound devices and verdicts."""
 
 from __future__ import annotations
 
-from orchestrator.render import allocations, bound, listing, status_table, verdict
+from orchestrator.run.render import allocations, bound, listing, status_table, verdict
 
 
 def test_bound_devices_per_host() -> None:

@@ -1,4 +1,4 @@
-"""orchestrator.retry: a check is retried until it holds; when the policy gives up, the last
+"""orchestrator.run.retry: a check is retried until it holds; when the policy gives up, the last
 result is returned, not raised."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from orchestrator.retry import until_ok
+from orchestrator.run.retry import until_ok
 from testbed.config import Checks
 
 
@@ -70,7 +70,7 @@ def test_the_first_attempt_counts_as_the_policys_first() -> None:
 def test_a_check_that_holds_at_once_loads_no_retry_policy() -> None:
     code = (
         "import sys\n"
-        "from orchestrator.retry import until_ok\n"
+        "from orchestrator.run.retry import until_ok\n"
         "from testbed.config import Checks\n"
         "class R:\n    ok = True\n"
         "until_ok(R, Checks())\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli, run_json
 
-from orchestrator import scenario as sc
-from orchestrator.steps import STEPS
+from orchestrator.run import scenario as sc
+from orchestrator.run.steps import STEPS
 from testbed.errors import ConfigError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -124,7 +124,7 @@ def test_load_with_config_layers_the_scenario_first_and_checks_names(tmp_path: P
 def test_a_step_declares_its_fields_by_its_signature() -> None:
     """A step's fields are its parameters: a new step needs one declaration, and a parameter
     whose type a scenario file cannot give is refused where it is declared."""
-    from orchestrator.steps import REQUIRED, STEPS, step
+    from orchestrator.run.steps import REQUIRED, STEPS, step
 
     assert STEPS["evacuate"].fields == {
         "server": (str, REQUIRED),

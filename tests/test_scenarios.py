@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import wait_gone
 
-from orchestrator import scenario as sc
+from orchestrator.run import scenario as sc
 from testbed.config import TRACKERS
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from orchestrator.cli.main import build_parser
-from orchestrator.state import State
+from orchestrator.cluster.state import State
 from testbed.vocabulary import MIGRATION_FINISHED, SIGNALS, MigrationStatus, VmState
 
 

@@ -15,8 +15,8 @@ import pytest
 import zmq
 
 from hosts.process import COMMANDS as HOST
-from orchestrator.conductor import OPS as CONDUCTOR
-from orchestrator.control import COMMANDS as CONTROL
+from orchestrator.cluster.conductor import OPS as CONDUCTOR
+from orchestrator.control.commands import COMMANDS as CONTROL
 from testbed import wire
 from testbed.operations import Operations
 from testbed.transport import (

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.procs import running
-from orchestrator.render import status_table, verdict
-from orchestrator.verdict import EXIT_CODES
+from orchestrator.cluster.procs import running
+from orchestrator.run.render import status_table, verdict
+from orchestrator.run.verdict import EXIT_CODES
 from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
@@ -27,8 +27,8 @@ DISCOVERY = Path(".testbed-control.json")
 
 # -- testbed up -------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
-    from orchestrator.cluster import Cluster
-    from orchestrator.control_server import ControlServer
+    from orchestrator.cluster.cluster import Cluster
+    from orchestrator.control.server import ControlServer
     from testbed import join
 
     config = load([], args.config, args.sets, args.delays, args.tracker, args.fix, args.no_fix)
@@ -216,7 +216,7 @@ def _add_command(sub: Any, op: Any) -> None:
 
 
 def add_parsers(sub: Any, config_args: Any) -> None:
-    from orchestrator.control import COMMANDS
+    from orchestrator.control.commands import COMMANDS
 
     up = sub.add_parser(
         "up",

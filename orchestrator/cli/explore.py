@@ -3,7 +3,7 @@ ones, or every built-in scenario with both trackers; losing schedules as replay 
 request, as minimal scenario files.
 
 A face: it parses, prints and picks exit codes (0 nothing loses, 1 a schedule loses or the
-exploration failed, 2 bad usage); the exploring is ``orchestrator.explorer``'s.
+exploration failed, 2 bad usage); the exploring is ``orchestrator.explore.explorer``'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestrator.verdict import EXIT_CODES
+from orchestrator.run.verdict import EXIT_CODES
 from testbed.config import TRACKERS
 from testbed.errors import ConfigError
 
@@ -62,9 +62,9 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
 
 
 def _strategy(args: argparse.Namespace) -> Any:
-    from orchestrator.strategies.dpor import Dpor
-    from orchestrator.strategies.exhaustive import Exhaustive
-    from orchestrator.strategies.randomized import Randomized
+    from orchestrator.explore.strategies.dpor import Dpor
+    from orchestrator.explore.strategies.exhaustive import Exhaustive
+    from orchestrator.explore.strategies.randomized import Randomized
 
     if args.strategy == "random":
         return Randomized(args.runs, args.seed)
@@ -72,8 +72,8 @@ def _strategy(args: argparse.Namespace) -> Any:
 
 
 def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label: str) -> Any:
-    from orchestrator import explorer
     from orchestrator.cli.progress import Progress
+    from orchestrator.explore import explorer
 
     total = args.runs if args.strategy == "random" else None
     bar = Progress(f"explore {label}", total)
@@ -99,7 +99,7 @@ def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label:
 
 
 def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) -> list[dict]:
-    from orchestrator.minimize import emit_scenario
+    from orchestrator.explore.minimize import emit_scenario
 
     out = []
     for sched in summary.losing:
@@ -165,8 +165,8 @@ def _print_summary(summary: Any) -> None:
 
 
 def _explore_all(args: argparse.Namespace, out: Path) -> int:
-    from orchestrator import scenario as sc
     from orchestrator.cli.main import scenario_and_config
+    from orchestrator.run import scenario as sc
 
     rows, failed = [], False
     for name in sc.builtin_names():

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.render import listing, verdict
-from orchestrator.verdict import EXIT_CODES
+from orchestrator.run.render import listing, verdict
+from orchestrator.run.verdict import EXIT_CODES
 from testbed import __version__
 from testbed.config import TRACKERS, option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
@@ -166,7 +166,7 @@ def _face(name: str) -> Any:
 
 
 # Every command's parser, in the order --help lists them; ``None`` stands for the control
-# commands (``up`` and those declared in orchestrator.control), built together.
+# commands (``up`` and those declared in orchestrator.control.commands), built together.
 _ADDERS: list[tuple[str | None, Callable[[Any], None]]] = [
     ("run", _add_run),
     ("explore", lambda sub: _face("explore").add_parser(sub, _scenario_args)),
@@ -214,7 +214,7 @@ def cmd_points(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from orchestrator import scenario as sc
+    from orchestrator.run import scenario as sc
 
     docs = {n: sc.load(n).description for n in sc.builtin_names()}
     print(json.dumps(docs, indent=2) if args.json else "\n".join(listing(docs)))
@@ -250,7 +250,7 @@ def _print_result(r: Any) -> None:
 
 
 def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
-    from orchestrator.scenario import load_with_config
+    from orchestrator.run.scenario import load_with_config
 
     layers = option_layers(
         args.config, args.sets, args.delays, args.tracker, fix=args.fix, no_fix=args.no_fix
@@ -259,8 +259,8 @@ def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from orchestrator import sweep
     from orchestrator.cli.progress import Progress
+    from orchestrator.run import sweep
 
     scenario, config = scenario_and_config(args, args.scenario)
     source, dest = sweep.roles(scenario, config)
@@ -316,9 +316,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> Any:
-    from orchestrator import explorer
-    from orchestrator.replays import read_replay
-    from orchestrator.strategies.replay import Replay
+    from orchestrator.explore import explorer
+    from orchestrator.explore.replays import read_replay
+    from orchestrator.explore.strategies.replay import Replay
 
     doc = read_replay(args.replay)
     if args.scenario not in (None, doc["scenario"]):
@@ -346,7 +346,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = _replay(args)
     else:
         scenario, config = scenario_and_config(args, args.scenario or "evacuate-race")
-        from orchestrator import runner  # after validation: a bad file exits before loading it
+        from orchestrator.run import runner  # after validation: a bad file exits before loading it
 
         result = runner.run(
             scenario, config, args.run_dir, args.verbose, args.keep, timeline=args.timeline

@@ -1,7 +1,7 @@
 """``testbed show RUN_DIR``: a run's history as a timeline in the terminal, one column per host
 task (time flows down), or as the page (``--html``).
 
-A face: it reads ``history.jsonl`` through ``orchestrator.story`` and prints; it changes
+A face: it reads ``history.jsonl`` through ``orchestrator.history.story`` and prints; it changes
 nothing but the page it is asked to write.
 """
 
@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _story(args: argparse.Namespace) -> Any:
-    from orchestrator import story
+    from orchestrator.history import story
 
     path = Path(args.run_dir) / "history.jsonl"
     if not path.is_file():
@@ -122,7 +122,7 @@ def render(
 def cmd_show(args: argparse.Namespace) -> int:
     s = _story(args)
     if args.html:
-        from orchestrator.timeline import write_page
+        from orchestrator.history.timeline import write_page
 
         page = write_page(Path(args.run_dir))
         print(f"timeline  {page}")

@@ -1,1 +1,1 @@
-"""The built-in scenarios, one TOML file each: data, no code (see ``orchestrator.scenario``)."""
+"""The built-in scenarios, one TOML file each: data, no code (see ``orchestrator.run.scenario``)."""

@@ -1,0 +1,208 @@
+"""The conductor: the hosts' only way to the state, served on a ROUTER in its own thread.
+
+Every operation a host may call is declared once below (``OPS``), with the body it takes and
+its *footprint*: what of the state it reads and writes (``orchestrator.cluster.footprint``). The
+explorer learns from those footprints which host steps can affect each other.
+
+It also serves the hold board: a traced host's report may get its reply later, when the board
+releases it. Releases decided in other threads (the explorer) reach this thread through the
+board's outbox and a wake-up socket, since only this thread may use the ROUTER. It must not
+decide holds itself (the board's policies do), nor anything about the system under test: it
+reads and writes what it is asked to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from orchestrator.cluster.footprint import (
+    COMPUTE_NODES,
+    INSTANCES,
+    MIGRATIONS,
+    PCI_DEVICES,
+    SERVICES,
+    TASKS,
+    reads,
+    writes,
+)
+from orchestrator.cluster.state import State
+from orchestrator.holds.board import Board
+from orchestrator.holds.policy import OrderingPolicy
+from testbed import wire
+from testbed.config import Config
+from testbed.operations import Operations
+from testbed.ratelimit import RateLimited
+from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
+
+log = logging.getLogger("testbed.conductor")
+
+OPS = Operations("conductor", context=("reply_to",), requires=("footprint",))
+
+
+class Conductor:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        state: State,
+        config: Config,
+        ipc_dir: str,
+        board: Board | None = None,
+    ) -> None:
+        self.state = state
+        self.board = Board(OrderingPolicy(config)) if board is None else board
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.endpoint = bind(self.sock, config.cluster.transport, ipc_dir, "conductor")
+        self.bad_frames = RateLimited(log)  # this cluster's own: another's in this process is not
+        wake = f"inproc://wake-{id(self)}"
+        self.wake_rx = ctx.socket(zmq.PAIR)
+        self.wake_rx.bind(wake)
+        self.wake_tx = ctx.socket(zmq.PAIR)
+        self.wake_tx.connect(wake)
+        self.wake_lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
+        return self._serve_request(msg, route)
+
+    def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
+        return OPS.call(self, msg.op, msg.body, reply_to=(route, msg.id))
+
+    def observe(self, wrap: Callable[[Handler], Handler]) -> None:
+        """Wrap the serving of every request that reaches the state (the run's history
+        records each), whichever way it came in."""
+        self._serve_request = wrap(self._serve_request)  # type: ignore[method-assign]
+
+    # -- the operations, each with its footprint on the state -----------------------------
+    @OPS.declare("service.register", footprint=lambda b: [writes(SERVICES, host=b["host"])])
+    def service_register(self, host: str, pid: int) -> None:
+        self.state.register(host, pid)
+
+    @OPS.declare(
+        "service.heartbeat", footprint=lambda b: [writes(SERVICES, "last_seen", host=b["host"])]
+    )
+    def service_heartbeat(self, host: str, pid: int) -> None:
+        self.state.heartbeat(host, pid)
+
+    @OPS.declare("pci.get", footprint=lambda b: [reads(PCI_DEVICES, host=b["host"])])
+    def pci_get(self, host: str) -> list[dict[str, Any]]:
+        return self.state.pci_get(host)
+
+    @OPS.declare(
+        "pci.save",
+        footprint=lambda b: [
+            writes(PCI_DEVICES, "status", "instance_uuid", host=b["host"]),
+            writes(COMPUTE_NODES, host=b["host"]),
+        ],
+    )
+    def pci_save(self, host: str, devices: list) -> None:
+        self.state.pci_save(host, devices)
+
+    @OPS.declare("instance.get", footprint=lambda b: [reads(INSTANCES, uuid=b["uuid"])])
+    def instance_get(self, uuid: str) -> dict[str, Any]:
+        return self.state.instance_get(uuid)
+
+    @OPS.declare("instance.list_by_host", footprint=lambda b: [reads(INSTANCES, host=b["host"])])
+    def instance_list_by_host(self, host: str) -> list[dict[str, Any]]:
+        return self.state.instance_list_by_host(host)
+
+    @OPS.declare(
+        "instance.save", footprint=lambda b: [writes(INSTANCES, *b["updates"], uuid=b["uuid"])]
+    )
+    def instance_save(self, uuid: str, updates: dict) -> None:
+        self.state.instance_save(uuid, updates)
+
+    @OPS.declare("migration.get", footprint=lambda b: [reads(MIGRATIONS, id=b["id"])])
+    def migration_get(self, id: int) -> dict[str, Any]:  # noqa: A002 (the column's name)
+        return self.state.migration_get(id)
+
+    # "source or dest is X" is no equality on one column: every row, to be safe
+    @OPS.declare("migration.query", footprint=lambda b: [reads(MIGRATIONS)])
+    def migration_query(
+        self,
+        host: str | None = None,
+        source: str | None = None,
+        dest: str | None = None,
+        statuses: list | None = None,
+        in_progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        return self.state.migration_query(host, source, dest, statuses, in_progress)
+
+    @OPS.declare("migration.save", footprint=lambda b: [writes(MIGRATIONS, "status", id=b["id"])])
+    def migration_save(self, id: int, status: str) -> None:  # noqa: A002
+        self.state.migration_save(id, status)
+
+    @OPS.declare("task.done", footprint=lambda b: [writes(TASKS, id=b["task"])])
+    def task_done(
+        self, task: str, ok: bool, error: str | None = None, crashed: bool = False
+    ) -> None:
+        self.state.task_done(task, ok, error, crashed)
+        self.board.on_done(task)
+
+    @OPS.declare("trace", footprint=lambda b: [])  # the hold board's business, not the state's
+    def trace(
+        self,
+        host: str,
+        task: str,
+        event: str,
+        point: str,
+        op: str | None = None,
+        body: dict | None = None,
+        *,
+        reply_to: Any,
+    ) -> Any:
+        """A traced host's point, lock event or conductor request about to be sent (``op``
+        and ``body``); its reply is held while the board says so."""
+        report = {"host": host, "task": task, "event": event, "point": point}
+        if op is not None:
+            report |= {"op": op, "body": body or {}}
+        return DEFER if self.board.on_trace(report, reply_to) else None
+
+    # -- serving ----------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Called from other threads after they released something on the board."""
+        with self.wake_lock:
+            self.wake_tx.send(b"", zmq.NOBLOCK)
+
+    def _send_released(self) -> None:
+        for route, msg_id in self.board.take_replies():
+            send_reply(self.sock, route, msg_id, None)
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.wake_rx, zmq.POLLIN)
+        try:
+            while not self.stop.is_set():
+                # One request per poll round: under load the poll returns at once, and released
+                # holds are answered between any two requests.
+                for sock, _ in poller.poll(50):
+                    if sock is self.sock:
+                        serve_one(sock, self.handle, self.bad_frames)
+                    else:
+                        while self.wake_rx.poll(0):
+                            self.wake_rx.recv()
+                self._send_released()
+        finally:
+            self.sock.close(linger=0)
+            self.wake_rx.close(linger=0)
+
+    def close(self, timeout: float = 2.0) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            try:
+                self.wake()  # out of its poll now, not at the next poll timeout
+            except zmq.Again:  # it has just left its loop and closed the receiving end
+                pass
+        self.thread.join(timeout)
+        with self.wake_lock:
+            self.wake_tx.close(linger=0)

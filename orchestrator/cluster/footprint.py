@@ -1,0 +1,76 @@
+"""Footprints: what a conductor operation reads and writes of the state.
+
+Every conductor operation declares its footprint beside its handler
+(``orchestrator.cluster.conductor``), as a function of the request body: a list of ``Access``
+(table, read or write, which rows, which columns). The explorer learns from these alone which
+steps of which hosts can affect each other; nobody keeps a list of "steps that matter". A
+footprint must not look at the state and must not change anything: it is computed from the body
+before the request runs.
+
+Two accesses *conflict* when they touch the same table, at least one writes, and the rows they
+select can overlap. Rows are selected by equality on columns (``uuid=...``, ``host=...``); no
+selection means every row. Selections on the same column with different values are disjoint,
+unless the write names that column among those it changes (it can move a row from one
+selection into the other); a write that names no columns changes anything but the columns it
+selects by.
+Anything else is assumed to overlap: a footprint may be too wide (more schedules), never too
+narrow (a missed race).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# The tables of orchestrator.cluster.state.
+SERVICES = "services"
+COMPUTE_NODES = "compute_nodes"
+PCI_DEVICES = "pci_devices"
+INSTANCES = "instances"
+MIGRATIONS = "migrations"
+TASKS = "tasks"
+LOCKS = "locks"  # not a table: each host's resource lock, so lock requests conflict too
+
+
+@dataclass(frozen=True)
+class Access:
+    table: str
+    write: bool
+    rows: Mapping[str, Any] = field(default_factory=dict)  # column -> value; {} = every row
+    columns: frozenset[str] = frozenset()  # columns written; empty = all but the selection
+
+    def __str__(self) -> str:
+        where = ",".join(f"{k}={v}" for k, v in sorted(self.rows.items())) or "*"
+        cols = f" [{','.join(sorted(self.columns))}]" if self.columns else ""
+        return f"{'write' if self.write else 'read'} {self.table}({where}){cols}"
+
+
+Footprint = Callable[[dict[str, Any]], list[Access]]
+
+
+def reads(table: str, *columns: str, **rows: Any) -> Access:
+    return Access(table, False, rows, frozenset(columns))
+
+
+def writes(table: str, *columns: str, **rows: Any) -> Access:
+    return Access(table, True, rows, frozenset(columns))
+
+
+def lock(host: str) -> Access:
+    """What asking for ``host``'s resource lock touches."""
+    return writes(LOCKS, host=host)
+
+
+def conflict(a: Access, b: Access) -> bool:
+    if a.table != b.table or not (a.write or b.write):
+        return False
+    differ = [c for c in set(a.rows) & set(b.rows) if a.rows[c] != b.rows[c]]
+    if not differ:
+        return True  # the same rows, or selections that may overlap
+    return any(w.write and w.columns & set(differ) for w in (a, b))
+
+
+def conflicts(left: list[Access], right: list[Access]) -> bool:
+    """Do two footprints touch the same rows, at least one of them writing?"""
+    return any(conflict(a, b) for a in left for b in right)

@@ -1,0 +1,348 @@
+"""The explorer: runs a scenario once per schedule, deciding which host task goes next.
+
+On every explored host (all of the scenario's, unless restricted) each conductor request a
+task is about to send and each request for the host's lock is a scheduling point, held until
+the explorer picks it. What each step touches comes from the conductor operation's declared
+footprint (``orchestrator.cluster.footprint``); nobody lists the steps that matter. The strategy
+(dynamic partial-order reduction by default) sees every held step with its footprint and runs
+one schedule per class of equivalent interleavings.
+
+The explorer decides only when every running task of the explored hosts is held and the
+scenario waits, so the order of decisions depends on nothing but the choices: a schedule
+replays. Each schedule runs on a fresh cluster; a losing one is written as a replay file.
+
+It holds and releases only through the gate the cluster gives it (``Cluster.gate``), and must
+not change the scenario or its checks: the same choices make the same run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cluster.cluster import Cluster
+from orchestrator.cluster.conductor import OPS
+from orchestrator.cluster.footprint import LOCKS, lock
+from orchestrator.explore.replays import write_replay
+from orchestrator.explore.strategies import Diverged, Option, Strategy, dependent
+from orchestrator.holds.board import Trace
+from orchestrator.run import runner
+from orchestrator.run.runner import Result
+from orchestrator.run.scenario import Scenario
+from orchestrator.run.verdict import FAIL, INCONCLUSIVE
+from testbed.config import Config
+from testbed.errors import ConfigError
+from testbed.fixes import slug
+from testbed.vocabulary import Event, TaskStatus
+
+log = logging.getLogger("testbed.explorer")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One released step of a schedule."""
+
+    option: Option
+    host: str
+    point: str  # the last injection point its task passed ("" before the first)
+    locked: bool  # its task held its host's lock when it went
+
+    def races(self, other: Step) -> bool:
+        """Dependent, and not merely ordered by one lock both hold."""
+        same_lock = self.locked and other.locked and self.host == other.host
+        return dependent(self.option, other.option) and not same_lock
+
+
+@dataclass
+class Schedule:
+    number: int
+    steps: list[Step]
+    result: Result
+    replay: str | None = None
+    # process -> the decision at which it was first ready to go: its task was alive from then
+    seen: dict[str, int] = field(default_factory=dict)
+    timeline: str | None = None  # the losing run's timeline.html, beside its replay file
+
+    @property
+    def order(self) -> list[str]:
+        return [s.option.label for s in self.steps]
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    def groups(self) -> list[list[Step]]:
+        """The steps, grouped by tasks whose lifetimes overlap in this schedule (a task lives
+        from the first decision at which it was ready to go): tasks in different groups were
+        ordered by the scenario itself (it waited for one to finish before it started the
+        other), so only steps within a group can be reordered."""
+        span: dict[str, list[int]] = {}
+        for i, s in enumerate(self.steps):
+            start = min(self.seen.get(s.option.process, i), i)
+            span.setdefault(s.option.process, [start, i])[1] = i
+        groups: list[list[Step]] = []
+        end = -1
+        for i, s in enumerate(self.steps):
+            if i > end:
+                groups.append([])
+            groups[-1].append(s)
+            # a task ready (alive) since before this step overlaps it, even if it goes later
+            end = max([end] + [last for first, last in span.values() if first <= i])
+        return groups
+
+    @property
+    def outcome(self) -> str:
+        return self.result.outcome
+
+    @property
+    def line(self) -> str:
+        """The order of the state accesses that race with one of another task (lock requests
+        and accesses ordered by one lock both hold left out), by the points they follow."""
+        return self._line(Step.races) or self._line(lambda s, o: dependent(s.option, o.option))
+
+    def _line(self, related: Callable[[Step, Step], bool]) -> str:
+        # ``races`` first; when the lock orders every dependent pair (one critical section
+        # before another decides the outcome), the dependent pairs it orders
+        names: list[str] = []
+        for group in self.groups():
+            for s in group:
+                racing = s.option.accesses[0].table != LOCKS and any(
+                    related(s, o)
+                    for o in group
+                    if o.option.accesses[0].table != LOCKS and o.option.process != s.option.process
+                )
+                if racing and s.point and s.point not in names:
+                    names.append(s.point)
+        return " < ".join(names)
+
+    @property
+    def interleavings(self) -> int:
+        """How many orders of these steps there are within each group of overlapping tasks,
+        ignoring the lock: an upper bound on what exploring without reduction would run."""
+        total = 1
+        for group in self.groups():
+            counts: dict[str, int] = {}
+            for s in group:
+                counts[s.option.process] = counts.get(s.option.process, 0) + 1
+            n = math.factorial(sum(counts.values()))
+            for k in counts.values():
+                n //= math.factorial(k)
+            total *= n
+        return total
+
+    @property
+    def final_state(self) -> str:
+        return json.dumps([self.result.outcome, self.result.allocations], sort_keys=True)
+
+
+@dataclass
+class Summary:
+    scenario: str
+    tracker: str
+    hosts: list[str]
+    strategy: str = "dpor"
+    schedules: list[Schedule] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def losing(self) -> list[Schedule]:
+        return [s for s in self.schedules if s.outcome == FAIL]
+
+    @property
+    def inconclusive(self) -> list[Schedule]:
+        """Schedules that did not run as chosen (a task failed, a hold timed out): they
+        neither lose nor win."""
+        return [s for s in self.schedules if s.outcome == INCONCLUSIVE]
+
+    @property
+    def interleavings(self) -> int:
+        """Without reduction, at most this many schedules (see ``Schedule.interleavings``)."""
+        return max((s.interleavings for s in self.schedules), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        runs = len(self.schedules)
+        return {
+            "scenario": self.scenario,
+            "tracker": self.tracker,
+            "hosts": self.hosts,
+            "strategy": self.strategy,
+            "schedules": runs,
+            "losing": len(self.losing),
+            "final_states": len({s.final_state for s in self.schedules}),
+            "interleavings_bound": self.interleavings,
+            "reduction": round(self.interleavings / runs, 1) if runs else None,
+            "replays": [s.replay for s in self.losing],
+            "timelines": [s.timeline for s in self.losing],
+            "losing_orders": [s.line for s in self.losing],
+            "inconclusive": len(self.inconclusive),
+            "inconclusive_reasons": [s.result.inconclusive for s in self.inconclusive],
+            "seconds": round(self.seconds, 3),
+            "schedules_per_second": round(runs / self.seconds, 1) if self.seconds else None,
+            "error": self.error,
+        }
+
+
+class Driver:
+    """Runs beside the scenario's steps (a runner observer) and makes the decisions."""
+
+    def __init__(self, cluster: Cluster, hosts: list[str], strategy: Strategy, tick: float):
+        self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
+        self.gate = cluster.gate(hosts)
+        self.steps: list[Step] = []
+        self.seen: dict[str, int] = {}
+        self.error: str | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="explorer", daemon=True)
+
+    def __enter__(self) -> Driver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+    def _roles(self) -> dict[str, str]:
+        """Task id -> ``host:op`` (``op#n`` from a host's second task of an op on), in
+        creation order: the same in every run of the scenario."""
+        roles = {}
+        for host in self.hosts:
+            seen: dict[str, int] = {}
+            for t in self.cluster.state.tasks(host):
+                seen[t["op"]] = seen.get(t["op"], 0) + 1
+                n = seen[t["op"]]
+                roles[t["id"]] = f"{host}:{t['op']}" + ("" if n == 1 else f"#{n}")
+        return roles
+
+    def _step(self, t: Trace, process: str) -> Step:
+        if t.event == Event.REQUEST:
+            accesses = tuple(OPS.find(t.op).meta["footprint"](t.body or {}))
+        else:
+            accesses = (lock(t.host),)
+        option = Option(f"{process}:{t.label}", process, accesses)
+        return Step(option, t.host, t.point, self.gate.holds_lock(t))
+
+    def _ready(self) -> list[tuple[Step, str]]:
+        """(step, task) of what may go, when every live task is held; else []."""
+        if not self.cluster.api.waiting():
+            return []
+        live = [h for h in self.hosts if self.cluster.alive(h)]
+        # the tasks table says which tasks still run (a killed incarnation's are over); the
+        # board adds the host's own threads that are no task of the API's (periodic audits)
+        known = {t["id"]: t for h in live for t in self.cluster.state.tasks(h)}
+        running = {i for i, t in known.items() if t["state"] == TaskStatus.RUNNING}
+        running |= {t.task for h in live for t in self.gate.live(h) if t.task not in known}
+        if not running or not self.gate.at_rest(running):
+            return []
+        roles = self._roles()
+        ready = [
+            (self._step(t, roles.get(t.task, f"{t.host}:{t.task}")), t.task)
+            for t in self.gate.options()
+            if t.task in running
+        ]
+        return sorted(ready, key=lambda r: r[0].option.label)
+
+    def _loop(self) -> None:
+        try:
+            while not self.stop.is_set():
+                ready = self.gate.watch(self._ready, self.tick)
+                if not ready:
+                    continue
+                i = self.strategy.choose([s.option for s, _ in ready])
+                for step, _ in ready:
+                    self.seen.setdefault(step.option.process, len(self.steps))
+                self.steps.append(ready[i][0])
+                self.gate.release(ready[i][1])
+        except Diverged as exc:
+            self.error = str(exc)
+            self.cluster.api.abort_waits(f"explorer: {exc}")
+        except Exception as exc:  # a bug here must end the run, not hang it until timeouts
+            log.exception("explorer failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.cluster.api.abort_waits(f"explorer: {self.error}")
+
+
+TICK = 0.002
+
+
+def _new_driver(
+    out: list[Driver], hosts: list[str], strategy: Strategy, tick: float, cluster: Cluster
+) -> Driver:
+    out.append(Driver(cluster, hosts, strategy, tick))
+    return out[-1]
+
+
+def explore_config(config: Config, hosts: list[str] | None = None) -> Config:
+    """The scenario's configuration with the explored hosts traced, and no delays, orderings,
+    faults or periodic audits: the explorer alone decides the order there (a timer would
+    decide it otherwise; scenarios trigger their audits with the ``audit`` step)."""
+    for host in hosts or []:
+        if host not in config.cluster.hosts:
+            known = ", ".join(config.cluster.hosts)
+            raise ConfigError(f"explore: unknown host '{host}' (hosts: {known})")
+    config = copy.deepcopy(config)
+    config.cluster.trace = list(hosts or config.cluster.hosts)
+    config.delays, config.holds, config.faults = {}, {}, {}
+    config.cluster.audit_interval = 0.0
+    return config
+
+
+def explore(
+    scenario: Scenario,
+    config: Config,
+    strategy: Strategy,
+    hosts: list[str] | None = None,
+    out_dir: Path | None = None,
+    run_base: str | None = None,
+    progress: Callable[[Schedule], None] | None = None,
+    strategy_name: str = "dpor",
+) -> Summary:
+    config = explore_config(config, hosts)
+    hosts = config.cluster.trace
+    summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
+    started = time.monotonic()
+    while strategy.next_run():
+        drivers: list[Driver] = []
+        # The driver is woken by every report, not by the runner starting to wait: it looks
+        # again this often (cheap: nothing is read while no caller waits).
+        tick = min(TICK, config.timeouts.heartbeat_interval)
+        observer = partial(_new_driver, drivers, hosts, strategy, tick)
+        result = runner.run(scenario, config, run_base, observer=observer)
+        driver = drivers[0] if drivers else None
+        sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
+        sched.seen = driver.seen if driver else {}
+        summary.schedules.append(sched)
+        if driver and driver.error:
+            summary.error = driver.error
+            break
+        if sched.outcome == FAIL and out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}.toml"
+            sched.replay = write_replay(
+                out_dir / name,
+                scenario.name,
+                summary.tracker,
+                hosts,
+                sched.order,
+                sched.line,
+                sched.ok,
+                config.cluster.fixes,
+            )
+            if result.timeline:
+                sched.timeline = str(out_dir / f"{name[:-5]}.html")
+                shutil.copyfile(result.timeline, sched.timeline)
+        if progress:
+            progress(sched)
+    summary.seconds = time.monotonic() - started
+    return summary

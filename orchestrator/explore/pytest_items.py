@@ -1,0 +1,84 @@
+"""Exploration as pytest items, so pytest-xdist spreads it over workers (and machines):
+``pytest --testbed-explore evacuate-race -n auto`` adds one item per scenario and tracker
+(``--testbed-explore all``: every built-in scenario).
+
+An item explores with dynamic partial-order reduction and passes when what it finds matches
+the scenario's declared outcome for that tracker: a scenario expected to fail must lose in at
+least one schedule, any other must lose in none. Its losing orders are recorded as the item's
+``losing_orders`` property (and in the report), so runs with any ``-n`` can be compared. This
+module only collects and runs items; exploring is ``orchestrator.explore.explorer``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testbed.config import TRACKERS, option_layers
+
+
+def scenario_names(wanted: list[str]) -> list[str]:
+    from orchestrator.run import scenario as sc
+
+    names: list[str] = []
+    for w in wanted:
+        for name in sc.builtin_names() if w == "all" else [w]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+class ExploreItem(pytest.Item):
+    def __init__(self, *, scenario: str, tracker: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario, self.tracker = scenario, tracker
+
+    def runtest(self) -> None:
+        from orchestrator.explore import explorer
+        from orchestrator.explore.strategies.dpor import Dpor
+        from orchestrator.run.scenario import load_with_config
+
+        scenario, config = load_with_config(self.scenario, *option_layers(tracker=self.tracker))
+        out = Path(self.config._tmp_path_factory.mktemp("explore"))  # noqa: SLF001
+        summary = explorer.explore(scenario, config, Dpor(), None, out / "replays", str(out))
+        d = summary.to_dict()
+        self.user_properties.append(("losing_orders", json.dumps(d["losing_orders"])))
+        self.user_properties.append(("schedules", d["schedules"]))
+        self.add_report_section("call", "exploration", json.dumps(d, indent=2))
+        if summary.error:
+            raise ExploreFailure(f"{self.name}: {summary.error}")
+        expected_loss = scenario.expected(config.cluster.fixes) == "fail"
+        if bool(summary.losing) != expected_loss:
+            orders = "\n".join(f"  {s.line}\n    replay: {s.replay}" for s in summary.losing)
+            raise ExploreFailure(
+                f"{self.name}: {d['losing']} losing schedule(s) of {d['schedules']}, "
+                f"expected {'some' if expected_loss else 'none'}\n{orders}"
+            )
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+        if isinstance(excinfo.value, ExploreFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, 0, f"explore {self.scenario} ({self.tracker})"
+
+
+class ExploreFailure(Exception):
+    """What an exploration found did not match the scenario's declared outcome."""
+
+
+def add_items(session: pytest.Session, items: list[pytest.Item], wanted: list[str]) -> None:
+    for name in scenario_names(wanted):
+        for tracker in TRACKERS:
+            items.append(
+                ExploreItem.from_parent(
+                    session,
+                    name=f"explore[{Path(name).stem}-{tracker}]",
+                    scenario=name,
+                    tracker=tracker,
+                )
+            )

@@ -1,0 +1,236 @@
+"""Runs a scenario on a fresh cluster and says how it went: pass, fail or inconclusive.
+
+Inconclusive (see ``orchestrator.run.verdict``): the checks held, or a step was refused, but what
+the scenario set up did not happen: a task ended otherwise than its step allows, a hold timed
+out, an ordering was never reached. A task failing or a hold timing out ends the run at once
+(every wait of the API stops), since nothing after it can make the run pass.
+
+Every host is stopped whatever happens; the run directory of a run that did not pass must not
+be removed (it is the evidence).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cluster.cluster import Cluster
+from orchestrator.cluster.invariants import InvariantResult, check_invariants
+from orchestrator.run import verdict
+from orchestrator.run.checks import CheckResult
+from orchestrator.run.scenario import Scenario, Step
+from orchestrator.run.steps import STEPS
+from orchestrator.run.verdict import TaskEnd
+from testbed.config import Config
+from testbed.errors import ApiError, WaitTimeout
+
+log = logging.getLogger("testbed.runner")
+
+
+@dataclass
+class Result:
+    scenario: str
+    tracker: str
+    run_dir: str
+    held: bool = False  # the checks and the invariants held
+    kept: bool = True
+    duration: float = 0.0
+    last_check: CheckResult | None = None
+    invariants: InvariantResult | None = None
+    failed_step: Step | None = None
+    error: str | None = None
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
+    pids: dict[str, int | None] = field(default_factory=dict)
+    pid_history: dict[str, list[int]] = field(default_factory=dict)
+    tasks: list[TaskEnd] = field(default_factory=list)  # every task the run started
+    holds: list[dict[str, Any]] = field(default_factory=list)  # each ordering of [holds]
+    inconclusive: list[str] = field(default_factory=list)  # why, one line each
+    notes: list[str] = field(default_factory=list)  # refusals of steps that may fail
+    timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
+
+    @property
+    def outcome(self) -> str:
+        return verdict.outcome(self.held, self.error is not None, self.inconclusive)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == verdict.PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "tracker": self.tracker,
+            "outcome": self.outcome,
+            "ok": self.ok,
+            "duration": round(self.duration, 3),
+            "run_dir": self.run_dir,
+            "run_dir_kept": self.kept,
+            "allocations": self.allocations,
+            "pids": self.pids,
+            "pid_history": self.pid_history,
+            "timeline": self.timeline,
+            "error": self.error,
+            "failed_step": str(self.failed_step) if self.failed_step else None,
+            "check": self.last_check.to_dict() if self.last_check else None,
+            "invariants": self.invariants.to_dict() if self.invariants else None,
+            "inconclusive": self.inconclusive,
+            "holds": self.holds,
+            "tasks": [t.to_dict() for t in self.tasks],
+            "notes": self.notes,
+        }
+
+
+class Ledger:
+    """Which step started each task: a task belongs to the step that was running when it
+    first appeared in the state (steps run one at a time, in this thread)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.step_of: dict[str, Step] = {}
+        self.current: Step | None = None
+
+    def ends(self) -> list[TaskEnd]:
+        out, record = [], self.cluster.ordering_record()
+        for row in self.cluster.state.tasks():
+            step = self.step_of.setdefault(row["id"], self.current)  # type: ignore[arg-type]
+            exited = self.cluster.exited(row["host"])
+            out.append(
+                TaskEnd(
+                    row["id"],
+                    row["host"],
+                    row["op"],
+                    verdict.end_state(row, exited),
+                    row["error"],
+                    f"step {step.number}" if step else None,
+                    bool(step and step.may_fail),
+                    record.path(row["id"]),
+                    bool(row.get("crashed")),
+                )
+            )
+        return out
+
+    def guard(self) -> str | None:
+        """Called by every wait of the API: a reason to stop now, or None."""
+        board = self.cluster.ordering_record()
+        why = verdict.reasons(self.ends(), board.snapshot(), board.timeouts, final=False)
+        return f"inconclusive: {why[0]}" if why else None
+
+
+def _steps(
+    scenario: Scenario, config: Config, cluster: Cluster, result: Result, ledger: Ledger
+) -> None:
+    """Every step in order; the first failing check ends the run; then the invariants."""
+    history = cluster.history
+    history.write("scenario", name=scenario.name, description=scenario.description)
+    for step in scenario.steps:
+        log.info("%s", step)
+        result.failed_step = ledger.current = step
+        with history.step(step.number, step.do, step.args) as end:
+            try:
+                outcome = STEPS[step.do].run(cluster, **step.args)
+            except ApiError as exc:
+                if not step.may_fail or exc.args[0].startswith("inconclusive: "):
+                    raise
+                log.warning("%s failed, as it may: %s", step, exc)
+                result.notes.append(f"{step}: {exc}")
+                end["ok"] = False
+                continue
+            finally:
+                ledger.ends()  # the tasks this step started are its own
+            if isinstance(outcome, CheckResult):
+                history.write("check", step=step.number, **outcome.to_dict())
+                end["ok"] = outcome.ok
+        if isinstance(outcome, CheckResult):
+            result.last_check = outcome
+            if not outcome.ok:
+                log.error("%s failed: %s", step, "; ".join(outcome.diff()))
+                return
+    result.failed_step = None
+    result.invariants = check_invariants(cluster.api.invariant_violations, config, cluster.settled)
+    history.write("invariants", **result.invariants.to_dict())
+    result.held = result.invariants.ok
+    if not result.held:
+        log.error("invariants violated: %s", "; ".join(result.invariants.violations))
+
+
+def _judge(result: Result, cluster: Cluster, ledger: Ledger) -> None:
+    """How every task ended, what happened to each ordering, and what that makes the run."""
+    record = cluster.ordering_record()
+    cluster.api.guard = lambda: None
+    gave_up = {t["task"] for t in record.timeouts}
+    if gave_up:  # a host that gave up a hold reports its task's end next: wait for it, briefly
+        try:
+            cluster.api.wait_for(
+                "tasks that gave up a hold to end",
+                lambda: all(t.state != "running" or t.id not in gave_up for t in ledger.ends()),
+                cluster.config.timeouts.rpc,
+            )
+        except (ApiError, WaitTimeout):
+            pass  # judged as they are: still running
+    result.tasks, result.holds = ledger.ends(), record.snapshot()
+    result.inconclusive = verdict.reasons(result.tasks, result.holds, record.timeouts)
+    for line in result.inconclusive:
+        log.error("inconclusive: %s", line)
+
+
+def run(
+    scenario: Scenario,
+    config: Config,
+    run_base: str | None = None,
+    verbose: bool = False,
+    keep: bool = False,
+    observer: Callable[[Cluster], AbstractContextManager] | None = None,
+    timeline: bool = False,
+) -> Result:
+    """Start the cluster, run every step, stop at the first failing one, then check the
+    invariants; always tear down. The run directory is removed when everything held, unless
+    ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks.
+    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history."""
+    if run_base:
+        Path(run_base).mkdir(parents=True, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
+    result = Result(scenario.name, config.cluster.tracker, run_dir)
+    started = time.monotonic()
+    cluster = Cluster(config, Path(run_dir), verbose)
+    ledger = Ledger(cluster)
+    cluster.api.guard = ledger.guard
+    try:
+        cluster.start()
+        with observer(cluster) if observer else nullcontext():
+            _steps(scenario, config, cluster, result, ledger)
+    except (ApiError, WaitTimeout) as exc:
+        result.error = str(exc)
+        log.error("%s failed: %s", result.failed_step, exc)
+    finally:
+        try:
+            result.allocations = cluster.api.allocations()
+            _judge(result, cluster, ledger)
+        except Exception as exc:  # the state may be unreadable after an interrupted start
+            log.warning("could not read how the run ended: %s", exc)
+        result.pids = cluster.pids()
+        result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
+        failed = str(result.failed_step) if result.failed_step else None
+        cluster.history.write(
+            "outcome", ok=result.ok, outcome=result.outcome, error=result.error, failed_step=failed
+        )
+        cluster.close()
+        result.duration = time.monotonic() - started
+    if cluster.history.enabled and (timeline or not result.ok):
+        from orchestrator.history.timeline import write_page
+
+        try:
+            result.timeline = str(write_page(Path(run_dir)))
+            keep = True  # the page is worth nothing without its run directory
+        except Exception:  # a page that cannot be drawn must not hide the run's outcome
+            log.exception("could not write the timeline of %s", run_dir)
+    if result.ok and not keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        result.kept = False
+    return result
