@@ -30,21 +30,21 @@ COPY = ("testbed", "hosts", "orchestrator", "tests", "pyproject.toml", "README.m
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
     "buggy-takes-lock": (
         "without the fix for 1896463, the evacuation still finishes under the lock",
-        "hosts/resource_tracker.py",
+        "hosts/model/resource_tracker.py",
         '        if "1896463" not in self.fixes:\n'
         "            self._finish_evacuation(instance, migration)\n            return\n",
         "",
     ),
     "fixed-drops-lock": (
         "the fixed tracker finishes the evacuation outside the lock",
-        "hosts/resource_tracker.py",
+        "hosts/model/resource_tracker.py",
         "        with self.lock:\n            self._finish_evacuation(instance, migration)\n\n"
         "    def _finish_evacuation",
         "        self._finish_evacuation(instance, migration)\n\n    def _finish_evacuation",
     ),
     "clean-usage-frees-nothing": (
         "clean_usage frees nothing",
-        "hosts/pci.py",
+        "hosts/model/pci.py",
         "        for uuid in freed:\n            self.free_instance(uuid)\n"
         "        return sorted(set(freed))",
         "        return []",

@@ -25,8 +25,8 @@ import zmq
 from hosts.conductor_api import ConductorAPI
 from hosts.history import Emitter
 from hosts.injection import HoldTimeout, Injector
-from hosts.manager import ComputeManager
-from hosts.pci import PciDeviceUnavailable
+from hosts.model.manager import ComputeManager
+from hosts.model.pci import PciDeviceUnavailable
 from testbed import secure, wire
 from testbed.launch import HostSpec, stacks_path
 from testbed.logs import HostLogHandler, install_in_host
@@ -135,7 +135,7 @@ class HostProcess:
     def audit(self) -> None:
         self.manager.update_available_resource()
 
-    # the move operations (hosts.moves), each one host's part of a move
+    # the move operations (hosts.model.moves), each one host's part of a move
     @task_command("prep_resize")
     def prep_resize(self, uuid: str, migration: int) -> None:
         self.manager.prep_resize(uuid, migration)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from hosts import process
-from hosts import resource_tracker as rt
+from hosts.model import resource_tracker as rt
 from testbed.vocabulary import VmState
 
 

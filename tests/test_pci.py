@@ -1,8 +1,8 @@
-"""Unit tests of hosts.pci: the per-host PCI device tracker (Nova's PciDevTracker)."""
+"""Unit tests of hosts.model.pci: the per-host PCI device tracker (Nova's PciDevTracker)."""
 
 import pytest
 
-from hosts.pci import (
+from hosts.model.pci import (
     PciDevice,
     PciDeviceUnavailable,
     PciDevTracker,

@@ -1,4 +1,4 @@
-"""Unit tests of hosts.resource_tracker with a fake conductor and a recording injector.
+"""Unit tests of hosts.model.resource_tracker with a fake conductor and a recording injector.
 
 The fake conductor keeps a little state (instances, migrations) so that the audit's queries
 answer as the orchestrator's would, and records every call in a log it shares with the
@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from hosts.conductor_api import ConductorAPI
-from hosts.pci import PciDeviceUnavailable, PciDevTracker, make_devices
-from hosts.resource_tracker import TRACKERS, BuggyResourceTracker, ResourceTracker
+from hosts.model.pci import PciDeviceUnavailable, PciDevTracker, make_devices
+from hosts.model.resource_tracker import TRACKERS, BuggyResourceTracker, ResourceTracker
 from testbed.points import POINTS
 from testbed.vocabulary import MIGRATION_FINISHED, DeviceStatus
 

@@ -3,8 +3,8 @@ live migration, shelve (offload at once) and unshelve. Mixed into ``orchestrator
 
 Like Nova's API and conductor it writes only what they write (a migration, the server's task
 state) and sends each host its part, one task after the other, in the order Nova's hosts call
-each other (``hosts.moves`` says which part is whose). Each call waits, bounded, for every task
-it sends, except where ``until`` lets it return early: then the one task it sent goes on alone.
+each other (``hosts.model.moves`` says which part is whose). Each call waits, bounded, for every
+task it sends, except where ``until`` lets it return early: then the one task it sent goes on alone.
 """
 
 from __future__ import annotations

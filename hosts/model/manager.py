@@ -10,9 +10,9 @@ import logging
 
 from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
-from hosts.moves import Moves
-from hosts.pci import PciDevTracker, make_devices
-from hosts.resource_tracker import TRACKERS, ResourceTracker
+from hosts.model.moves import Moves
+from hosts.model.pci import PciDevTracker, make_devices
+from hosts.model.resource_tracker import TRACKERS, ResourceTracker
 from testbed.config import Config
 from testbed.vocabulary import MigrationStatus, VmState
 

@@ -1,6 +1,6 @@
 """The compute manager's move operations, after ``nova/compute/manager.py``: cold migration
 (resize without a new flavor) with confirm and revert, live migration, shelve offload and
-unshelve. Mixed into ``hosts.manager.ComputeManager``.
+unshelve. Mixed into ``hosts.model.manager.ComputeManager``.
 
 Nova's hosts call each other over RPC; here the orchestrator's API sends each host its part,
 one task after the other, in Nova's order:
@@ -31,7 +31,7 @@ from testbed.vocabulary import MigrationStatus, TaskState, VmState
 if TYPE_CHECKING:
     from hosts.conductor_api import ConductorAPI
     from hosts.injection import Injector
-    from hosts.resource_tracker import ResourceTracker
+    from hosts.model.resource_tracker import ResourceTracker
 
 log = logging.getLogger("testbed.host.moves")
 

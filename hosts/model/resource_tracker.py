@@ -19,7 +19,7 @@ from typing import Any
 
 from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
-from hosts.pci import PciDevTracker
+from hosts.model.pci import PciDevTracker
 from testbed.fixes import ALL
 from testbed.vocabulary import Event, MigrationStatus, TaskState, VmState
 
