@@ -1,5 +1,5 @@
-"""The README's tables of steps and built-in scenarios say what the code has: a step or a
-scenario added, renamed or given a field shows up here or the suite fails."""
+"""The tables of docs/scenarios.md say what the code has: a step or a scenario added, renamed or
+given a field shows up here or the suite fails."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 from orchestrator.run import scenario as sc
 from orchestrator.run.steps import REQUIRED, STEPS
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+SCENARIOS = (Path(__file__).resolve().parent.parent / "docs" / "scenarios.md").read_text()
 
 
-def table_after(heading: str) -> list[list[str]]:
+def table_after(text: str, heading: str) -> list[list[str]]:
     """The rows of the first table after the line starting with ``heading``."""
-    lines = README[README.index(heading) :].splitlines()
+    lines = text[text.index(heading) :].splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("|"))
     rows = []
     for ln in lines[start + 2 :]:
@@ -26,7 +26,7 @@ def table_after(heading: str) -> list[list[str]]:
 
 def test_the_step_table_lists_every_step_with_its_fields() -> None:
     documented = {}
-    for name_cell, fields_cell, _ in table_after("Steps (`do = ...`"):
+    for name_cell, fields_cell, _ in table_after(SCENARIOS, "Steps (`do = ...`"):
         fields = {
             f: not optional for optional, f in re.findall(r"(\[?)`([a-z_]+)`\]?", fields_cell)
         }
@@ -40,5 +40,5 @@ def test_the_step_table_lists_every_step_with_its_fields() -> None:
 
 
 def test_the_scenario_table_lists_every_built_in_scenario() -> None:
-    rows = table_after("| scenario | what it checks |")
+    rows = table_after(SCENARIOS, "| scenario | what it checks |")
     assert sorted(re.findall(r"`([^`]+)`", r[0])[0] for r in rows) == sc.builtin_names()
