@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COPY = ("testbed", "hosts", "orchestrator", "tests", "pyproject.toml", "README.md")
+COPY = ("testbed", "hosts", "orchestrator", "tests", "docs", "pyproject.toml", "README.md")
 
 # name -> (what it breaks, file, text, replacement); each text must occur exactly once
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
