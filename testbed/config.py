@@ -1,10 +1,11 @@
-"""Configuration: defaults, then layers (scenario, TOML file, command line), then the
-cross-field checks (``testbed.validate``).
+"""Configuration: the schema and its layering. Defaults, then layers (a scenario's, a TOML
+file, overrides), then the cross-field checks (``testbed.validate``).
 
 Every section is a small dataclass; a layer is a plain mapping checked against them, so an
 unknown key, a wrong type or a negative duration is reported naming the key and the layer.
-It only turns layers into a ``Config`` or a ``ConfigError``: it must not read the environment,
-start anything, or decide what a value means at run time."""
+It only turns layers into a ``Config`` or a ``ConfigError``: it must not read the environment
+or a command line (the faces turn their flags into layers), start anything, or decide what a
+value means at run time."""
 
 from __future__ import annotations
 
@@ -229,6 +230,27 @@ def apply_layer(config: Config, layer: Mapping[str, Any], where: str) -> None:
         _merge_section(getattr(config, section), raw, section, where, config.origins)
 
 
+def _is_table(section: str, key: str) -> bool:
+    if section not in SECTIONS or section in FREE_FORM:
+        return False
+    tp = _hints(_hints(Config)[section]).get(key)
+    return getattr(tp, "__origin__", None) is dict
+
+
+def key_path(key: str) -> list[str]:
+    """A dotted key (``timeouts.rpc``) as the names of the tables it goes through, then the
+    key. The keys of free-form tables (``delays``) are point addresses, which contain dots
+    themselves; so are the keys of a section's tables (``devices.hosts.HOST``), host names
+    being FQDNs. An empty name in the result means the key is malformed."""
+    section, _, rest = key.strip().partition(".")
+    name, _, sub = rest.partition(".")
+    if section in FREE_FORM:
+        return [section, rest]
+    if sub and _is_table(section, name):
+        return [section, name, sub]
+    return key.strip().split(".")
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
@@ -241,92 +263,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
 
 
-def _is_table(section: str, key: str) -> bool:
-    if section not in SECTIONS or section in FREE_FORM:
-        return False
-    tp = _hints(_hints(Config)[section]).get(key)
-    return getattr(tp, "__origin__", None) is dict
-
-
-def parse_set(text: str) -> dict[str, Any]:
-    """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
-    key, sep, value = text.partition("=")
-    section, _, rest = key.strip().partition(".")
-    # keys of free-form tables ("delays") are point addresses, which contain dots themselves;
-    # so are the keys of a section's tables ("devices.hosts.HOST"), host names being FQDNs
-    name, _, sub = rest.partition(".")
-    if section in FREE_FORM:
-        parts = [section, rest]
-    elif sub and _is_table(section, name):
-        parts = [section, name, sub]
-    else:
-        parts = key.strip().split(".")
-    if not sep or len(parts) < 2 or not all(parts):
-        raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
-    layer: dict[str, Any] = {}
-    node = layer
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value.strip()
-    return layer
-
-
-def parse_delay(text: str) -> dict[str, Any]:
-    """``--delay HOST:POINT=SECONDS`` as a one-key layer."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise ConfigError(f"--delay '{text}' is not HOST:POINT=SECONDS")
-    parse_address(key.strip())
-    return {"delays": {key.strip(): value.strip()}}
-
-
 def build(layers: Iterable[Layer]) -> Config:
     """Defaults, then each layer in order (later wins), then the cross-field checks."""
     config = Config()
     for where, layer in layers:
         apply_layer(config, layer, where)
     return validate(config)
-
-
-def option_layers(
-    config_file: str | Path | None = None,
-    sets: Iterable[str] = (),
-    delays: Iterable[str] = (),
-    tracker: str | None = None,
-    check_timeout: str | None = None,
-    fix: Iterable[str] = (),
-    no_fix: Iterable[str] = (),
-    where: str = "",
-) -> list[Layer]:
-    """Options as layers, in the order they apply: the configuration file, each ``--set``,
-    each ``--delay``, the tracker, the check timeout (``checks.stop_after``), then each
-    ``--fix`` and ``--no-fix``. ``where`` names where they came from ("ini ", "command line ")
-    in front of each layer's name."""
-    layers: list[Layer] = []
-    if config_file:
-        layers.append((f"{where}config file '{config_file}'", read_toml(config_file)))
-    layers += [(f"{where}--set '{text}'", parse_set(text)) for text in sets]
-    layers += [(f"{where}--delay '{text}'", parse_delay(text)) for text in delays]
-    if tracker:
-        layers.append((f"{where}--tracker", {"cluster": {"tracker": tracker}}))
-    if check_timeout:
-        layers.append((f"{where}check timeout", {"checks": {"stop_after": check_timeout}}))
-    layers += [(f"{where}--fix '{bug}'", {"cluster": {"fix": [bug]}}) for bug in fix]
-    layers += [(f"{where}--no-fix '{bug}'", {"cluster": {"no_fix": [bug]}}) for bug in no_fix]
-    return layers
-
-
-def load(
-    layers: Iterable[Layer] = (),
-    config_file: str | Path | None = None,
-    sets: Iterable[str] = (),
-    delays: Iterable[str] = (),
-    tracker: str | None = None,
-    fix: Iterable[str] = (),
-    no_fix: Iterable[str] = (),
-) -> Config:
-    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker,
-    ``--fix``, ``--no-fix``."""
-    return build(
-        [*layers, *option_layers(config_file, sets, delays, tracker, fix=fix, no_fix=no_fix)]
-    )

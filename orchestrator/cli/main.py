@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.cli.options import option_layers
 from orchestrator.run.render import listing, verdict
 from orchestrator.run.verdict import EXIT_CODES
 from testbed import __version__
-from testbed.config import TRACKERS, option_layers
+from testbed.config import TRACKERS
 from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.fixes import ALL as FIX_NAMES
 from testbed.points import CATALOGUE, PATHS

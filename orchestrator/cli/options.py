@@ -1,0 +1,85 @@
+"""The configuration flags of the faces: ``--config``, ``--set``, ``--delay``, ``--tracker``,
+``--fix``, ``--no-fix`` (and the pytest plugin's options and ini keys) turned into
+configuration layers, named so that an error says which flag it came from.
+
+It only parses flags into layers; the schema, the layering and the checks are
+``testbed.config``'s. Cheap to import: the pytest plugin loads it in every session, and each
+command that takes a configuration loads it before anything heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from testbed.config import Config, Layer, build, key_path, read_toml
+from testbed.errors import ConfigError
+from testbed.points import parse_address
+
+
+def parse_set(text: str) -> dict[str, Any]:
+    """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
+    key, sep, value = text.partition("=")
+    parts = key_path(key)
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
+    layer: dict[str, Any] = {}
+    node = layer
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value.strip()
+    return layer
+
+
+def parse_delay(text: str) -> dict[str, Any]:
+    """``--delay HOST:POINT=SECONDS`` as a one-key layer."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ConfigError(f"--delay '{text}' is not HOST:POINT=SECONDS")
+    parse_address(key.strip())
+    return {"delays": {key.strip(): value.strip()}}
+
+
+def option_layers(
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    delays: Iterable[str] = (),
+    tracker: str | None = None,
+    check_timeout: str | None = None,
+    fix: Iterable[str] = (),
+    no_fix: Iterable[str] = (),
+    where: str = "",
+) -> list[Layer]:
+    """Options as layers, in the order they apply: the configuration file, each ``--set``,
+    each ``--delay``, the tracker, the check timeout (``checks.stop_after``), then each
+    ``--fix`` and ``--no-fix``. ``where`` names where they came from ("ini ", "command line ")
+    in front of each layer's name."""
+    layers: list[Layer] = []
+    if config_file:
+        layers.append((f"{where}config file '{config_file}'", read_toml(config_file)))
+    layers += [(f"{where}--set '{text}'", parse_set(text)) for text in sets]
+    layers += [(f"{where}--delay '{text}'", parse_delay(text)) for text in delays]
+    if tracker:
+        layers.append((f"{where}--tracker", {"cluster": {"tracker": tracker}}))
+    if check_timeout:
+        layers.append((f"{where}check timeout", {"checks": {"stop_after": check_timeout}}))
+    layers += [(f"{where}--fix '{bug}'", {"cluster": {"fix": [bug]}}) for bug in fix]
+    layers += [(f"{where}--no-fix '{bug}'", {"cluster": {"no_fix": [bug]}}) for bug in no_fix]
+    return layers
+
+
+def load(
+    layers: Iterable[Layer] = (),
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    delays: Iterable[str] = (),
+    tracker: str | None = None,
+    fix: Iterable[str] = (),
+    no_fix: Iterable[str] = (),
+) -> Config:
+    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker,
+    ``--fix``, ``--no-fix``."""
+    return build(
+        [*layers, *option_layers(config_file, sets, delays, tracker, fix=fix, no_fix=no_fix)]
+    )
