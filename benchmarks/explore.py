@@ -20,10 +20,10 @@ from typing import Any
 
 from common import parse, progress
 
+from orchestrator.cli.options import option_layers
 from orchestrator.explore import explorer
 from orchestrator.explore.strategies.dpor import Dpor
 from orchestrator.run import scenario as sc
-from testbed.config import option_layers
 from testbed.fixes import PRESETS
 
 

@@ -33,10 +33,10 @@ from typing import Any
 
 import zmq
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.control.server import ControlServer
 from testbed import secure, wire
-from testbed.config import load
 from testbed.transport import MAX_FRAME, RpcClient
 
 KINDS = (

@@ -38,6 +38,7 @@ from typing import Any
 import zmq
 from common import check_cpu, cpus, parse, pinned, progress, spread
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.network import NetConductor, Network
 from orchestrator.cluster.state import State
@@ -45,7 +46,6 @@ from orchestrator.history.recorder import History
 from orchestrator.holds.board import Board
 from orchestrator.holds.policy import OrderingPolicy
 from testbed import wire
-from testbed.config import load
 from testbed.transport import RpcClient, bind, serve_one
 
 HOST, PID = "bench-host", 4242

@@ -30,10 +30,10 @@ from typing import Any
 
 import zmq
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.state import State
 from testbed import wire
-from testbed.config import load
 from testbed.transport import RpcClient, bind
 
 HOST, PID = "bench-host", 4242

@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.cluster import Cluster
-from testbed.config import load
 
 DEVICES, SERVERS = 8, 4
 FIGURES = {  # key: (label, unit)

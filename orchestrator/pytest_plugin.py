@@ -1,7 +1,8 @@
 """The pytest plugin (``pytest11`` entry point ``testbed``): options, ini keys, a marker, the
 ``testbed_config``, ``cluster`` and ``run_scenario`` fixtures, and a report section on failure.
 
-Thin on purpose: configuration is ``testbed.config``'s, clusters and scenarios are the
+Thin on purpose: configuration is ``testbed.config``'s (its options become layers as the
+command line's flags do, ``orchestrator.cli.options``), clusters and scenarios are the
 orchestrator's. Loading the plugin (every pytest session of an environment where testbed is
 installed) must not start or import the cluster machinery: that happens inside the fixtures.
 Nothing a fixture starts may outlive its test.
@@ -21,15 +22,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from orchestrator.cli.options import option_layers, parse_set
 from orchestrator.run.render import allocations
-from testbed.config import (
-    SECTIONS,
-    Config,
-    Layer,
-    build,
-    option_layers,
-    parse_set,
-)
+from testbed.config import SECTIONS, Config, Layer, build
 from testbed.errors import ConfigError, TestbedError
 from testbed.fixes import PRESETS
 

@@ -5,8 +5,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 import pytest  # noqa: E402
 
+from orchestrator.cli.options import load  # noqa: E402
 from orchestrator.cluster.cluster import Cluster  # noqa: E402
-from testbed.config import load  # noqa: E402
 
 pytest_plugins = ["pytester"]  # inner pytest sessions (tests/test_plugin.py)
 

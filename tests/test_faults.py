@@ -76,8 +76,8 @@ def test_a_step_cut_off_by_a_kill_must_say_it_may_fail(run_scenario, tmp_path) -
 
 
 def test_a_sweep_trial_whose_kill_never_fires_is_inconclusive(tmp_path) -> None:
+    from orchestrator.cli.options import load
     from orchestrator.run import sweep
-    from testbed.config import load
 
     config = load(sets=["cluster.audit_interval=0", "timeouts.service_down_time=0.15"])
     # the source runs no evacuation step: a kill there never fires

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
+from orchestrator.cli.options import load, option_layers
 from orchestrator.explore import explorer
 from orchestrator.explore.strategies.dpor import Dpor
 from orchestrator.run import scenario as sc
 from testbed import fixes
-from testbed.config import build, load, option_layers
+from testbed.config import build
 from testbed.errors import ConfigError
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"

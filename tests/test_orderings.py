@@ -52,7 +52,7 @@ def test_a_hold_never_released_times_out_naming_what_it_waited_for(make_cluster)
 
 
 def test_holds_on_unknown_points_or_hosts_are_config_errors() -> None:
-    from testbed.config import load
+    from orchestrator.cli.options import load
     from testbed.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown injection point 'audit.nope'"):

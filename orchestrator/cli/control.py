@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.procs import running
 from orchestrator.run.render import status_table, verdict
 from orchestrator.run.verdict import EXIT_CODES
-from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
 DISCOVERY = Path(".testbed-control.json")

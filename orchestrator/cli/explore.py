@@ -109,7 +109,7 @@ def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) ->
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import scenario_and_config
+    from orchestrator.cli.options import scenario_and_config
 
     if args.runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {args.runs}")
@@ -165,7 +165,7 @@ def _print_summary(summary: Any) -> None:
 
 
 def _explore_all(args: argparse.Namespace, out: Path) -> int:
-    from orchestrator.cli.main import scenario_and_config
+    from orchestrator.cli.options import scenario_and_config
     from orchestrator.run import scenario as sc
 
     rows, failed = [], False

@@ -33,11 +33,12 @@ from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.state import State
 from orchestrator.holds.board import Board
 from testbed import wire
-from testbed.config import DIRECTIONS, Config
+from testbed.config import Config
 from testbed.errors import ConfigError
 from testbed.events import tag_of
 from testbed.names import peer_tag
 from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, send_reply
+from testbed.validate import DIRECTIONS
 
 log = logging.getLogger("testbed.network")
 

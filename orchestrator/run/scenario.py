@@ -23,9 +23,10 @@ from typing import Any
 
 from orchestrator.run.steps import REQUIRED, STEPS
 from testbed import fixes
-from testbed.config import DIRECTIONS, Config, Layer, apply_layer, build, read_toml
+from testbed.config import Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
+from testbed.validate import DIRECTIONS
 from testbed.vocabulary import DEFAULT_SIGNAL, FAULTS, SIGNALS, UNTIL, Fault, Until
 
 BUILTIN = Path(__file__).parent.parent / "scenarios"  # package data, installed as plain files
