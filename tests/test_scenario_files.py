@@ -150,4 +150,4 @@ def test_an_older_way_to_say_not_given_still_means_the_default(tmp_path, caplog)
         scenario = sc.load(str(path))
     assert [s.args for s in scenario.steps] == [{"server": "vm1"}, {}]
     notices = [r.getMessage() for r in caplog.records]
-    assert len(notices) == 3 and "step 1 (create_server): 'pci = -1'" in notices[0]
+    assert len(notices) == 3 and "step 1 (create_server): pci = -1 is" in notices[0]

@@ -85,7 +85,7 @@ def _legacy(args: dict[str, Any], kind: StepType, prefix: str) -> dict[str, Any]
     for key, value in args.items():
         default = kind.fields.get(key, (None, REQUIRED))[1]
         if default is None and value in ("", -1) and not isinstance(value, bool):
-            log.warning("%s: '%s = %r' is the default now: leave the key out", prefix, key, value)
+            log.warning("%s: %s = %r is the default now: leave the key out", prefix, key, value)
             continue
         out[key] = value
     return out
