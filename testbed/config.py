@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from testbed import fields
 from testbed import fixes as fix_catalogue
 from testbed.errors import ConfigError
 from testbed.points import Address, parse_address
@@ -128,37 +128,12 @@ SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "origins"
 FREE_FORM = {n for n in SECTIONS if getattr(_hints(Config)[n], "__origin__", 0) is dict}
 
 
-def _type_name(tp: Any) -> str:
-    return {float: "a number", int: "an integer", str: "a string", bool: "true or false"}.get(
-        tp, str(tp)
-    )
-
-
 def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     """Check (TOML) or convert (command-line string) one value to the declared type."""
-    origin = getattr(tp, "__origin__", None)
-    if origin is list:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{where}: '{key}' must be a list of names")
-        return list(value)
-    if isinstance(value, str) and tp is bool and value.lower() in ("true", "false"):
-        value = value.lower() == "true"  # from the command line (--set cluster.history=false)
-    if isinstance(value, str) and tp in (int, float):
-        try:
-            value = tp(value)
-        except ValueError:
-            raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got '{value}'") from None
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, tp) or (tp in (int, float) and isinstance(value, bool)):
-        raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}")
-    if tp in (int, float) and not math.isfinite(value):  # nan/inf would unbound a wait
-        raise ConfigError(f"{where}: '{key}' must be a finite number, got {value}")
-    if tp in (int, float) and value < 0:
-        raise ConfigError(f"{where}: '{key}' must not be negative, got {value}")
-    return value
+    try:
+        return fields.check(value, tp, text=True, bounded=True)
+    except fields.FieldError as exc:
+        raise ConfigError(f"{where}: '{key}' {exc}") from None
 
 
 # Keys of [cluster] that set the fixes, in the order one layer applies them: the tracker (all
