@@ -185,3 +185,32 @@ def _unshelve(c: Cluster, server: str, to: str = "", until: str = Until.DONE) ->
 @step("sleep", "wait a fixed time (bounded by timeouts.settle)")
 def _sleep(c: Cluster, seconds: float) -> None:
     time.sleep(min(seconds, c.config.timeouts.settle))  # bounded like every other wait
+
+
+@step(
+    "no_leaks",
+    "check that no device is bound to a server that is gone or on another host, nor beyond "
+    "what its server asked for; retried under [checks]",
+)
+def _no_leaks(c: Cluster) -> CheckResult:
+    from orchestrator.run.checks import CheckResult, Expect, Row
+    from orchestrator.run.retry import until_ok
+
+    def observe() -> CheckResult:
+        # one row per (server, host) holding more than it may: 0 off its host, else its request
+        servers = {s["uuid"]: s for s in c.state.instances(include_deleted=True)}
+        bound: dict[tuple[str, str], int] = {}
+        for d in c.state.devices():
+            if d["instance_uuid"]:
+                key = (d["instance_uuid"], d["host"])
+                bound[key] = bound.get(key, 0) + 1
+        rows = []
+        for (uuid, host), n in sorted(bound.items()):
+            s = servers.get(uuid)
+            mine = s is not None and not s["deleted"] and s["host"] == host
+            allowed = s["pci_count"] if mine else 0
+            if n > allowed:
+                rows.append(Row(Expect(s["name"] if s else uuid, host, allowed), n))
+        return CheckResult(rows, c.api.allocations())
+
+    return until_ok(observe, c.config.checks, c.settled)
