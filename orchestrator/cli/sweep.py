@@ -40,8 +40,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     seconds = time.monotonic() - started
-    bad = [t for t in trials if t.violated]
-    unsure = [t for t in trials if t.verdict == "inconclusive"]
+    bad = [t for t in trials if t.outcome == "fail"]
+    unsure = [t for t in trials if t.outcome == "inconclusive"]
     if args.json:
         print(
             json.dumps(
@@ -64,19 +64,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         print(f"  {'KILLED':<12} {'AT POINT':<42} {'OUTCOME':<18} LEAKED  DOUBLE")
         for t in trials:
+            leaked, double = t.counts() or ("-", "-")
             print(
                 f"  {t.host + ' (' + t.role[:4] + ')':<12} {t.point:<42} {t.outcome:<18} "
-                f"{t.leaked:<7} {t.double_bound}"
+                f"{leaked:<7} {double}"
             )
-            for line in t.violations + t.inconclusive:
+            for line in t.lines():
                 print(f"      {line}")
-            if t.run_dir:
-                print(f"      run dir: {t.run_dir}")
-            if t.timeline:
-                print(f"      timeline: {t.timeline}")
         print(
             f"trials {len(trials)}, kills fired {sum(t.fired for t in trials)}, "
-            f"violated {len(bad)}, inconclusive {len(unsure)}, {seconds:.1f} s"
+            f"failed {len(bad)}, inconclusive {len(unsure)}, {seconds:.1f} s"
         )
     if bad:
         return EXIT_CODES["fail"]

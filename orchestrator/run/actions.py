@@ -89,6 +89,18 @@ def check(c: Cluster, expect: list[str]) -> CheckResult:
 
 
 @action(
+    "no_leaks",
+    "check that no device is bound to a server that is gone or on another host, nor beyond "
+    "what its server asked for; retried under [checks]",
+    answer=_verdict,
+)
+def no_leaks(c: Cluster) -> CheckResult:
+    from orchestrator.run.checks import check_no_leaks
+
+    return check_no_leaks(c)
+
+
+@action(
     "create_server",
     "build a server (on a host, or the scheduler's pick) with pci devices "
     "(default devices.per_server); wait = false returns once the host has the build",
