@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from testbed import fixes as fix_catalogue
+from testbed import system
 from testbed.errors import ConfigError
 from testbed.names import check_host
 from testbed.points import Address, parse_address
@@ -33,6 +34,7 @@ WAITS = ("fixed", "exponential")
 @dataclass
 class Cluster:
     hosts: list[str] = field(default_factory=lambda: ["host1", "host2"])
+    system: str = "model"  # the system under test (testbed.system.SYSTEMS)
     # The named fixes every host runs with (testbed.fixes). Setting ``tracker`` sets them all:
     # fixed = every fix on, buggy = none; once layered, ``tracker`` shows the set (fixes.label).
     tracker: str = "fixed"
@@ -234,6 +236,7 @@ def apply_layer(config: Config, layer: Mapping[str, Any], where: str) -> None:
 def validate(config: Config) -> Config:
     """Cross-field checks: choices, host names, device counts, delay addresses."""
     c = config.cluster
+    system.check(c.system)
     c.fixes = fix_catalogue.check(c.fixes, "'cluster.fixes'")
     c.tracker = fix_catalogue.label(c.fixes)
     if c.transport not in TRANSPORTS:
