@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
+from orchestrator.history.recorder import for_run
 from testbed.config import load
 
 DEVICES, SERVERS = 8, 4
@@ -71,7 +72,7 @@ def measure(n: int, load_seconds: float, base: Path) -> dict[str, Any]:
             "timeouts.settle=60",
         ]
     )
-    with Cluster(config, base / f"scale-{n}") as cluster:
+    with Cluster(config, base / f"scale-{n}", recorder=for_run) as cluster:
         start = time.perf_counter()
         cluster.start()
         up = time.perf_counter() - start

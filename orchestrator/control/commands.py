@@ -36,9 +36,8 @@ def status(c: Cluster) -> dict[str, Any]:
     args={"expect": "SERVER:HOST=N: devices of HOST bound to SERVER (repeatable)"},
 )
 def check(c: Cluster, expect: list[str] | None = None) -> dict[str, Any]:
-    from orchestrator.cluster.invariants import check_invariants
     from orchestrator.run import verdict
-    from orchestrator.run.checks import Expect, check_allocations
+    from orchestrator.run.checks import Expect, check_allocations, check_invariants
 
     result = check_allocations(
         c.api.allocations, [Expect.parse(e) for e in expect or []], c.config.checks, c.settled

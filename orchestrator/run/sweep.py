@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
-from orchestrator.cluster.invariants import check_invariants
-from orchestrator.run.checks import Expect, check_allocations
+from orchestrator.history.recorder import for_run
+from orchestrator.run.checks import Expect, check_allocations, check_invariants
 from orchestrator.run.scenario import Scenario
 from orchestrator.run.verdict import FAIL, INCONCLUSIVE, PASS, TaskEnd, end_state, reasons
 from testbed.config import Config
@@ -172,7 +172,7 @@ def trial(
     run_dir = Path(tempfile.mkdtemp(prefix=f"testbed-sweep-{host}-{point}-", dir=run_base))
     result.run_dir = str(run_dir)
     started = time.monotonic()
-    with Cluster(cfg, run_dir) as c:
+    with Cluster(cfg, run_dir, recorder=for_run) as c:
         api = c.api
 
         def attempt(what: str, fn: Callable[[], Any]) -> None:
