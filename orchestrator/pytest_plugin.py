@@ -24,7 +24,6 @@ import pytest
 from orchestrator.run.render import allocations
 from testbed.config import (
     SECTIONS,
-    TRACKERS,
     Config,
     Layer,
     build,
@@ -32,6 +31,7 @@ from testbed.config import (
     parse_set,
 )
 from testbed.errors import ConfigError, TestbedError
+from testbed.fixes import PRESETS
 
 if TYPE_CHECKING:
     from orchestrator.cluster.cluster import Cluster
@@ -60,8 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--testbed-tracker",
-        choices=TRACKERS,
-        help="resource tracker of every host (ini: testbed_tracker)",
+        choices=tuple(PRESETS),
+        help="every host's fixes: all on (fixed) or none (buggy) (ini: testbed_tracker)",
     )
     group.addoption(
         "--testbed-delay",

@@ -26,7 +26,6 @@ from testbed.vocabulary import FAULTS
 # A configuration layer: where it comes from (named in errors), and its sections.
 Layer = tuple[str, Mapping[str, Any]]
 
-TRACKERS = ("buggy", "fixed")
 TRANSPORTS = ("ipc", "tcp")
 WAITS = ("fixed", "exponential")
 
@@ -178,11 +177,7 @@ def _merge_fixes(cluster: Cluster, raw: dict[str, Any], where: str) -> None:
         value = raw.pop(key)
         if key == "tracker":
             value = _coerce(value, str, "cluster.tracker", where)
-            if value not in TRACKERS:
-                raise ConfigError(
-                    f"{where}: 'cluster.tracker' must be one of {', '.join(TRACKERS)}: '{value}'"
-                )
-            cluster.fixes = list(fix_catalogue.ALL) if value == "fixed" else []
+            cluster.fixes = fix_catalogue.preset(value, where)
             continue
         bugs = fix_catalogue.check(_coerce(value, list[str], f"cluster.{key}", where), where)
         if key == "fixes":

@@ -1,5 +1,5 @@
-"""Scenario files: the README's example works as documented; malformed files exit 2 with one
-line naming the step and the key."""
+"""Scenario files: the example of docs/scenarios.md works as documented; malformed files exit 2
+with one line naming the step and the key."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from orchestrator.run import scenario as sc
 from orchestrator.run.steps import STEPS
 from testbed.errors import ConfigError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 
 
-def readme_example() -> str:
-    text = README.read_text()
+def documented_example() -> str:
+    text = PAGE.read_text()
     block = text.split("<!-- scenario-example -->", 1)[1]
     return re.search(r"```toml\n(.*?)```", block, re.S).group(1)
 
 
 @pytest.mark.parametrize("tracker,code", [("fixed", 0), ("buggy", 1)])
-def test_readme_example_runs_as_documented(tracker: str, code: int, tmp_path) -> None:
+def test_the_documented_example_runs_as_documented(tracker: str, code: int, tmp_path) -> None:
     path = tmp_path / "three-hosts.toml"
-    path.write_text(readme_example())
+    path.write_text(documented_example())
     rc, out = run_json("run", str(path), "--tracker", tracker, "--run-dir", str(tmp_path))
     assert rc == code, out
     assert set(out["pids"]) == {"orchestrator", "alpha", "beta", "gamma"}
@@ -39,7 +39,7 @@ def test_readme_example_runs_as_documented(tracker: str, code: int, tmp_path) ->
 
 
 def test_every_step_is_documented() -> None:
-    text = README.read_text()
+    text = PAGE.read_text()
     for name in STEPS:
         assert f"`{name}`" in text, name
 

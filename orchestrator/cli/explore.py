@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.run.verdict import EXIT_CODES
-from testbed.config import TRACKERS
 from testbed.errors import ConfigError
+from testbed.fixes import PRESETS
 
 STRATEGIES = ("dpor", "exhaustive", "random")
 
@@ -170,7 +170,7 @@ def _explore_all(args: argparse.Namespace, out: Path) -> int:
 
     rows, failed = [], False
     for name in sc.builtin_names():
-        for tracker in TRACKERS:
+        for tracker in PRESETS:
             args.tracker = tracker
             scenario, config = scenario_and_config(args, name)
             summary = _one(args, scenario, config, out, f"{name} ({tracker})")

@@ -25,9 +25,10 @@ from typing import Any
 from orchestrator.run.render import listing, verdict
 from orchestrator.run.verdict import EXIT_CODES
 from testbed import __version__
-from testbed.config import TRACKERS, option_layers
+from testbed.config import option_layers
 from testbed.errors import ApiError, ConfigError, TestbedError
 from testbed.fixes import ALL as FIX_NAMES
+from testbed.fixes import PRESETS
 from testbed.points import CATALOGUE, PATHS
 
 EPILOG = """\
@@ -68,7 +69,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--tracker",
-        choices=TRACKERS,
+        choices=tuple(PRESETS),
         help="every named fix on (fixed) or off (buggy); --fix/--no-fix apply on top",
     )
     g.add_argument(

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from testbed.config import TRACKERS, option_layers
+from testbed.config import option_layers
+from testbed.fixes import PRESETS
 
 
 def scenario_names(wanted: list[str]) -> list[str]:
@@ -73,7 +74,7 @@ class ExploreFailure(Exception):
 
 def add_items(session: pytest.Session, items: list[pytest.Item], wanted: list[str]) -> None:
     for name in scenario_names(wanted):
-        for tracker in TRACKERS:
+        for tracker in PRESETS:
             items.append(
                 ExploreItem.from_parent(
                     session,

@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator.run.steps import REQUIRED, STEPS
 from testbed import fixes
-from testbed.config import DIRECTIONS, TRACKERS, Config, Layer, apply_layer, build, read_toml
+from testbed.config import DIRECTIONS, Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
 from testbed.vocabulary import DEFAULT_SIGNAL, FAULTS, SIGNALS, UNTIL, Fault, Until
@@ -128,7 +128,7 @@ def parse(doc: dict[str, Any], where: str) -> Scenario:
         fixes.check([bug], where)
     default = {"fixed": "pass", "buggy": "fail" if bug else "pass"}
     outcomes = default | doc.get("outcomes", {})
-    if set(outcomes) != set(TRACKERS) or not set(outcomes.values()) <= {"pass", "fail"}:
+    if set(outcomes) != set(fixes.PRESETS) or not set(outcomes.values()) <= {"pass", "fail"}:
         raise ConfigError(f"{where}: 'outcomes' maps each tracker (buggy, fixed) to pass or fail")
     if bug and outcomes != default:
         raise ConfigError(f"{where}: 'bug = \"{bug}\"' means outcomes fixed = pass, buggy = fail")
