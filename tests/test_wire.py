@@ -17,8 +17,8 @@ import zmq
 from hosts.model.system import ModelHost
 from hosts.process import COMMANDS as HOST
 from orchestrator.cluster.conductor import OPS as CONDUCTOR
-from orchestrator.model.conductor import OPS as MODEL_CONDUCTOR
 from orchestrator.control.commands import COMMANDS as CONTROL
+from orchestrator.model.conductor import OPS as MODEL_CONDUCTOR
 from testbed import wire
 from testbed.operations import Operations
 from testbed.transport import (
