@@ -240,9 +240,10 @@ def cluster(
     """A started cluster in ``tmp_path / "cluster"``; always closed (every host stopped by
     pid), whether the test passes, fails or is interrupted."""
     from orchestrator.cluster.cluster import Cluster
+    from orchestrator.history.recorder import for_run
 
     try:
-        made = Cluster(testbed_config, tmp_path / "cluster")
+        made = Cluster(testbed_config, tmp_path / "cluster", recorder=for_run)
     except ConfigError as exc:  # e.g. a cluster.host_entry that cannot be loaded
         _fail(exc)
     last: dict[str, dict[str, int]] = {}

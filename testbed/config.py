@@ -31,6 +31,7 @@ Layer = tuple[str, Mapping[str, Any]]
 @dataclass
 class Cluster:
     hosts: list[str] = field(default_factory=lambda: ["host1", "host2"])
+    system: str = "model"  # the system under test (testbed.system.SYSTEMS)
     # The named fixes every host runs with (testbed.fixes). Setting ``tracker`` sets them all:
     # fixed = every fix on, buggy = none; once layered, ``tracker`` shows the set (fixes.label).
     tracker: str = "fixed"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from testbed import fixes as fix_catalogue
+from testbed import system
 from testbed.errors import ConfigError
 from testbed.names import check_host
 from testbed.points import parse_address
@@ -26,6 +27,7 @@ DIRECTIONS = ("both", "to_host", "from_host")  # which messages of a partitioned
 def validate(config: Config) -> Config:
     """Cross-field checks: choices, host names, device counts, delay addresses."""
     c = config.cluster
+    system.check(c.system)
     c.fixes = fix_catalogue.check(c.fixes, "'cluster.fixes'")
     c.tracker = fix_catalogue.label(c.fixes)
     if c.transport not in TRANSPORTS:

@@ -22,6 +22,7 @@ from hosts.model.moves import Moves
 from hosts.model.pci import PciDevTracker, make_devices
 from hosts.model.resource_tracker import ResourceTracker
 from testbed.config import Config
+from testbed.system import command
 from testbed.vocabulary import MigrationStatus, VmState
 
 log = logging.getLogger("testbed.host.manager")
@@ -85,6 +86,7 @@ class ComputeManager(Moves):
                 self.conductor.instance_save(inst["uuid"], vm_state=VmState.ERROR, task_state=None)
 
     # -- commands -------------------------------------------------------------------------
+    @command("build")
     def build_and_run_instance(self, uuid: str) -> None:
         instance = self.conductor.instance_get(uuid)
         try:
@@ -97,22 +99,24 @@ class ComputeManager(Moves):
         self.inject("build.active")
         self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
+    @command("rebuild")
     def rebuild_instance(self, uuid: str) -> None:
         """Rebuild on the same host: the server keeps its devices."""
         self.inject("rebuild.spawn")
         self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
-    def evacuate_instance(self, uuid: str, migration_id: int) -> None:
+    @command("evacuate")
+    def evacuate_instance(self, uuid: str, migration: int) -> None:
         """``rebuild_instance`` with ``recreate=True`` on the destination: claim, spawn, finish."""
         instance = self.conductor.instance_get(uuid)
-        migration = self.conductor.migration_get(migration_id)
+        mig = self.conductor.migration_get(migration)
         try:
-            self.rt.rebuild_claim(instance, migration)
+            self.rt.rebuild_claim(instance, mig)
             self.inject("evacuate.spawn")  # the fake driver spawns nothing
             self.inject("evacuate.finish")
-            self.rt.finish_evacuation(instance, migration)
+            self.rt.finish_evacuation(instance, mig)
         except Exception:
-            self.conductor.migration_save(migration_id, MigrationStatus.FAILED)
+            self.conductor.migration_save(migration, MigrationStatus.FAILED)
             self.conductor.instance_save(
                 uuid, vm_state=VmState.ERROR, task_state=None, migration_context=None
             )
@@ -120,6 +124,7 @@ class ComputeManager(Moves):
             raise
         self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
+    @command("delete")
     def terminate_instance(self, uuid: str) -> None:
         self.rt.free_instance(uuid)
         self.conductor.instance_save(uuid, vm_state=VmState.DELETED, task_state=None, deleted=True)

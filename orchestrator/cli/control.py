@@ -31,6 +31,7 @@ DISCOVERY = Path(".testbed-control.json")
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster.cluster import Cluster
     from orchestrator.control.server import ControlServer
+    from orchestrator.history.recorder import for_run
     from testbed import join
 
     config = load([], args.config, args.sets, args.delays, args.tracker, args.fix, args.no_fix)
@@ -49,7 +50,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="testbed-up-", dir=args.run_dir))
     tty = sys.stdout.isatty()
     try:
-        with Cluster(config, run_dir, args.verbose) as cluster, ControlServer(cluster) as ctl:
+        cluster = Cluster(config, run_dir, args.verbose, for_run)
+        with cluster, ControlServer(cluster) as ctl:
             cluster.start()
             # mode 0600: with CURVE it holds the client keys of joining hosts and control clients
             join_file = join.write(run_dir / "join.json", cluster.join_document(ctl.endpoint))

@@ -37,6 +37,7 @@ from testbed.config import Config
 from testbed.errors import ConfigError
 from testbed.events import tag_of
 from testbed.names import peer_tag
+from testbed.operations import Operations
 from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, send_reply
 from testbed.validate import DIRECTIONS
 
@@ -137,8 +138,9 @@ class NetConductor(Conductor):
         ipc_dir: str,
         board: Board,
         net: Network,
+        ops: Operations | None = None,
     ) -> None:
-        super().__init__(ctx, state, config, ipc_dir, board)
+        super().__init__(ctx, state, config, ipc_dir, board, ops)
         self.net = net
         self.later: list[tuple[float, int, Callable[[], None]]] = []  # this thread only
         self.seq = itertools.count()

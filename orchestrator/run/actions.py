@@ -58,8 +58,8 @@ def join(c: Cluster) -> dict[str, Any]:
 def _verdict(c: Cluster, result: CheckResult, **args: Any) -> dict[str, Any]:
     """The control command says more than the step: the invariants now, and whether a task
     failed or a hold timed out (a scenario's runner judges those at its end)."""
-    from orchestrator.cluster.invariants import check_invariants
     from orchestrator.run import verdict
+    from orchestrator.run.checks import check_invariants
 
     invariants = check_invariants(c.api.invariant_violations, c.config, c.settled)
     held = result.ok and invariants.ok

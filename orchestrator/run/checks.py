@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.run.render import allocations
 from orchestrator.run.retry import until_ok
-from testbed.config import Checks
+from testbed.config import Checks, Config
 from testbed.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -115,6 +115,30 @@ def check_allocations(
     """Observe until every expectation holds or the policy gives up (at once when ``settled``
     says nothing can change any more); the last result wins."""
     return until_ok(lambda: evaluate(expects, observe()), checks, settled)
+
+
+@dataclass
+class InvariantResult:
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def diff(self) -> list[str]:
+        return list(self.violations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "violations": self.violations}
+
+
+def check_invariants(
+    observe: Callable[[], list[str]], config: Config, settled: Callable[[], bool] | None = None
+) -> InvariantResult:
+    """Retry under the configured policy until no invariant is violated (or, with ``settled``,
+    until nothing can change any more); the last result wins. ``observe``: the system's
+    ``invariant_violations``."""
+    return until_ok(lambda: InvariantResult(observe()), config.checks, settled)
 
 
 def check_no_leaks(c: Cluster) -> CheckResult:

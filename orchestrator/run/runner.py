@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
-from orchestrator.cluster.invariants import InvariantResult, check_invariants
+from orchestrator.history import recorder
 from orchestrator.run import verdict
-from orchestrator.run.checks import CheckResult
+from orchestrator.run.checks import CheckResult, InvariantResult, check_invariants
 from orchestrator.run.scenario import Scenario, Step
 from orchestrator.run.steps import STEPS
 from orchestrator.run.verdict import TaskEnd
@@ -215,7 +215,7 @@ def run(
     run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
     result = Result(scenario.name, config.cluster.tracker, run_dir)
     started = time.monotonic()
-    cluster = Cluster(config, Path(run_dir), verbose)
+    cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
     ledger = Ledger(cluster)
     cluster.api.guard = ledger.guard
     try:
