@@ -65,7 +65,9 @@ class Page(HTMLParser):
 
 
 def test_buggy_run_keeps_a_complete_history_and_a_page(tmp_path: Path) -> None:
-    proc = run_cli("run", "--tracker", "buggy", "--run-dir", str(tmp_path), "--json")
+    # beats often enough that even a run this short has some from every host to summarise
+    beat = ("--set", "timeouts.heartbeat_interval=0.005")
+    proc = run_cli("run", "--tracker", "buggy", "--run-dir", str(tmp_path), "--json", *beat)
     assert proc.returncode == 1, proc.stderr
     out = json.loads(proc.stdout)
     run_dir = Path(out["run_dir"])
