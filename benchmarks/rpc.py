@@ -43,7 +43,7 @@ from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.network import NetConductor, Network
 from orchestrator.history.recorder import History
 from orchestrator.holds.board import Board
-from orchestrator.holds.policy import OrderingPolicy
+from orchestrator.holds.policy import HoldPolicy
 from testbed import wire
 from testbed.system import orchestrator_system
 from testbed.transport import RpcClient, bind, serve_one
@@ -173,7 +173,7 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
             state,
             config,
             str(run_dir),
-            Board(OrderingPolicy(config)),
+            Board(HoldPolicy(config)),
             Network(config),
             sut.ops,
         )

@@ -5,7 +5,7 @@ in this order:
 
 - **trace** (hosts in ``cluster.trace``, and every host ``[holds]`` names): the host
   reports the point to the orchestrator and goes on only when the orchestrator answers. That
-  answer is how a point is *held*: by an ordering from ``[holds]`` or by the explorer. An
+  answer is how a point is *held*: by a hold from ``[holds]`` or by the explorer. An
   answer that does not come within ``timeouts.hold`` is an error naming the point and what it
   waited for — never a hang.
 - **fault** (``[faults]``): ``kill`` ends the host process with SIGKILL, before the step's

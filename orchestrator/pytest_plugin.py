@@ -281,7 +281,7 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
     ``tracker`` given. The run directory (kept) is under ``tmp_path / "runs"``.
 
     An inconclusive run (its race did not happen: a task failed unexpectedly, a hold timed
-    out, an ordering was never reached) fails the test with its reasons, unless the test asks
+    out, a hold was never reached) fails the test with its reasons, unless the test asks
     for that outcome with ``allow_inconclusive=True``."""
     from orchestrator.run import runner
     from orchestrator.run.scenario import load_with_config

@@ -67,7 +67,7 @@ class Timeouts:
     host_start: float = 10.0  # a started host must register within this
     settle: float = 10.0  # waits for a server/migration/task to reach a state
     stop_grace: float = 2.0  # graceful stop before SIGKILL
-    hold: float = 5.0  # a point held by an ordering gives up (with an error) after this
+    hold: float = 5.0  # a point held by a hold gives up (with an error) after this
 
 
 @dataclass

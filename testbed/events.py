@@ -49,7 +49,7 @@ KINDS: dict[str, str] = {
     "lock.released": "the task let the lock go",
     "request": "the conductor served a host's request: what it read, what it changed",
     "write": "the orchestrator itself changed the state (API, scheduler)",
-    "held": "the conductor holds a traced host's report back (ordering or explorer)",
+    "held": "the conductor holds a traced host's report back (hold or explorer)",
     "clean_usage": "an audit's clean_usage: the lists it was given and what it freed",
     "fault": "an injected fault fired (the host kills itself)",
     "check": "a check's expectations and what was observed",

@@ -1,7 +1,7 @@
 """The main job end to end: real host processes, real sockets, a real SQLite file.
 
 A race test asserts that the race ran, not only how the check came out: host2's audit went
-through ``clean_usage`` and ended ``done``, the four orderings were met (buggy) or released by
+through ``clean_usage`` and ended ``done``, the four holds were met (buggy) or released by
 the lock rule (fixed), and the failing check names host, server, expected and actual. A run
 whose race did not happen is inconclusive (exit 3), never a pass.
 """
@@ -70,7 +70,7 @@ def test_evacuate_race(tracker: str, code: int, host2: int, plain_run) -> None:
 @pytest.mark.parametrize("tracker", ["buggy", "fixed"])
 def test_the_race_ran(tracker: str, plain_run) -> None:
     """host2's audit ran to its end through clean_usage, the evacuation finished, and every
-    ordering happened: met, or (fixed, where the evacuation needs the audit's lock) the
+    hold happened: met, or (fixed, where the evacuation needs the audit's lock) the
     migration list released by the lock rule, which the run records."""
     rc, out = plain_run(tracker)
     audit = task(out, "audit", "host2")
@@ -210,6 +210,6 @@ def test_holds_on_a_host_the_scheduler_did_not_pick_are_inconclusive(tmp_path) -
         "host3:evacuate.set_host": "never reached",
         "host3:audit.migration_list": "never reached",
     }
-    assert "ordering host3:evacuate.finish after host3:audit.start: never reached" in "\n".join(
+    assert "hold host3:evacuate.finish after host3:audit.start: never reached" in "\n".join(
         out["inconclusive"]
     )

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from orchestrator.cli.options import load
 from orchestrator.holds.board import Board
 from orchestrator.holds.explorer_policy import ExplorerPolicy
-from orchestrator.holds.policy import OrderingPolicy
+from orchestrator.holds.policy import HoldPolicy
 
 
 @contextmanager
@@ -33,7 +33,7 @@ def report(board: Board, task: str, event: str, point: str = "", host: str = "ho
 
 
 def test_ordering_holds_until_the_point_has_passed() -> None:
-    board = Board(OrderingPolicy(load(sets=["holds.host2:audit.start=host2:evacuate.claim"])))
+    board = Board(HoldPolicy(load(sets=["holds.host2:audit.start=host2:evacuate.claim"])))
     assert report(board, "audit", "point", "audit.start")  # held: no claim yet
     assert not report(board, "evac", "point", "evacuate.claim")
     assert board.take_replies() == []  # reached, not passed
@@ -44,7 +44,7 @@ def test_ordering_holds_until_the_point_has_passed() -> None:
 
 def test_ordering_releases_a_holder_everyone_else_waits_for() -> None:
     rule = "holds.host2:audit.migration_list=host2:evacuate.migration_done"
-    board = Board(OrderingPolicy(load(sets=[rule])))
+    board = Board(HoldPolicy(load(sets=[rule])))
     report(board, "audit", "lock.acquired")
     assert report(board, "audit", "point", "audit.migration_list")
     assert board.take_replies() == []
@@ -55,7 +55,7 @@ def test_ordering_releases_a_holder_everyone_else_waits_for() -> None:
 
 
 def test_explorer_policy_holds_conductor_and_lock_requests_until_released() -> None:
-    board = Board(OrderingPolicy(load()))
+    board = Board(HoldPolicy(load()))
     woken = []
     gate = ExplorerPolicy(board, lambda: woken.append(1), ["host2"])
     board.install(["host2"], gate)

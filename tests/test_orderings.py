@@ -32,7 +32,7 @@ def test_orderings_decide_the_race(make_cluster, tracker: str, bound: dict) -> N
     log = cluster.runlog.path.read_text()
     released = "cannot wait for host2:evacuate.migration_done: it holds the lock" in log
     assert released is (tracker == "fixed"), log  # only the lock makes it impossible
-    statuses = {o["point"]: o["status"] for o in cluster.ordering_record().snapshot()}
+    statuses = {o["point"]: o["status"] for o in cluster.hold_record().snapshot()}
     lock = "released by the lock" if tracker == "fixed" else "met"
     assert statuses == {
         "host2:audit.start": "met",

@@ -54,7 +54,7 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
     exp.add_argument(
         "--emit-scenario",
         metavar="DIR",
-        help="minimise each losing schedule to the fewest [holds] orderings that still lose, "
+        help="minimise each losing schedule to the fewest holds that still lose, "
         "check that the fixed tracker passes them, and write a scenario file here",
     )
     exp.add_argument("--json", action="store_true", help="print one JSON object")
@@ -126,7 +126,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         _print_summary(summary)
         for e in emitted:
             print(
-                f"  scenario {e['path']}: {len(e['holds'])} ordering(s), "
+                f"  scenario {e['path']}: {len(e['holds'])} hold(s), "
                 f"buggy {e['buggy']}, fixed {e['fixed']}"
             )
             print("    [config.holds]")

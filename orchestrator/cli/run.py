@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
         help="run a scenario and check its outcome",
         description="Start the hosts, run the scenario's steps, check the PCI "
         "allocations. Exit 0 when every check holds, 1 when one fails, 3 when the run is "
-        "inconclusive (a task failed unexpectedly, a hold timed out, an ordering was never "
+        "inconclusive (a task failed unexpectedly, a hold timed out, a hold was never "
         "reached).",
     )
     scenario_args(run, default=None)  # None: --replay names its own scenario

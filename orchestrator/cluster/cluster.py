@@ -26,8 +26,8 @@ from orchestrator.cluster.network import NetCaller, NetConductor, Network
 from orchestrator.cluster.recording import Recorder, Unrecorded
 from orchestrator.cluster.supervisor import Supervisor
 from orchestrator.holds.board import Board
-from orchestrator.holds.policy import OrderingPolicy
-from orchestrator.holds.record import OrderingRecord
+from orchestrator.holds.policy import HoldPolicy
+from orchestrator.holds.record import HoldRecord
 from testbed import secure, system
 from testbed.config import Config
 from testbed.errors import ApiError
@@ -66,8 +66,8 @@ class Cluster:
             self.keys = ClusterKeys.generate()
             self.ctx.guard = Guard(self.ctx, self.keys)
         self.network = Network(config)  # every message of a host's link passes through it
-        self.orderings = OrderingPolicy(config)
-        self.board = Board(self.orderings)
+        self.holds = HoldPolicy(config)
+        self.board = Board(self.holds)
         self.conductor = NetConductor(
             self.ctx, self.state, config, self.ipc_dir, self.board, self.network, self.system.ops
         )
@@ -237,9 +237,9 @@ class Cluster:
         }
 
     # -- holds ----------------------------------------------------------------------------
-    def ordering_record(self) -> OrderingRecord:
-        """What happened to each ``[holds]`` ordering so far, and every hold that timed out."""
-        return self.orderings.record
+    def hold_record(self) -> HoldRecord:
+        """What happened to each ``[holds]`` hold so far, and every hold that timed out."""
+        return self.holds.record
 
     def kills(self) -> list[tuple[str, str]]:
         """(host, point) of every injected kill so far."""

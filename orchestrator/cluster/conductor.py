@@ -25,7 +25,7 @@ import zmq
 from orchestrator.cluster.footprint import SERVICES, TASKS, Access, writes
 from orchestrator.cluster.state import State
 from orchestrator.holds.board import Board
-from orchestrator.holds.policy import OrderingPolicy
+from orchestrator.holds.policy import HoldPolicy
 from testbed import wire
 from testbed.config import Config
 from testbed.operations import Operation, Operations
@@ -52,7 +52,7 @@ class Conductor:
         clash = set(OPS.names()) & set(self.ops.names())
         if clash:
             raise TypeError(f"conductor op '{sorted(clash)[0]}' is declared twice")
-        self.board = Board(OrderingPolicy(config)) if board is None else board
+        self.board = Board(HoldPolicy(config)) if board is None else board
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.endpoint = bind(self.sock, config.cluster.transport, ipc_dir, "conductor")

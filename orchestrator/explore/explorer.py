@@ -287,7 +287,7 @@ def _new_driver(
 
 
 def explore_config(config: Config, hosts: list[str] | None = None) -> Config:
-    """The scenario's configuration with the explored hosts traced, and no delays, orderings,
+    """The scenario's configuration with the explored hosts traced, and no delays, holds,
     faults or periodic audits: the explorer alone decides the order there (a timer would
     decide it otherwise; scenarios trigger their audits with the ``audit`` step)."""
     for host in hosts or []:

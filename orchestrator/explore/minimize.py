@@ -1,7 +1,7 @@
-"""From a losing schedule to a regression test: the fewest ``[holds]`` orderings that still
+"""From a losing schedule to a regression test: the fewest holds (``[holds]``) that still
 make the run lose, written back as a scenario file.
 
-A losing schedule orders every step of every task. The orderings that can matter are those
+A losing schedule orders every step of every task. The holds that can matter are those
 between dependent steps of different tasks (their footprints meet); each becomes a candidate
 ``[holds]`` rule: hold the later step's point until the earlier step's point has passed.
 Delta debugging (Zeller and Hildebrandt, "Simplifying and isolating failure-inducing input",
@@ -100,7 +100,7 @@ def _with_holds(config: Config, rules: list[tuple[str, str]], on: list[str]) -> 
 def emit_scenario(
     scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path
 ) -> dict[str, Any]:
-    """Minimise ``schedule`` (which lost) to the fewest orderings that still make the run
+    """Minimise ``schedule`` (which lost) to the fewest holds that still make the run
     lose with the fixes it was explored with (``buggy`` below), check them with every fix on
     (``fixed``), and write the scenario file."""
     from orchestrator.run import runner
@@ -113,8 +113,8 @@ def emit_scenario(
         return result.outcome
 
     def loses(rules: list[tuple[str, str]], times: int) -> bool:
-        # orderings decide only what they name; a set that loses by luck is no regression test
-        # (no ordering at all must lose as often as the result is confirmed: it is the set
+        # holds decide only what they name; a set that loses by luck is no regression test
+        # (no hold at all must lose as often as the result is confirmed: it is the set
         # that luck alone makes lose most easily)
         runs = times if rules else CONFIRM
         return all(outcome(rules, explored) == "fail" for _ in range(runs))
@@ -131,7 +131,7 @@ def emit_scenario(
     raw = {k: dict(v) for k, v in scenario.config.items() if k not in ("delays", "faults", "holds")}
     text = scenario_toml(
         f"{scenario.name}-minimal",
-        f"{scenario.name}, reduced by testbed explore to {len(rules)} ordering(s)",
+        f"{scenario.name}, reduced by testbed explore to {len(rules)} hold(s)",
         {"buggy": "fail", "fixed": "pass"},
         raw | {"holds": holds_table(rules)},
         [{"do": s.do, **s.args} for s in scenario.steps],
@@ -139,12 +139,12 @@ def emit_scenario(
         comment=[
             f"Written by testbed explore from a losing schedule of '{scenario.name}':",
             f"  {schedule.line}",
-            "Each [holds] ordering below is needed: without any one of them the run with",
+            "Each hold below is needed: without any one of them the run with",
             f"fixes '{fixes.label(explored)}' no longer loses. No delays.",
         ],
     )
     path.write_text(text)
-    log.info("wrote %s (%d orderings)", path, len(rules))
+    log.info("wrote %s (%d holds)", path, len(rules))
     return {
         "path": str(path),
         "holds": holds_table(rules),

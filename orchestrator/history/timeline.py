@@ -305,7 +305,7 @@ def render(s: st.Story) -> str:
         "<span style='color:#1f6feb'>◇ state read</span>"
         "<span style='color:#bf5b04'>◆ state write (before → after)</span>"
         "<span style='color:#6e7781'>· injection point</span>"
-        "<span style='color:#8250df'>‖ held back by an ordering</span>"
+        "<span style='color:#8250df'>‖ held back by a hold</span>"
         "<span><i class='sw' style='background:#d1242f'></i>device freed / check failed</span>"
         "<span>✖ process killed</span><span>▶ process (re)started</span>"
         "<span><i class='sw' style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,"

@@ -6,7 +6,7 @@ until the board releases it. The board keeps the facts — the tasks and their s
 holds each host's lock, which points have been passed, the replies to send, the injected
 kills — and a *policy* per host decides:
 
-- the ordering policy (``orchestrator.holds.policy``, every host by default): ``[holds]``;
+- the hold policy (``orchestrator.holds.policy``, every host by default): ``[holds]``;
 - the explorer's policy (``orchestrator.holds.explorer_policy``, on the hosts it explores).
 
 The board must not decide what is held or when it goes on; a policy must not change the

@@ -3,7 +3,7 @@
 On the hosts it is installed for, every conductor request a task is about to send (a read or
 write of the shared state) and every request for the host's lock is held, and nothing goes on
 by itself: the explorer looks at the held tasks, picks one, and releases it (which wakes the
-conductor to send the reply). Injection points are not held: they stay for delays, orderings
+conductor to send the reply). Injection points are not held: they stay for delays, holds
 and faults. Nobody lists the steps that matter: every access to shared state is a scheduling
 point, and the footprints say which ones commute.
 

@@ -1,12 +1,12 @@
-"""The ordering policy: the ``[holds]`` table of the configuration, applied on the board.
+"""The hold policy: the ``[holds]`` table of the configuration, applied on the board.
 
 ``P = [Q, ...]`` holds P until every Q has *passed* (the task that reached Q has reached its
 next point or finished). When the holder of P owns the resource lock and every other live task
-of that host waits for the lock, the ordering cannot happen under the lock: P is released and
+of that host waits for the lock, the hold cannot happen under the lock: P is released and
 the log says so. Lock requests are never held here.
 
 It reads the board's facts (see ``orchestrator.holds.board``) and writes down what happened to each
-ordering (``orchestrator.holds.record``: met, released by the lock, timed out, never reached);
+hold (``orchestrator.holds.record``: met, released by the lock, timed out, never reached);
 it must not release or wait itself — the board does that with what this policy answers.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from orchestrator.holds.board import Board, Trace
-from orchestrator.holds.record import OrderingRecord
+from orchestrator.holds.record import HoldRecord
 from testbed.config import Config
 from testbed.points import Address, parse_address
 from testbed.vocabulary import Event
@@ -23,14 +23,14 @@ from testbed.vocabulary import Event
 log = logging.getLogger("testbed.holds")
 
 
-class OrderingPolicy:
+class HoldPolicy:
     def __init__(self, config: Config) -> None:
         hosts = config.cluster.hosts
         self.rules: dict[Address, list[Address]] = {
             a: [parse_address(q, hosts) for q in after]
             for a, after in config.addresses(config.holds).items()
         }
-        self.record = OrderingRecord(self.rules)  # what happened to each ordering
+        self.record = HoldRecord(self.rules)  # what happened to each hold
 
     def holds(self, board: Board, task: Trace, event: str, point: str) -> bool:
         return event == Event.POINT and bool(self._unmet(board, task.host, point))

@@ -1,10 +1,10 @@
-"""What happened to each ordering of ``[holds]``: the record a run's verdict is made from.
+"""What happened to each hold of ``[holds]``: the record a run's verdict is made from.
 
 The hold board decides; this only writes down the points each traced task reached and, for
-every ordering ``P = [Q, ...]``, each time
+every hold ``P = [Q, ...]``, each time
 a task reached P: met (at once or after waiting), released by the lock rule, timed out (the
-host gave up waiting and went on), or still held when the run ended. An ordering no task ever
-reached is *never reached*. A run whose orderings were not all met, or released by the lock,
+host gave up waiting and went on), or still held when the run ended. A hold no task ever
+reached is *never reached*. A run whose holds were not all met, or released by the lock,
 did not set up what it meant to, and cannot pass.
 
 It must not decide anything: the board calls it, under the board's lock, at four moments
@@ -33,7 +33,7 @@ BAD = (TIMED_OUT, HELD, NEVER)  # what makes a run inconclusive
 
 @dataclass
 class Hit:
-    """One task reaching the held point of an ordering."""
+    """One task reaching the held point of a hold."""
 
     host: str
     task: str
@@ -53,7 +53,7 @@ class Hit:
 
 
 @dataclass
-class Ordering:
+class Hold:
     point: Address
     after: list[Address]
     hits: list[Hit] = field(default_factory=list)
@@ -78,9 +78,9 @@ class Ordering:
         }
 
 
-class OrderingRecord:
+class HoldRecord:
     def __init__(self, rules: dict[Address, list[Address]]) -> None:
-        self.orderings = [Ordering(p, list(after)) for p, after in rules.items()]
+        self.holds = [Hold(p, list(after)) for p, after in rules.items()]
         self.timeouts: list[dict[str, str]] = []  # every hold a host gave up on
         self.points: dict[str, list[str]] = {}  # task -> the points it reached, in order
         self.lock = threading.Lock()
@@ -89,13 +89,13 @@ class OrderingRecord:
         """A task reached ``point``; ``passed(q)``: has a task gone past ``q`` already?"""
         with self.lock:
             self.points.setdefault(task, []).append(point)
-            for o in self.orderings:
+            for o in self.holds:
                 if o.point.matches(host, point):
                     waits = [str(q) for q in o.after if not passed(q)]
                     o.hits.append(Hit(host, task, waits, WAITING if waits else MET))
 
     def _close(self, task: str, status: str) -> None:
-        for o in self.orderings:
+        for o in self.holds:
             for h in o.hits:
                 if h.task == task and h.status == WAITING:
                     h.status, h.seconds = status, time.monotonic() - h.started
@@ -106,14 +106,14 @@ class OrderingRecord:
 
     def gave_up(self, host: str, task: str, held_at: str) -> None:
         """The held task went on without its release: its host's hold timed out. Holds of the
-        explorer time out too; they are kept apart from the orderings."""
+        explorer time out too; they are kept apart from the holds."""
         with self.lock:
             self._close(task, TIMED_OUT)
             self.timeouts.append({"host": host, "task": task, "held_at": held_at})
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [o.to_dict() for o in self.orderings]
+            return [o.to_dict() for o in self.holds]
 
     def path(self, task: str) -> list[str]:
         with self.lock:

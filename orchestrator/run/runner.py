@@ -2,7 +2,7 @@
 
 Inconclusive (see ``orchestrator.run.verdict``): the checks held, or a step was refused, but what
 the scenario set up did not happen: a task ended otherwise than its step allows, a hold timed
-out, an ordering was never reached, a kill it armed (``[faults]`` or a ``fault`` step) never
+out, a hold was never reached, a kill it armed (``[faults]`` or a ``fault`` step) never
 fired. A task failing or a hold timing out ends the run at once (every wait of the API stops),
 since nothing after it can make the run pass.
 
@@ -52,7 +52,7 @@ class Result:
     pids: dict[str, int | None] = field(default_factory=dict)
     pid_history: dict[str, list[int]] = field(default_factory=dict)
     tasks: list[TaskEnd] = field(default_factory=list)  # every task the run started
-    holds: list[dict[str, Any]] = field(default_factory=list)  # each ordering of [holds]
+    holds: list[dict[str, Any]] = field(default_factory=list)  # each hold of [holds]
     inconclusive: list[str] = field(default_factory=list)  # why, one line each
     notes: list[str] = field(default_factory=list)  # refusals of steps that may fail
     timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
@@ -100,7 +100,7 @@ class Ledger:
         self.armed: list[str] = [*cluster.config.faults]  # HOST:POINT of every kill armed
 
     def ends(self) -> list[TaskEnd]:
-        out, record = [], self.cluster.ordering_record()
+        out, record = [], self.cluster.hold_record()
         for row in self.cluster.state.tasks():
             step = self.step_of.setdefault(row["id"], self.current)  # type: ignore[arg-type]
             exited = self.cluster.exited(row["host"])
@@ -121,7 +121,7 @@ class Ledger:
 
     def guard(self) -> str | None:
         """Called by every wait of the API: a reason to stop now, or None."""
-        board = self.cluster.ordering_record()
+        board = self.cluster.hold_record()
         why = verdict.reasons(self.ends(), board.snapshot(), board.timeouts, final=False)
         return f"inconclusive: {why[0]}" if why else None
 
@@ -166,8 +166,8 @@ def _steps(
 
 
 def _judge(result: Result, cluster: Cluster, ledger: Ledger) -> None:
-    """How every task ended, what happened to each ordering, and what that makes the run."""
-    record = cluster.ordering_record()
+    """How every task ended, what happened to each hold, and what that makes the run."""
+    record = cluster.hold_record()
     cluster.api.guard = lambda: None
     gave_up = {t["task"] for t in record.timeouts}
     if gave_up:  # a host that gave up a hold reports its task's end next: wait for it, briefly

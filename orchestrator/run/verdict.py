@@ -2,14 +2,14 @@
 
 A run passes when its checks and invariants hold *and* what the scenario set up actually
 happened: every task it started ended as the scenario expected (``done``, unless its step says
-``may_fail``), every hold was released (never timed out, never left held), and every ordering
+``may_fail``), every hold was released (never timed out, never left held), and every hold
 of ``[holds]`` was reached and met or released by the lock rule. Otherwise the checks looked
 at a cluster where the race may never have run: the outcome is **inconclusive** (exit 3), with
 one line per reason naming the task, the point and what it waited for.
 
 Outcomes, in order of precedence: ``fail`` (a check or an invariant does not hold, or the
 cluster refused a step for a reason of its own), ``inconclusive``, ``pass``. This module only
-judges: it reads tasks and the ordering record, and changes nothing.
+judges: it reads tasks and the hold record, and changes nothing.
 """
 
 from __future__ import annotations
@@ -85,11 +85,11 @@ def reasons(
 ) -> list[str]:
     """One line per reason the run is inconclusive; [] when everything happened as set up.
     Not ``final`` (the run goes on, or a live cluster): a running task, a held point and an
-    ordering not reached yet are no reason; a failed task and a timed-out hold are.
+    hold not reached yet are no reason; a failed task and a timed-out hold are.
 
     The cause comes first: a failed task (its error names the point and what it waited for),
     then a hold its host gave up on; a task left running (the run stopped early) and an
-    ordering never reached are mostly consequences."""
+    hold never reached are mostly consequences."""
     tasks = [t for t in tasks if final or t.state != "running"]
     by_id = {t.id: t for t in tasks}
     failed = [t for t in tasks if t.unexpected and t.state != "running"]
@@ -120,10 +120,10 @@ def reasons(
                 )
         if final and not o["hits"]:
             never.append(
-                f"ordering {o['point']} after {', '.join(o['after'])}: never reached "
+                f"hold {o['point']} after {', '.join(o['after'])}: never reached "
                 "(no task got to that point)"
             )
-    for t in timeouts:  # holds of the explorer: no ordering names them
+    for t in timeouts:  # holds of the explorer: no hold names them
         if t["task"] not in named:
             named.add(t["task"])
             out.append(
@@ -143,7 +143,7 @@ def outcome(held: bool, refused: bool, why_inconclusive: list[str]) -> str:
 
 def live_reasons(cluster: Any) -> list[str]:
     """A running cluster (``testbed up``): a task that failed or was lost, a hold that timed
-    out. Nothing there says a task may fail, and its orderings may not be reached yet."""
+    out. Nothing there says a task may fail, and its holds may not be reached yet."""
     ends = [
         TaskEnd(
             t["id"],
@@ -154,5 +154,5 @@ def live_reasons(cluster: Any) -> list[str]:
         )
         for t in cluster.state.tasks()
     ]
-    record = cluster.ordering_record()
+    record = cluster.hold_record()
     return reasons(ends, record.snapshot(), record.timeouts, final=False)
