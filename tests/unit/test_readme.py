@@ -15,7 +15,7 @@ from orchestrator.run import scenario as sc
 from orchestrator.run.steps import REQUIRED, STEPS
 from testbed.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 DOCS = ROOT / "docs"
 

@@ -108,22 +108,6 @@ def test_every_command_module_is_listed_here() -> None:
     assert modules - helpers == set(COMMANDS.values())
 
 
-def test_every_command_is_still_listed_and_each_parses_alone() -> None:
-    from orchestrator.cli.main import PARSERS, build_parser
-
-    def commands(parser: object) -> set[str]:
-        (sub,) = (a for a in parser._actions if a.dest == "command")  # type: ignore[attr-defined]
-        return set(sub.choices)
-
-    everything = commands(build_parser())
-    assert set(PARSERS) < everything  # the control commands too
-    assert {"up", "status", "kill", "server"} <= everything
-    for name in PARSERS:
-        assert commands(build_parser(name)) == {name}
-    args = build_parser("run").parse_args(["run", "--tracker", "buggy"])
-    assert (args.command, args.tracker, args.func.__name__) == ("run", "buggy", "cmd_run")
-
-
 def test_a_cluster_started_with_the_collector_off_freezes_and_turns_it_on(make_cluster) -> None:
     """The console script starts with the cyclic GC off (orchestrator.cli.script); the cluster
     freezes what start-up built before forking its hosts, then turns the collector on."""

@@ -12,7 +12,7 @@ import pytest
 
 from testbed.points import CATALOGUE, PATHS, POINTS, on_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def injected(path: Path) -> tuple[set[str], list[str]]:

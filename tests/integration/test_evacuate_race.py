@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli, run_json, wait_gone
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 ORDERINGS = {  # evacuate-race's [holds]: held point -> what it waits for
     "host2:audit.start": ["host2:evacuate.claim"],
     "host2:evacuate.finish": ["host2:audit.start"],

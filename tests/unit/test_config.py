@@ -6,9 +6,6 @@ The CLI cases only use errors detected before any cluster starts, so each run is
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from helpers import run_cli
@@ -18,8 +15,6 @@ from testbed.config import Config, key_path
 from testbed.errors import ConfigError
 from testbed.points import POINTS, Address
 from testbed.validate import validate
-
-CLI_TIMEOUT = 60  # bound on one CLI run (they take well under a second)
 
 
 def write(tmp_path, text, name="config.toml"):
@@ -315,24 +310,6 @@ def test_non_finite_durations_are_refused(sets, delays):
 # -- the CLI ---------------------------------------------------------------------------------
 
 
-def cli_command():
-    script = Path(sys.executable).parent / "testbed"
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-m", "orchestrator.cli"]
-
-
-def run_console_script(*args, cwd):
-    """The installed ``testbed`` script itself (the other CLI cases run ``main`` in process)."""
-    return subprocess.run(
-        [*cli_command(), *args],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        cwd=cwd,
-    )
-
-
 def assert_usage_error(proc, *needles):
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
@@ -383,24 +360,6 @@ def test_cli_configuration_file_errors(tmp_path, toml, needles):
 def test_cli_config_file_that_is_not_utf8(tmp_path):
     (tmp_path / "latin1.toml").write_bytes(b'[cluster]\ntracker = "d\xe9j\xe0"\n')
     assert_usage_error(run_cli("run", "--config", "latin1.toml", cwd=tmp_path), "latin1.toml")
-
-
-def test_cli_points_lists_every_point_by_path(tmp_path):
-    proc = run_console_script("points", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    rows, path = {}, None
-    for line in proc.stdout.splitlines():
-        if not line.startswith(" "):
-            path = line.split()[0]
-            continue
-        name, _, rest = line.strip().partition(" ")
-        rows[name] = (path, rest.strip())
-    assert set(rows) == set(POINTS)
-    for name, p in POINTS.items():
-        assert rows[name] == (p.path, f"{p.doc}  [{p.before}]")
-    for name in ("instance.drop_migration_context", "migration_list.get_in_progress_and_error"):
-        assert "Nova's test sleeps" in rows[name][1]
 
 
 def test_cli_points_json(tmp_path):

@@ -1,5 +1,6 @@
-"""Network faults: partitions leave processes alive, heal restores the link, lost requests
-stay failed, delays and drops follow the seed, and the partitioned-source scenario."""
+"""Network faults on real processes: partitions leave processes alive, heal restores the link,
+lost requests stay failed, slow links delay every message, and the partitioned-source
+scenario."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import time
 import pytest
 from helpers import wait_for_file_text
 
-from orchestrator.cli.options import load
-from orchestrator.cluster.network import FROM_HOST, TO_HOST, Network
-from testbed.errors import ApiError, ConfigError
+from testbed.errors import ApiError
 
 
 def test_partition_leaves_the_host_alive_and_heal_brings_it_back(make_cluster) -> None:
@@ -60,32 +59,6 @@ def test_slow_link_delays_every_message(make_cluster) -> None:
     started = time.monotonic()
     c.api.host_view("host2")  # there and back: two delayed messages
     assert time.monotonic() - started >= 0.4 > quick
-
-
-def test_drops_and_jitter_follow_the_seed() -> None:
-    def draws(seed: int) -> list[float | None]:
-        config = load(
-            sets=[
-                f"network.seed={seed}",
-                "network.drop.host1=0.3",
-                "network.jitter.host1=0.1",
-                "network.delay.host1=0.05",
-            ]
-        )
-        net = Network(config)
-        return [net.fate("host1", d) for d in (TO_HOST, FROM_HOST) * 50]
-
-    assert draws(7) == draws(7) != draws(8)
-    got = draws(7)
-    assert 0 < got.count(None) < len(got)
-    assert all(0.05 <= d <= 0.15 for d in got if d is not None)
-
-
-def test_network_configuration_errors_name_the_key() -> None:
-    with pytest.raises(ConfigError, match="network.partition.host1"):
-        load(sets=["network.partition.host1=sideways"])
-    with pytest.raises(ConfigError, match="'network.drop': unknown host 'host9'"):
-        load(sets=["network.drop.host9=0.5"])
 
 
 def test_partitioned_source_scenario(run_scenario) -> None:

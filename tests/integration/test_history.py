@@ -223,9 +223,3 @@ def test_malformed_host_lines_are_dropped_and_counted(tmp_path: Path) -> None:
     assert len(point) == 1 and point[0]["host"] == "h1" and point[0]["pid"] == proc.pid
     assert recs[-1]["kind"] == "run.end" and recs[-1]["dropped"] == 2
     assert any(r["kind"] == "process.exit" and r["signal"] == "SIGKILL" for r in recs)
-
-
-def test_a_record_too_long_for_one_write_keeps_its_place() -> None:
-    line = events.encode({"t": 1, "kind": "request", "host": "h", "pid": 2, "read": "x" * 9000})
-    assert len(line) <= events.MAX_LINE and events.decode(line)["truncated"] > 9000
-    assert events.decode(b"[1]") is None and events.decode(b'{"kind":"nope","t":1}') is None

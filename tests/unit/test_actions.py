@@ -57,7 +57,7 @@ def test_a_step_and_its_command_take_the_same_fields_with_the_same_defaults() ->
 
 
 def test_no_field_has_a_sentinel_default() -> None:
-    """"Not given" is None, never a value that looks like one ("" or -1)."""
+    """ "Not given" is None, never a value that looks like one ("" or -1)."""
     for name, fields in step_fields().items():
         for field, (_, _, default) in fields.items():
             assert default not in ("", -1) or isinstance(default, bool), (name, field)
