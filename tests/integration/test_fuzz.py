@@ -1,6 +1,6 @@
-"""The fuzz benchmark, short: bad frames to every listening socket take no process down, valid
+"""The fuzz check, short: bad frames to every listening socket take no process down, valid
 requests keep being answered, memory stays bounded and the log holds a line per kind of bad
-frame rather than one per frame. (Latencies are printed by the benchmark, never asserted.)"""
+frame rather than one per frame. (Latencies are printed by the check, never asserted.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FUZZ = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py"
+FUZZ = Path(__file__).resolve().parents[2] / "checks" / "fuzz.py"
 
 
 def test_short_fuzz_storm() -> None:

@@ -5,9 +5,10 @@ temporary directory, the edit applied there (the working tree is never touched),
 chosen tests run against the copy; the script prints which tests failed. A mutant no test
 catches is a hole in the tests. Exit 1 when any mutant survives.
 
-    python benchmarks/mutants.py                      # tests/test_evacuate_race.py
-    python benchmarks/mutants.py --tests tests/test_evacuate_race.py tests/test_orderings.py
-    python benchmarks/mutants.py --only lock-rule --json
+    python checks/mutants.py                # tests/integration/test_evacuate_race.py
+    python checks/mutants.py --tests tests/integration/test_evacuate_race.py \
+        tests/integration/test_orderings.py
+    python checks/mutants.py --only lock-rule-removed --json
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COPY = ("testbed", "hosts", "orchestrator", "tests", "docs", "pyproject.toml", "README.md")
+TESTS = ["tests/integration/test_evacuate_race.py"]  # run against each mutant unless --tests
 
 # name -> (what it breaks, file, text, replacement); each text must occur exactly once
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
@@ -118,7 +120,7 @@ def run(name: str, tests: list[str], timeout: float) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tests", nargs="+", default=["tests/test_evacuate_race.py"])
+    p.add_argument("--tests", nargs="+", default=TESTS)
     p.add_argument("--only", nargs="+", choices=sorted(MUTANTS), help="these mutants only")
     p.add_argument("--timeout", type=float, default=600, help="per mutant, seconds")
     p.add_argument("--json", action="store_true")

@@ -1,4 +1,5 @@
-"""Fuzz every listening socket of a cluster over tcp (CURVE on) and measure what it costs.
+"""Fuzz every listening socket of a cluster over tcp (CURVE on): check that nothing goes down,
+and measure what the storm costs.
 
 Frames go to the conductor, the host command socket and the control socket: malformed,
 truncated, oversized, wrong-version, wrong-type, multi-frame, stray replies and random bytes,
@@ -8,9 +9,10 @@ Valid requests to all three sockets are interleaved, before the storm (quiet) an
 
 Prints frames sent per socket and peer, whether every process and serving thread is alive,
 p50/p99 of the valid requests quiet vs storm, RSS before/after, and how many log lines the
-storm left (rate-limited: one per kind of bad frame and interval, not one per frame).
+storm left (rate-limited: one per kind of bad frame and interval, not one per frame). Exit 1
+when the storm took down a process or a serving thread; the figures are reported, not judged.
 
-    python benchmarks/fuzz.py [--frames 10000] [--seed 0] [--json]
+    python checks/fuzz.py [--frames 10000] [--seed 0] [--json]
 """
 
 from __future__ import annotations

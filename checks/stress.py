@@ -1,4 +1,4 @@
-"""Determinism under load, in numbers: orderings against sleeps.
+"""Determinism under load, checked and in numbers: orderings against sleeps.
 
 Busy loops hold every core (``--busy``, default one per core) while ``testbed run`` runs
 ``--concurrency`` at a time (default 4):
@@ -9,10 +9,11 @@ Busy loops hold every core (``--busy``, default one per core) while ``testbed ru
    ``buggy`` tracker at each delay scale (default x1, x0.3, x0.1, x0.03): how often it still
    detects the bug (exit 1), next to the ordering-based scenario.
 
-Prints a table (``--json``: one JSON object). Every run directory goes to a private temporary
-directory, removed at the end.
+Prints a table (``--json``: one JSON object). Exit 1 when an ordering-based run did not end as
+its tracker must (the delay rows are figures, never judged). Every run directory goes to a
+private temporary directory, removed at the end.
 
-    python benchmarks/stress.py [--runs 1000] [--delay-runs 200] [--json]
+    python checks/stress.py [--runs 1000] [--delay-runs 200] [--json]
 """
 
 from __future__ import annotations
@@ -144,9 +145,12 @@ def main() -> int:
         "concurrency": args.concurrency,
         "seconds": round(seconds, 1),
     }
+    # orderings make the race happen every time: buggy loses every run, fixed passes every run
+    must = {"buggy": "exit_1", "fixed": "exit_0"}
+    held = all(r[must[r["tracker"]]] == r["runs"] for r in rows if r["scale"] is None)
     if args.json:
-        print(json.dumps(head | {"rows": rows}))
-        return 0
+        print(json.dumps(head | {"deterministic": held, "rows": rows}))
+        return 0 if held else 1
     print(
         f"{args.busy} busy loop(s) on {os.cpu_count()} core(s), {args.concurrency} runs at a "
         f"time, {seconds:.0f} s"
@@ -162,7 +166,9 @@ def main() -> int:
             f"| {r['scenario']} | {r['tracker']} | {scale} | {r['runs']} | {r['exit_1']} "
             f"| {r['exit_0']} | {r['exit_3']} | {r['other']} | {r['median_s']} |"
         )
-    return 0
+    if not held:
+        print("orderings: not every run ended as its tracker must (--json says why runs failed)")
+    return 0 if held else 1
 
 
 if __name__ == "__main__":
