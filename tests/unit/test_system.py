@@ -4,8 +4,6 @@ lazy loading, and the model as the first system that fills the protocols."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 
 import pytest
 from helpers import run_cli
@@ -47,16 +45,6 @@ def test_a_registered_system_whose_code_is_missing_is_a_config_error(monkeypatch
     monkeypatch.setitem(system.SYSTEMS, "ghost", system.Entry("nowhere.x:Y", "nowhere.y:Z"))
     with pytest.raises(ConfigError, match="'cluster.system' = 'ghost': cannot load 'nowhere.y:Z'"):
         system.orchestrator_system("ghost")
-
-
-def test_the_kernel_loads_no_system_until_one_is_asked_for() -> None:
-    code = (
-        "import sys, testbed.config, testbed.system;"
-        "testbed.config.build([('t', {'cluster': {'system': 'model'}})]);"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'hosts', 'orchestrator'}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_the_model_fills_both_halves_of_the_seam() -> None:
