@@ -1,3 +1,7 @@
+"""Shared by tests/unit (no process is started: tests/unit/conftest.py checks it) and
+tests/integration (clusters, subprocesses, forks): fixtures, and this folder on the path for
+helpers.py and planted_race.py."""
+
 import sys
 from pathlib import Path
 
@@ -9,7 +13,7 @@ from orchestrator.cli.options import load  # noqa: E402
 from orchestrator.cluster.cluster import Cluster  # noqa: E402
 from orchestrator.history.recorder import for_run  # noqa: E402
 
-pytest_plugins = ["pytester"]  # inner pytest sessions (tests/test_plugin.py)
+pytest_plugins = ["pytester"]  # inner pytest sessions (test_plugin.py)
 
 FAST = [
     "cluster.audit_interval=0",
