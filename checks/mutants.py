@@ -7,7 +7,7 @@ catches is a hole in the tests. Exit 1 when any mutant survives.
 
     python checks/mutants.py                # tests/integration/test_evacuate_race.py
     python checks/mutants.py --tests tests/integration/test_evacuate_race.py \
-        tests/integration/test_orderings.py
+        tests/integration/test_hold_policy.py
     python checks/mutants.py --only lock-rule-removed --json
 """
 

@@ -17,7 +17,7 @@ host has started, so ``init_host`` runs unhindered (as Nova's test patches in it
 the services are up). Lock use is reported the same way on traced hosts (see ``lock_event``).
 
 Whether traced or not, armed or not, every point, lock event and fault also goes to the run's
-history (``hosts.history``), which never blocks.
+history (``hosts.emitter``), which never blocks.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hosts.history import Emitter
+from hosts.emitter import Emitter
 from testbed import events
 from testbed.config import Config
 from testbed.points import ANY_HOST, POINTS, Address

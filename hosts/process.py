@@ -24,7 +24,7 @@ from typing import Any
 import zmq
 
 from hosts.conductor_api import ConductorAPI
-from hosts.history import Emitter
+from hosts.emitter import Emitter
 from hosts.injection import HoldTimeout, Injector
 from testbed import secure, system, wire
 from testbed.launch import HostSpec, stacks_path

@@ -5,7 +5,7 @@ The orchestrator's listening sockets are CURVE servers when they are made from a
 ``ClusterContext`` carrying a ``Guard`` (``testbed.transport.bind`` asks the context); a
 client socket (a host's, a control client's) is made a CURVE client with ``client``. A key is
 z85 text. Nothing here is sent in the clear: the join file holding client secrets is written
-mode 0600 (``testbed.join``).
+mode 0600 (``testbed.join_document``).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster.cluster import Cluster
     from orchestrator.control.server import ControlServer
     from orchestrator.history.recorder import for_run
-    from testbed import join
+    from testbed import join_document as join
 
     config = load([], args.config, args.sets, args.delays, args.tracker, args.fix, args.no_fix)
     if DISCOVERY.exists():
@@ -111,7 +111,7 @@ def _endpoint(args: argparse.Namespace) -> str:
 def _curve(args: argparse.Namespace) -> Any:
     """The client keys of a CURVE cluster: from --join-file, else from the join file that
     the discovery file here names (none for ipc, or tcp without CURVE)."""
-    from testbed import join
+    from testbed import join_document as join
 
     path = getattr(args, "join_file", None)
     if path is None and not args.control:

@@ -56,7 +56,7 @@ _ADDERS: list[tuple[str | None, Callable[[Any], None]]] = [
     ("sweep", lambda sub: _face("sweep").add_parser(sub)),
     (None, lambda sub: _face("control").add_parsers(sub, config_args)),
     ("show", lambda sub: _face("show").add_parser(sub)),
-    ("host", lambda sub: _face("join").add_parser(sub)),
+    ("host", lambda sub: _face("host").add_parser(sub)),
     ("points", lambda sub: _face("points").add_parser(sub)),
     ("scenarios", lambda sub: _face("scenarios").add_parser(sub)),
 ]

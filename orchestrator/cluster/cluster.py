@@ -102,7 +102,7 @@ class Cluster:
         """What a host needs to join (``testbed host NAME --join-file``); ``secrets`` False
         leaves the keys out (asked for over the control socket, by a peer that has them)."""
         curve = self.keys.issue("joined") if self.keys and secrets else None
-        from testbed import join
+        from testbed import join_document as join
 
         return join.document(
             self.config,

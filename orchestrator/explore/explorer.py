@@ -49,15 +49,15 @@ log = logging.getLogger("testbed.explorer")
 
 
 @dataclass(frozen=True)
-class Step:
-    """One released step of a schedule."""
+class Release:
+    """One released step of a schedule: which option went, on which host, after which point."""
 
     option: Option
     host: str
     point: str  # the last injection point its task passed ("" before the first)
     locked: bool  # its task held its host's lock when it went
 
-    def races(self, other: Step) -> bool:
+    def races(self, other: Release) -> bool:
         """Dependent, and not merely ordered by one lock both hold."""
         same_lock = self.locked and other.locked and self.host == other.host
         return dependent(self.option, other.option) and not same_lock
@@ -66,7 +66,7 @@ class Step:
 @dataclass
 class Schedule:
     number: int
-    steps: list[Step]
+    steps: list[Release]
     result: Result
     replay: str | None = None
     # process -> the decision at which it was first ready to go: its task was alive from then
@@ -81,7 +81,7 @@ class Schedule:
     def ok(self) -> bool:
         return self.result.ok
 
-    def groups(self) -> list[list[Step]]:
+    def groups(self) -> list[list[Release]]:
         """The steps, grouped by tasks whose lifetimes overlap in this schedule (a task lives
         from the first decision at which it was ready to go): tasks in different groups were
         ordered by the scenario itself (it waited for one to finish before it started the
@@ -90,7 +90,7 @@ class Schedule:
         for i, s in enumerate(self.steps):
             start = min(self.seen.get(s.option.process, i), i)
             span.setdefault(s.option.process, [start, i])[1] = i
-        groups: list[list[Step]] = []
+        groups: list[list[Release]] = []
         end = -1
         for i, s in enumerate(self.steps):
             if i > end:
@@ -108,9 +108,9 @@ class Schedule:
     def line(self) -> str:
         """The order of the state accesses that race with one of another task (lock requests
         and accesses ordered by one lock both hold left out), by the points they follow."""
-        return self._line(Step.races) or self._line(lambda s, o: dependent(s.option, o.option))
+        return self._line(Release.races) or self._line(lambda s, o: dependent(s.option, o.option))
 
-    def _line(self, related: Callable[[Step, Step], bool]) -> str:
+    def _line(self, related: Callable[[Release, Release], bool]) -> str:
         # ``races`` first; when the lock orders every dependent pair (one critical section
         # before another decides the outcome), the dependent pairs it orders
         names: list[str] = []
@@ -202,7 +202,7 @@ class Driver:
         # released here (the hosts must be traced)
         self.gate = ExplorerPolicy(cluster.board, cluster.conductor.wake, hosts)
         cluster.board.install([cluster.api.known(h) for h in hosts], self.gate)
-        self.steps: list[Step] = []
+        self.steps: list[Release] = []
         self.seen: dict[str, int] = {}
         self.error: str | None = None
         self.stop = threading.Event()
@@ -228,15 +228,15 @@ class Driver:
                 roles[t["id"]] = f"{host}:{t['op']}" + ("" if n == 1 else f"#{n}")
         return roles
 
-    def _step(self, t: Trace, process: str) -> Step:
+    def _step(self, t: Trace, process: str) -> Release:
         if t.event == Event.REQUEST:
             accesses = tuple(self.cluster.conductor.footprint(t.op, t.body or {}))
         else:
             accesses = (lock(t.host),)
         option = Option(f"{process}:{t.label}", process, accesses)
-        return Step(option, t.host, t.point, self.gate.holds_lock(t))
+        return Release(option, t.host, t.point, self.gate.holds_lock(t))
 
-    def _ready(self) -> list[tuple[Step, str]]:
+    def _ready(self) -> list[tuple[Release, str]]:
         """(step, task) of what may go, when every live task is held; else []."""
         if not self.cluster.api.waiting():
             return []

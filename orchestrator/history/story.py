@@ -15,15 +15,15 @@ from typing import Any
 
 from testbed import events
 from testbed.events import ORCHESTRATOR, PERIODIC
+from testbed.vocabulary import MIGRATION_FINISHED
 
 _ENCODE = json.JSONEncoder(default=str).encode  # one encoder for every record's detail
 
 SCENARIO_LANE = (ORCHESTRATOR, "")
-FINISHED = ("confirmed", "reverted", "error", "failed", "completed", "cancelled", "done")
 
 
 @dataclass(eq=False)  # by identity: two events may carry equal fields
-class Event:
+class StoryEvent:
     t: float
     lane: tuple[str, str]
     cls: str  # point | lock | read | write | free | death | start | held | task | check | step
@@ -42,9 +42,9 @@ class Event:
 
 @dataclass(eq=False)
 class Why:
-    free: Event  # the clean_usage that freed a device
+    free: StoryEvent  # the clean_usage that freed a device
     sentence: str
-    events: list[Event]  # the reads and writes the sentence names, in time order
+    events: list[StoryEvent]  # the reads and writes the sentence names, in time order
 
 
 @dataclass
@@ -53,12 +53,12 @@ class Lane:
     host: str
     op: str
     title: str
-    events: list[Event] = field(default_factory=list)
+    events: list[StoryEvent] = field(default_factory=list)
     locks: list[tuple[float, float | None]] = field(default_factory=list)  # held (from, to)
 
 
 @dataclass
-class Step:
+class StepSpan:
     number: int
     text: str
     start: float
@@ -71,8 +71,8 @@ class Step:
 class Story:
     records: list[dict[str, Any]]
     lanes: dict[tuple[str, str], Lane]
-    steps: list[Step]
-    events: list[Event]
+    steps: list[StepSpan]
+    events: list[StoryEvent]
     scenario: str = ""
     tracker: str = ""
     ok: bool | None = None
@@ -184,7 +184,7 @@ class _Builder:
             return "write-none", f"{call}: nothing changed"
         return "read", call
 
-    def event(self, r: dict[str, Any]) -> Event | None:
+    def event(self, r: dict[str, Any]) -> StoryEvent | None:
         kind, host = r["kind"], r["host"]
         task = r.get("task", "")
         if kind in (
@@ -266,14 +266,14 @@ class _Builder:
             )
         elif kind == "lost":
             cls, label = "error", f"{r.get('count')} record(s) lost (pipe full)"
-        event = Event(r["t"], lane.key, cls, label, r, mark)
+        event = StoryEvent(r["t"], lane.key, cls, label, r, mark)
         lane.events.append(event)
         return event
 
     def _holds(self, lane: tuple[str, str], t: float) -> bool:
         return any(a <= t and (b is None or t <= b) for a, b in self.lanes[lane].locks)
 
-    def why(self, free: Event, all_events: list[Event]) -> Why:
+    def why(self, free: StoryEvent, all_events: list[StoryEvent]) -> Why:
         """From the records: which lists the freed server was missing from, read when, and the
         writes that fell between them (the race, when there is one)."""
         r = free.record
@@ -309,7 +309,7 @@ class _Builder:
                         )
                     done = d.get("status", [None, None])[1]
                     mine_mig = c["table"] == "migrations" and self.mig_uuid.get(c["key"]) == uuid
-                    if mine_mig and done in FINISHED and migs and e.t < migs[0].t:
+                    if mine_mig and done in MIGRATION_FINISHED and migs and e.t < migs[0].t:
                         keys.append(e)
                         between.append(
                             f"{lane} marked its migration {done} at t={e.t:.4f} s, before the "
@@ -337,7 +337,7 @@ def build(records: list[dict[str, Any]]) -> Story:
     b = _Builder(records)
     story = Story(records, b.lanes, [], [])
     b.lane(*SCENARIO_LANE, "")
-    open_steps: dict[int, Step] = {}
+    open_steps: dict[int, StepSpan] = {}
     for r in records:
         kind = r["kind"]
         story.end = max(story.end, r["t"])
@@ -352,7 +352,7 @@ def build(records: list[dict[str, Any]]) -> Story:
                 story.failure.append(r["error"])
         elif kind == "step.start":
             args = " ".join(f"{k}={v}" for k, v in r.get("args", {}).items())
-            open_steps[r["step"]] = Step(r["step"], f"{r['do']} {args}".strip(), r["t"])
+            open_steps[r["step"]] = StepSpan(r["step"], f"{r['do']} {args}".strip(), r["t"])
             story.steps.append(open_steps[r["step"]])
         elif kind == "step.end" and r.get("step") in open_steps:
             s = open_steps.pop(r["step"])

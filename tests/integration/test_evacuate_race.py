@@ -130,7 +130,7 @@ def test_buggy_output_names_host_and_count(tmp_path) -> None:
 def test_without_the_delays_the_race_is_missed(tmp_path) -> None:
     """The delay-based scenario's delays are what makes the overlap happen: with the migration
     query not delayed, the audit sees the evacuation in progress and the buggy tracker keeps
-    the device. (The default evacuate-race uses orderings instead; see test_orderings.py.)"""
+    the device. (The default evacuate-race uses orderings instead; see test_hold_policy.py.)"""
     rc, out = run_json(
         "run",
         "evacuate-race-delays",

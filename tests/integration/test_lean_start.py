@@ -65,7 +65,7 @@ COMMANDS = {
     "sweep": "sweep",
     "up": "control",
     "show": "show",
-    "host": "join",
+    "host": "host",
     "points": "points",
     "scenarios": "scenarios",
 }
@@ -146,7 +146,7 @@ NOT_FOR_A_RUN = (
     "orchestrator.explore.explorer",
     "orchestrator.holds.explorer_policy",
     "orchestrator.history.timeline",
-    "testbed.join",
+    "testbed.join_document",
 )
 
 

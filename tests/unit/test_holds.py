@@ -1,5 +1,5 @@
 """The hold board with each policy, fed reports directly (no processes): the board records,
-the policy decides. The same behaviour on real hosts is in test_orderings and test_explorer."""
+the policy decides. The same behaviour on real hosts is in test_hold_policy and test_explorer."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def _ask(endpoint: str, timeout: float) -> dict[str, Any]:
 def cmd_host(args: argparse.Namespace) -> int:
     import multiprocessing
 
-    from testbed import join
+    from testbed import join_document as join
     from testbed.launch import resolve_entry
     from testbed.logs import FORMAT, HostFormatter
     from testbed.names import check_host
