@@ -4,8 +4,8 @@ lock-held spans shaded, every state read and write on its task's column, scenari
 the top and as rules across, host deaths and restarts, the failed check and the device
 ``clean_usage`` freed, with the sentence saying why. Hovering an event shows its record.
 
-It renders what ``orchestrator.history.story`` derives from ``history.jsonl``; it never reads the
-state or talks to a process.
+It renders what ``orchestrator.history.story`` derives from ``history.jsonl``; it never reads
+the state or talks to a process.
 """
 
 from __future__ import annotations
@@ -187,14 +187,11 @@ def _dead(lives: list[Any], t: float) -> bool:
 
 
 def _host_note(lives: list[Any]) -> str:
-    notes = []
-    for _start, died, rec in lives:
-        pid = rec.get("pid")
-        if died is not None:
-            notes.append(f"pid {pid} killed ({rec.get('signal')}) at t={died:.4f}")
-        else:
-            notes.append(f"pid {pid}")
-    return "; ".join(notes)
+    return "; ".join(
+        f"pid {rec.get('pid')}"
+        + (f" killed ({rec.get('signal')}) at t={died:.4f}" if died is not None else "")
+        for _start, died, rec in lives
+    )
 
 
 def _overview(s: st.Story, lanes: list[st.Lane], ids: dict[int, str]) -> str:
