@@ -1,5 +1,5 @@
 """The command line: ``main`` dispatches to one module per command (``run``, ``explore``,
-``sweep``, ``control`` for ``testbed up`` and the commands that drive it, ``show``, ``join`` for
+``sweep``, ``control`` for ``testbed up`` and the commands that drive it, ``show``, ``host`` for
 ``testbed host``, ``points``, ``scenarios``); ``options`` turns the configuration flags into
 layers.
 
