@@ -20,8 +20,9 @@ def pci_extra_spec(count: int) -> dict[str, str]:
     return {"pci_passthrough:alias": f"{ALIAS}:{count}"} if count else {}
 
 
-def nova_conf(config: Config, lock_path: str, database: str = "") -> str:
-    """The ``nova.conf`` of one side; ``database`` (a SQLite file) only for the orchestrator.
+def nova_conf(config: Config, lock_path: str) -> str:
+    """The ``nova.conf`` of either side (the orchestrator's database is not in it: each
+    request context carries it).
 
     ``transport_url`` is only there so that ``nova.rpc.init`` succeeds: no message goes through
     oslo.messaging's transports (the testbed's own carries every call)."""
@@ -40,6 +41,4 @@ def nova_conf(config: Config, lock_path: str, database: str = "") -> str:
         f"device_spec = {json.dumps(spec)}",
         f"alias = {json.dumps(alias)}",
     ]
-    if database:
-        lines += ["[database]", f"connection = sqlite:///{database}"]
     return "\n".join(lines) + "\n"

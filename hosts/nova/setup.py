@@ -29,6 +29,7 @@ def configure(host: str, config: Config, workdir: str, caller: Caller) -> None:
     path = os.path.join(workdir, f"nova-{host}.conf")
     with open(path, "w") as fh:
         fh.write(nova_conf(config, lock_path=workdir))
+    CONF.clear()  # the process it was forked from may have parsed its own
     nova.config.parse_args(["nova-compute", "--config-file", path])
     CONF.set_override("host", host)
     objects.register_all()

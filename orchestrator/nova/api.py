@@ -45,11 +45,8 @@ def create_server(ctx: Any, name: str, pci: int) -> str:
     return instance.uuid
 
 
-def find_server(ctx: Any, name: str) -> objects.Instance:
-    found = objects.InstanceList.get_by_filters(ctx, {"display_name": name, "deleted": False})
-    if not found:
-        raise LookupError(f"no server '{name}'")
-    return found[0]
+def server_host(ctx: Any, uuid: str) -> str | None:
+    return objects.Instance.get_by_uuid(ctx, uuid).host
 
 
 def force_down(ctx: Any, host: str) -> None:

@@ -25,7 +25,6 @@ from typing import Any
 
 import oslo_messaging as messaging
 import zmq
-from nova import context as nova_context
 from nova import rpc
 from nova.conductor import manager as conductor_manager
 from nova.objects import base
@@ -48,11 +47,11 @@ def object_manager() -> conductor_manager.ConductorManager:
     return conductor_manager.ConductorManager.__new__(conductor_manager.ConductorManager)
 
 
-def answer(manager: Any, op: str, body: dict[str, Any]) -> tuple[bool, Any]:
-    """One object call: (True, result primitives) or (False, the failure in oslo.messaging's
-    remote-exception form)."""
+def answer(manager: Any, db: Any, op: str, body: dict[str, Any]) -> tuple[bool, Any]:
+    """One object call on database ``db`` (``orchestrator.nova.state.Database``): (True,
+    result primitives) or (False, the failure in oslo.messaging's remote-exception form)."""
     body = dict(body)
-    ctx = SERIALIZER.deserialize_context(body.pop("context", {}))
+    ctx = db.context(SERIALIZER.deserialize_context(body.pop("context", {})))
     kwargs = {k: SERIALIZER.deserialize_entity(ctx, v) for k, v in body.items()}
     if op == "object_class_action_versions":
         kwargs["args"] = tuple(kwargs.get("args", ()))
@@ -75,12 +74,13 @@ class NovaConductor:
     def __init__(
         self,
         ctx: zmq.Context,
+        db: Any,
         transport: str,
         ipc_dir: str,
         extra: dict[str, ExtraHandler] | None = None,
         take_replies: Callable[[], list] | None = None,
     ) -> None:
-        self.manager = object_manager()
+        self.manager, self.db = object_manager(), db
         self.extra = extra or {}
         self.take_replies = take_replies or list
         self.sock = ctx.socket(zmq.ROUTER)
@@ -97,7 +97,7 @@ class NovaConductor:
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
         if msg.op in OBJECT_OPS:
             self.calls += 1
-            ok, value = answer(self.manager, msg.op, msg.body)
+            ok, value = answer(self.manager, self.db, msg.op, msg.body)
             if ok:
                 return value
             send_reply(self.sock, route, msg.id, error=value)
@@ -122,10 +122,6 @@ class NovaConductor:
     def close(self, timeout: float = 2.0) -> None:
         self.stop.set()
         self.thread.join(timeout)
-
-
-def admin_context() -> Any:
-    return nova_context.get_admin_context()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:

@@ -11,11 +11,14 @@ time, so there is no schema history to upgrade. Shadow and legacy tables are lef
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import nova.conf
 import nova.config
 import sqlalchemy
+from nova import context as nova_context
 from nova import objects
+from nova.db.main import api as db_api
 from nova.db.main import models
 
 from testbed.config import Config
@@ -33,14 +36,34 @@ def create_schema(path: str) -> None:
         engine.dispose()
 
 
-def configure(config: Config, workdir: str) -> str:
+class Database:
+    """A run's database: its file, and Nova's context manager for it.
+
+    The context manager is one Nova makes for a cell's database
+    (``nova.db.main.api.create_context_manager``), carried by each request context
+    (``context.db_connection``), not the process's global one: two clusters in one process
+    (a test session) each keep their own file, and nothing reaches a database by accident."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.manager = db_api.create_context_manager(f"sqlite:///{path}")
+
+    def context(self, ctx: Any = None) -> Any:
+        """``ctx`` (default: a new admin context) on this database."""
+        ctx = nova_context.get_admin_context() if ctx is None else ctx
+        ctx.db_connection = self.manager
+        return ctx
+
+
+def configure(config: Config, workdir: str) -> Database:
     """Configure Nova in this process as nova-conductor and nova-api are, on a new database
-    file in ``workdir``; returns the file's path."""
+    file in ``workdir``."""
     database = os.path.join(workdir, "nova.sqlite")
     create_schema(database)
     path = os.path.join(workdir, "nova-orchestrator.conf")
     with open(path, "w") as fh:
-        fh.write(nova_conf(config, lock_path=workdir, database=database))
-    nova.config.parse_args(["nova-conductor", "--config-file", path])
+        fh.write(nova_conf(config, lock_path=workdir))
+    CONF.clear()  # a second cluster in this process parses again
+    nova.config.parse_args(["nova-conductor", "--config-file", path], configure_db=False)
     objects.register_all()
-    return database
+    return Database(database)

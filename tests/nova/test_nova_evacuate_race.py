@@ -49,7 +49,7 @@ class Cluster:
         self.tmp, self.pids, self.registered, self.done = tmp, {}, {}, {}
         for host in HOSTS:  # forked before this process has a ZeroMQ context or threads
             self.pids[host] = self._fork(host)
-        self.database = state.configure(self.config, str(tmp))
+        self.db = state.configure(self.config, str(tmp))
         self.ctx = zmq.Context()
         self.board = Board(OrderingPolicy(self.config))
         extra = {
@@ -59,7 +59,7 @@ class Cluster:
             "trace": self._trace,
         }
         self.server = conductor.NovaConductor(
-            self.ctx, "ipc", str(tmp), extra, self.board.take_replies
+            self.ctx, self.db, "ipc", str(tmp), extra, self.board.take_replies
         )
         self.commands = RouterCaller(self.ctx, "ipc", str(tmp), "commands")
         self.server.start()
@@ -125,7 +125,7 @@ def test_evacuation_races_the_audit(tmp_path: Path, fixes: list[str], kept: int)
     try:
         conductor.wait_for(lambda: set(cluster.registered) == set(HOSTS), 20.0, "hosts up")
         up = time.monotonic()
-        ctx = conductor.admin_context()
+        ctx = cluster.db.context()
         vm1 = api.create_server(ctx, "vm1", pci=1)
         assert api.pick_host(ctx, 1) == "host1"
         (built,) = cluster.wait_done(cluster.task("host1", "build", uuid=vm1))
@@ -142,7 +142,7 @@ def test_evacuation_races_the_audit(tmp_path: Path, fixes: list[str], kept: int)
         results = cluster.wait_done(evacuate, audit)
         finished = time.monotonic()
         assert all(r["ok"] for r in results), results
-        assert api.find_server(ctx, "vm1").host == "host2"
+        assert api.server_host(ctx, vm1) == "host2"
         assert api.bound(ctx, "host2").get(vm1, 0) == kept, f"host2 holds {kept} for vm1"
         assert api.bound(ctx, "host1") == {vm1: 1}  # host1 is down: its stale binding stays
         print(
