@@ -50,10 +50,9 @@ class Tracer:
         finally:
             self._local.path = before
 
-    def point(self, name: str, path: str | None = None) -> None:
-        """Fire ``name``, only on ``path`` when given."""
-        if path is None or self.path == path:
-            self.inject(name)
+    def on_path(self, path: str) -> bool:
+        """Is the calling thread on ``path``? (each wrapper fires its point only there)"""
+        return self.path == path
 
     # -- the lock ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -99,17 +98,17 @@ def install(tracer: Tracer) -> None:
     lockutils.lock = lambda name, *a, **kw: tracer.lock(original_lock, name, *a, **kw)
 
     def list_instances() -> None:
-        tracer.point("audit.instance_list", "audit")
+        tracer.on_path("audit") and tracer.inject("audit.instance_list")
 
     def list_migrations() -> None:
-        tracer.point("audit.migration_list", "audit")
-        tracer.point("migration_list.get_in_progress_and_error")
+        tracer.on_path("audit") and tracer.inject("audit.migration_list")
+        tracer.inject("migration_list.get_in_progress_and_error")
 
     def instance_save() -> None:  # finish_evacuation's one save: the host and node
-        tracer.point("evacuate.set_host", "finish_evacuation")
+        tracer.on_path("finish_evacuation") and tracer.inject("evacuate.set_host")
 
     def drop_context() -> None:
-        tracer.point("instance.drop_migration_context", "finish_evacuation")
+        tracer.on_path("finish_evacuation") and tracer.inject("instance.drop_migration_context")
 
     _before(objects.InstanceList, "get_by_host_and_node", list_instances, classmethod_=True)
     _before(
@@ -120,16 +119,20 @@ def install(tracer: Tracer) -> None:
     _before(
         objects.Migration,
         "save",
-        lambda: tracer.point("evacuate.migration_done", "finish_evacuation"),
+        lambda: tracer.on_path("finish_evacuation") and tracer.inject("evacuate.migration_done"),
     )
     _before(
         resource_tracker.ResourceTracker,
         "_update_usage_from_instances",
-        lambda: tracer.point("audit.update_usage", "audit"),
+        lambda: tracer.on_path("audit") and tracer.inject("audit.update_usage"),
     )
     _before(
-        pci_manager.PciDevTracker, "clean_usage", lambda: tracer.point("audit.clean_usage", "audit")
+        pci_manager.PciDevTracker,
+        "clean_usage",
+        lambda: tracer.on_path("audit") and tracer.inject("audit.clean_usage"),
     )
     _before(
-        resource_tracker.ResourceTracker, "_update", lambda: tracer.point("audit.save", "audit")
+        resource_tracker.ResourceTracker,
+        "_update",
+        lambda: tracer.on_path("audit") and tracer.inject("audit.save"),
     )
