@@ -20,10 +20,11 @@ from typing import Any
 
 from common import parse, progress
 
+from orchestrator.cli.options import option_layers
 from orchestrator.explore import explorer
 from orchestrator.explore.strategies.dpor import Dpor
 from orchestrator.run import scenario as sc
-from testbed.config import TRACKERS, option_layers
+from testbed.fixes import PRESETS
 
 
 class Part:
@@ -46,10 +47,10 @@ class Part:
 def measure(names: list[str], reps: int, quiet: bool) -> list[dict[str, Any]]:
     rows = []
     base = tempfile.mkdtemp(prefix="tb-explore-")
-    bar = progress("explore", len(names) * len(TRACKERS) * reps, quiet)
+    bar = progress("explore", len(names) * len(PRESETS) * reps, quiet)
     try:
         for name in names:
-            for tracker in TRACKERS:
+            for tracker in PRESETS:
                 scenario, config = sc.load_with_config(name, *option_layers(tracker=tracker))
                 runs = []
                 for _ in range(reps):

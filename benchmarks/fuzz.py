@@ -33,10 +33,11 @@ from typing import Any
 
 import zmq
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.control.server import ControlServer
+from orchestrator.history.recorder import for_run
 from testbed import secure, wire
-from testbed.config import load
 from testbed.transport import MAX_FRAME, RpcClient
 
 KINDS = (
@@ -212,7 +213,7 @@ def run(frames: int = 10_000, seed: int = 0, rounds: int = 200) -> dict[str, Any
     config = load(sets=["cluster.transport=tcp", "cluster.audit_interval=0"])
     run_dir = Path(tempfile.mkdtemp(prefix="testbed-fuzz-"))
     try:
-        with Cluster(config, run_dir) as c, ControlServer(c) as ctl:
+        with Cluster(config, run_dir, recorder=for_run) as c, ControlServer(c) as ctl:
             c.start()
             targets = {
                 "conductor": c.conductor.endpoint,

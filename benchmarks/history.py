@@ -48,9 +48,9 @@ def measure(tracker: str, runs: int, run_dir: str) -> dict[str, float]:
 
 
 def in_process(tracker: str, runs: int, run_dir: str) -> dict[str, float]:
+    from orchestrator.cli.options import load
     from orchestrator.run import runner
     from orchestrator.run import scenario as sc
-    from testbed.config import load
 
     scenario = sc.load("evacuate-race")
     times: dict[bool, list[float]] = {True: [], False: []}

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COPY = ("testbed", "hosts", "orchestrator", "tests", "pyproject.toml", "README.md")
+COPY = ("testbed", "hosts", "orchestrator", "tests", "docs", "pyproject.toml", "README.md")
 
 # name -> (what it breaks, file, text, replacement); each text must occur exactly once
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
@@ -36,7 +36,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "",
     ),
     "fixed-drops-lock": (
-        "the fixed tracker finishes the evacuation outside the lock",
+        "with the fix for 1896463, the evacuation still finishes outside the lock",
         "hosts/model/resource_tracker.py",
         "        with self.lock:\n            self._finish_evacuation(instance, migration)\n\n"
         "    def _finish_evacuation",

@@ -38,14 +38,14 @@ from typing import Any
 import zmq
 from common import check_cpu, cpus, parse, pinned, progress, spread
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.network import NetConductor, Network
-from orchestrator.cluster.state import State
 from orchestrator.history.recorder import History
 from orchestrator.holds.board import Board
 from orchestrator.holds.policy import OrderingPolicy
 from testbed import wire
-from testbed.config import load
+from testbed.system import orchestrator_system
 from testbed.transport import RpcClient, bind, serve_one
 
 HOST, PID = "bench-host", 4242
@@ -151,10 +151,11 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
         closers.append(nostate_srv.close)
         nostate_ep = nostate_srv.start()
 
-        state = State(Path(ipc_dir) / "state.sqlite")
+        sut = orchestrator_system("model")
+        state = sut.open_store(Path(ipc_dir) / "state.sqlite")
         closers.append(state.close)
         config = load(sets=[f"cluster.transport={transport}"])
-        conductor = Conductor(ctx, state, config, ipc_dir)
+        conductor = Conductor(ctx, state, config, ipc_dir, ops=sut.ops)
         conductor.start()
 
         def stop_conductor() -> bool:
@@ -168,7 +169,13 @@ def measure(transport: str, calls: int, reps: int, quiet: bool = False) -> dict[
         history = History(run_dir / "history.jsonl")
         closers.append(history.close)
         as_run = NetConductor(
-            ctx, state, config, str(run_dir), Board(OrderingPolicy(config)), Network(config)
+            ctx,
+            state,
+            config,
+            str(run_dir),
+            Board(OrderingPolicy(config)),
+            Network(config),
+            sut.ops,
         )
         as_run.observe(history.conductor)
         as_run.start()

@@ -30,10 +30,10 @@ from typing import Any
 
 import zmq
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.conductor import Conductor
-from orchestrator.cluster.state import State
 from testbed import wire
-from testbed.config import load
+from testbed.system import orchestrator_system
 from testbed.transport import RpcClient, bind
 
 HOST, PID = "bench-host", 4242
@@ -96,8 +96,10 @@ def measure(transport: str, calls: int, reps: int) -> dict[str, Any]:
     raw_sock.setsockopt(zmq.LINGER, 0)
     raw_ep = bind(raw_sock, transport, ipc_dir, "raw")
     echo = threading.Thread(target=_echo, args=(ctx, raw_sock, stop), daemon=True)
-    state = State(Path(ipc_dir) / "state.sqlite")
-    conductor = Conductor(ctx, state, load(sets=[f"cluster.transport={transport}"]), ipc_dir)
+    sut = orchestrator_system("model")
+    state = sut.open_store(Path(ipc_dir) / "state.sqlite")
+    config = load(sets=[f"cluster.transport={transport}"])
+    conductor = Conductor(ctx, state, config, ipc_dir, ops=sut.ops)
     try:
         echo.start()
         conductor.start()

@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.cluster import Cluster
-from testbed.config import load
+from orchestrator.history.recorder import for_run
 
 DEVICES, SERVERS = 8, 4
 FIGURES = {  # key: (label, unit)
@@ -71,7 +72,7 @@ def measure(n: int, load_seconds: float, base: Path) -> dict[str, Any]:
             "timeouts.settle=60",
         ]
     )
-    with Cluster(config, base / f"scale-{n}") as cluster:
+    with Cluster(config, base / f"scale-{n}", recorder=for_run) as cluster:
         start = time.perf_counter()
         cluster.start()
         up = time.perf_counter() - start

@@ -1,4 +1,5 @@
-"""The compute host process: sockets, threads and the command loop around the manager.
+"""The compute host process: sockets, threads and the command loop around its system under
+test (``cluster.system``, made through ``testbed.system``).
 
 Forked by the orchestrator's supervisor, or started by the user to join a running cluster
 (``testbed host NAME --join``). Creates its own ZeroMQ context. Runs commands in
@@ -25,9 +26,7 @@ import zmq
 from hosts.conductor_api import ConductorAPI
 from hosts.history import Emitter
 from hosts.injection import HoldTimeout, Injector
-from hosts.model.manager import ComputeManager
-from hosts.model.pci import PciDeviceUnavailable
-from testbed import secure, wire
+from testbed import secure, system, wire
 from testbed.launch import HostSpec, stacks_path
 from testbed.logs import HostLogHandler, install_in_host
 from testbed.operations import Operations
@@ -35,13 +34,14 @@ from testbed.transport import RemoteError, RpcTimeout, serve_one
 
 log = logging.getLogger("testbed.host")
 
-# What the orchestrator may ask of a host. A task command carries a task id and runs in a
+# What the orchestrator may ask of any host, whatever its system; the system's own commands
+# (``HostSystem.commands``) come after these. A task command carries a task id and runs in a
 # worker thread (so an audit and an evacuation race inside one host, as in Nova); its end is
 # reported to the conductor with ``task.done``.
 COMMANDS = Operations("host")
 task_command = partial(COMMANDS.declare, extra={"task": str})
 
-EXPECTED_FAILURES = (PciDeviceUnavailable, RemoteError, RpcTimeout, LookupError, HoldTimeout)
+EXPECTED_FAILURES = (RemoteError, RpcTimeout, LookupError, HoldTimeout)
 
 
 class HostProcess:
@@ -57,7 +57,9 @@ class HostProcess:
         )
         self.inject.report = self.conductor.trace
         self.inject.history = Emitter(spec.history_fd, spec.name)
-        self.manager = ComputeManager(spec.name, spec.config, self.conductor, self.inject)
+        make = system.host_factory(spec.config.cluster.system)
+        self.system = make(spec.name, spec.config, self.conductor, self.inject)
+        self.expected = EXPECTED_FAILURES + tuple(self.system.expected_failures)
         self.commands = self.ctx.socket(zmq.DEALER)
         self.commands.setsockopt(zmq.LINGER, 0)
         self.commands.setsockopt(zmq.IDENTITY, spec.name.encode())
@@ -65,10 +67,10 @@ class HostProcess:
         self.commands.connect(spec.commands)
 
     def run(self) -> None:
-        self.manager.init_host()
+        self.system.start()
         self.inject.armed = True
         self.conductor.call("service.register", host=self.name, pid=os.getpid())
-        log.info("host %s up (fixes: %s)", self.name, self.spec.config.cluster.tracker)
+        log.info("host %s up (%s)", self.name, self.system.report())
         for target in (self._heartbeat, self._periodic_audit):
             threading.Thread(target=target, name=target.__name__, daemon=True).start()
         # A signal writes a byte to this pipe (set_wakeup_fd), so SIGTERM ends the poll at
@@ -95,86 +97,32 @@ class HostProcess:
 
     # -- commands: each declared once; a task command runs in a worker thread --------------
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
-        op = COMMANDS.find(msg.op or "")
+        name = msg.op or ""
+        mine = name in COMMANDS or name not in self.system.commands
+        op = (COMMANDS if mine else self.system.commands).find(name)
+        target = self if mine else self.system
         body = op.check(msg.body)
         if "task" not in op.fields:
-            return op.handler(self, **body)
+            return op.handler(target, **body)
         task = body.pop("task")
-        self._start_task(op.name, task, lambda: op.handler(self, **body))
+        self._start_task(op.name, task, lambda: op.handler(target, **body))
         return {"accepted": task}
 
     @COMMANDS.declare("ping")
     def ping(self) -> dict[str, Any]:
-        return {"host": self.name, "pid": os.getpid()}
+        return {"host": self.name, "pid": os.getpid()} | self.system.report()
 
     @COMMANDS.declare("pci.view")
     def pci_view(self) -> list[dict]:
-        return self.manager.pci_view()
+        return self.system.resource_view()
 
     @COMMANDS.declare("inject")
     def arm(self, point: str, action: str) -> None:
         return self.inject.arm(point, action)
 
-    @task_command("build")
-    def build(self, uuid: str) -> None:
-        self.manager.build_and_run_instance(uuid)
-
-    @task_command("evacuate")
-    def evacuate(self, uuid: str, migration: int) -> None:
-        self.manager.evacuate_instance(uuid, migration)
-
-    @task_command("rebuild")
-    def rebuild(self, uuid: str) -> None:
-        self.manager.rebuild_instance(uuid)
-
-    @task_command("delete")
-    def delete(self, uuid: str) -> None:
-        self.manager.terminate_instance(uuid)
-
     @task_command("audit")
     def audit(self) -> None:
-        self.manager.update_available_resource()
-
-    # the move operations (hosts.model.moves), each one host's part of a move
-    @task_command("prep_resize")
-    def prep_resize(self, uuid: str, migration: int) -> None:
-        self.manager.prep_resize(uuid, migration)
-
-    @task_command("resize_instance")
-    def resize_instance(self, uuid: str, migration: int) -> None:
-        self.manager.resize_instance(uuid, migration)
-
-    @task_command("finish_resize")
-    def finish_resize(self, uuid: str, migration: int) -> None:
-        self.manager.finish_resize(uuid, migration)
-
-    @task_command("confirm_resize")
-    def confirm_resize(self, uuid: str, migration: int) -> None:
-        self.manager.confirm_resize(uuid, migration)
-
-    @task_command("revert_resize")
-    def revert_resize(self, uuid: str, migration: int) -> None:
-        self.manager.revert_resize(uuid, migration)
-
-    @task_command("finish_revert_resize")
-    def finish_revert_resize(self, uuid: str, migration: int) -> None:
-        self.manager.finish_revert_resize(uuid, migration)
-
-    @task_command("pre_live_migration")
-    def pre_live_migration(self, uuid: str, migration: int) -> None:
-        self.manager.pre_live_migration(uuid, migration)
-
-    @task_command("post_live_migration")
-    def post_live_migration(self, uuid: str, migration: int) -> None:
-        self.manager.post_live_migration(uuid, migration)
-
-    @task_command("shelve_offload")
-    def shelve_offload(self, uuid: str) -> None:
-        self.manager.shelve_offload_instance(uuid)
-
-    @task_command("unshelve")
-    def unshelve(self, uuid: str) -> None:
-        self.manager.unshelve_instance(uuid)
+        self.system.audit()
 
     def _start_task(self, op: str, task: str, fn: Callable[[], Any]) -> None:
         def run() -> None:
@@ -182,7 +130,7 @@ class HostProcess:
             ok, error, crashed = True, None, False
             try:
                 fn()
-            except EXPECTED_FAILURES as exc:
+            except self.expected as exc:
                 ok, error = False, f"{op} failed: {exc}"
                 log.warning(error)
             except Exception as exc:  # logged with its traceback; the host goes on
@@ -230,7 +178,7 @@ class HostProcess:
         self.inject.bind(f"periodic-{self.name}-{os.getpid()}")
         while interval > 0 and not self.stop.wait(interval):
             try:
-                self.manager.update_available_resource()
+                self.system.audit()
             except Exception:
                 log.exception("periodic update_available_resource failed; next run goes on")
         self.conductor.release()

@@ -1,7 +1,8 @@
 """The pytest plugin (``pytest11`` entry point ``testbed``): options, ini keys, a marker, the
 ``testbed_config``, ``cluster`` and ``run_scenario`` fixtures, and a report section on failure.
 
-Thin on purpose: configuration is ``testbed.config``'s, clusters and scenarios are the
+Thin on purpose: configuration is ``testbed.config``'s (its options become layers as the
+command line's flags do, ``orchestrator.cli.options``), clusters and scenarios are the
 orchestrator's. Loading the plugin (every pytest session of an environment where testbed is
 installed) must not start or import the cluster machinery: that happens inside the fixtures.
 Nothing a fixture starts may outlive its test.
@@ -21,17 +22,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from orchestrator.cli.options import option_layers, parse_set
 from orchestrator.run.render import allocations
-from testbed.config import (
-    SECTIONS,
-    TRACKERS,
-    Config,
-    Layer,
-    build,
-    option_layers,
-    parse_set,
-)
+from testbed.config import SECTIONS, Config, Layer, build
 from testbed.errors import ConfigError, TestbedError
+from testbed.fixes import PRESETS
 
 if TYPE_CHECKING:
     from orchestrator.cluster.cluster import Cluster
@@ -60,8 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--testbed-tracker",
-        choices=TRACKERS,
-        help="resource tracker of every host (ini: testbed_tracker)",
+        choices=tuple(PRESETS),
+        help="every host's fixes: all on (fixed) or none (buggy) (ini: testbed_tracker)",
     )
     group.addoption(
         "--testbed-delay",
@@ -245,9 +240,10 @@ def cluster(
     """A started cluster in ``tmp_path / "cluster"``; always closed (every host stopped by
     pid), whether the test passes, fails or is interrupted."""
     from orchestrator.cluster.cluster import Cluster
+    from orchestrator.history.recorder import for_run
 
     try:
-        made = Cluster(testbed_config, tmp_path / "cluster")
+        made = Cluster(testbed_config, tmp_path / "cluster", recorder=for_run)
     except ConfigError as exc:  # e.g. a cluster.host_entry that cannot be loaded
         _fail(exc)
     last: dict[str, dict[str, int]] = {}

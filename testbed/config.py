@@ -1,38 +1,37 @@
-"""Configuration: defaults, then layers (scenario, TOML file, command line), validated.
+"""Configuration: the schema and its layering. Defaults, then layers (a scenario's, a TOML
+file, overrides), then the cross-field checks (``testbed.validate``).
 
 Every section is a small dataclass; a layer is a plain mapping checked against them, so an
 unknown key, a wrong type or a negative duration is reported naming the key and the layer.
-It only turns layers into a ``Config`` or a ``ConfigError``: it must not read the environment,
-start anything, or decide what a value means at run time."""
+It only turns layers into a ``Config`` or a ``ConfigError``: it must not read the environment
+or a command line (the faces turn their flags into layers), start anything, or decide what a
+value means at run time."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from testbed import fields
 from testbed import fixes as fix_catalogue
 from testbed.errors import ConfigError
-from testbed.names import check_host
 from testbed.points import Address, parse_address
-from testbed.vocabulary import FAULTS
+from testbed.validate import validate
 
 # A configuration layer: where it comes from (named in errors), and its sections.
 Layer = tuple[str, Mapping[str, Any]]
 
-TRACKERS = ("buggy", "fixed")
-TRANSPORTS = ("ipc", "tcp")
-WAITS = ("fixed", "exponential")
 
 
 @dataclass
 class Cluster:
     hosts: list[str] = field(default_factory=lambda: ["host1", "host2"])
+    system: str = "model"  # the system under test (testbed.system.SYSTEMS)
     # The named fixes every host runs with (testbed.fixes). Setting ``tracker`` sets them all:
     # fixed = every fix on, buggy = none; once layered, ``tracker`` shows the set (fixes.label).
     tracker: str = "fixed"
@@ -130,37 +129,12 @@ SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "origins"
 FREE_FORM = {n for n in SECTIONS if getattr(_hints(Config)[n], "__origin__", 0) is dict}
 
 
-def _type_name(tp: Any) -> str:
-    return {float: "a number", int: "an integer", str: "a string", bool: "true or false"}.get(
-        tp, str(tp)
-    )
-
-
 def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     """Check (TOML) or convert (command-line string) one value to the declared type."""
-    origin = getattr(tp, "__origin__", None)
-    if origin is list:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{where}: '{key}' must be a list of names")
-        return list(value)
-    if isinstance(value, str) and tp is bool and value.lower() in ("true", "false"):
-        value = value.lower() == "true"  # from the command line (--set cluster.history=false)
-    if isinstance(value, str) and tp in (int, float):
-        try:
-            value = tp(value)
-        except ValueError:
-            raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got '{value}'") from None
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, tp) or (tp in (int, float) and isinstance(value, bool)):
-        raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}")
-    if tp in (int, float) and not math.isfinite(value):  # nan/inf would unbound a wait
-        raise ConfigError(f"{where}: '{key}' must be a finite number, got {value}")
-    if tp in (int, float) and value < 0:
-        raise ConfigError(f"{where}: '{key}' must not be negative, got {value}")
-    return value
+    try:
+        return fields.check(value, tp, text=True, bounded=True)
+    except fields.FieldError as exc:
+        raise ConfigError(f"{where}: '{key}' {exc}") from None
 
 
 # Keys of [cluster] that set the fixes, in the order one layer applies them: the tracker (all
@@ -176,11 +150,7 @@ def _merge_fixes(cluster: Cluster, raw: dict[str, Any], where: str) -> None:
         value = raw.pop(key)
         if key == "tracker":
             value = _coerce(value, str, "cluster.tracker", where)
-            if value not in TRACKERS:
-                raise ConfigError(
-                    f"{where}: 'cluster.tracker' must be one of {', '.join(TRACKERS)}: '{value}'"
-                )
-            cluster.fixes = list(fix_catalogue.ALL) if value == "fixed" else []
+            cluster.fixes = fix_catalogue.preset(value, where)
             continue
         bugs = fix_catalogue.check(_coerce(value, list[str], f"cluster.{key}", where), where)
         if key == "fixes":
@@ -231,87 +201,25 @@ def apply_layer(config: Config, layer: Mapping[str, Any], where: str) -> None:
         _merge_section(getattr(config, section), raw, section, where, config.origins)
 
 
-def validate(config: Config) -> Config:
-    """Cross-field checks: choices, host names, device counts, delay addresses."""
-    c = config.cluster
-    c.fixes = fix_catalogue.check(c.fixes, "'cluster.fixes'")
-    c.tracker = fix_catalogue.label(c.fixes)
-    if c.transport not in TRANSPORTS:
-        raise ConfigError(
-            f"'cluster.transport' must be one of {', '.join(TRANSPORTS)}: '{c.transport}'"
-        )
-    if not c.hosts or len(set(c.hosts)) != len(c.hosts):
-        raise ConfigError("'cluster.hosts' must name at least one host, each once")
-    for host in c.hosts:
-        check_host(host, "'cluster.hosts'")
-    for host in config.devices.hosts:
-        if host not in c.hosts:
-            raise ConfigError(f"'devices.hosts.{host}': unknown host '{host}'")
-    if config.checks.wait not in WAITS:
-        raise ConfigError(
-            f"'checks.wait' must be one of {', '.join(WAITS)}: '{config.checks.wait}'"
-        )
-    for name in ("delays", "faults", "holds"):
-        table = getattr(config, name)
-        for key, value in table.items():
-            try:  # hosts may come from a later layer, so addresses are checked last
-                parse_address(key, c.hosts)
-                for other in value if table is config.holds else ():
-                    parse_address(other, c.hosts)
-                if name == "delays" and value < 0:
-                    raise ConfigError(f"delay '{key}' must not be negative, got {value}")
-                if table is config.faults and value not in FAULTS:
-                    raise ConfigError(
-                        f"fault '{key}' must be one of {', '.join(FAULTS)}, got '{value}'"
-                    )
-            except ConfigError as exc:
-                where = config.origins.get(f"{name}.{key}")
-                raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
-    for key in ("trace", "joined"):
-        for host in getattr(c, key):
-            if host not in c.hosts:
-                raise ConfigError(f"'cluster.{key}': unknown host '{host}' (not in cluster.hosts)")
-    _check_listen(c)
-    _check_network(config)
-    return config
+def _is_table(section: str, key: str) -> bool:
+    if section not in SECTIONS or section in FREE_FORM:
+        return False
+    tp = _hints(_hints(Config)[section]).get(key)
+    return getattr(tp, "__origin__", None) is dict
 
 
-DIRECTIONS = ("both", "to_host", "from_host")  # which messages of a partitioned link are lost
-
-
-def _check_network(config: Config) -> None:
-    n = config.network
-    for key in ("partition", "delay", "jitter", "drop"):
-        for host, value in getattr(n, key).items():
-            if host not in config.cluster.hosts:
-                raise ConfigError(f"'network.{key}': unknown host '{host}'")
-            if key == "partition" and value not in DIRECTIONS:
-                raise ConfigError(
-                    f"'network.partition.{host}' must be one of {', '.join(DIRECTIONS)}: '{value}'"
-                )
-            if key == "drop" and value > 1:
-                raise ConfigError(f"'network.drop.{host}' is a fraction (0 to 1), got {value}")
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-def _check_listen(c: Cluster) -> None:
-    if not c.listen:
-        return
-    addr, sep, port = c.listen.removeprefix("tcp://").rpartition(":")
-    if not c.listen.startswith("tcp://") or not sep or not addr or not port.isdigit():
-        raise ConfigError(
-            f"'cluster.listen' must be tcp://ADDR:PORT (PORT 0: any), got '{c.listen}'"
-        )
-    if int(port) > 65535:
-        raise ConfigError(f"'cluster.listen': port {port} is out of range")
-    if c.transport != "tcp":
-        raise ConfigError("'cluster.listen' needs cluster.transport = \"tcp\"")
-    if not c.curve and addr not in _LOOPBACK:
-        raise ConfigError(
-            f"'cluster.curve' = false is for loopback only; '{c.listen}' listens on {addr}"
-        )
+def key_path(key: str) -> list[str]:
+    """A dotted key (``timeouts.rpc``) as the names of the tables it goes through, then the
+    key. The keys of free-form tables (``delays``) are point addresses, which contain dots
+    themselves; so are the keys of a section's tables (``devices.hosts.HOST``), host names
+    being FQDNs. An empty name in the result means the key is malformed."""
+    section, _, rest = key.strip().partition(".")
+    name, _, sub = rest.partition(".")
+    if section in FREE_FORM:
+        return [section, rest]
+    if sub and _is_table(section, name):
+        return [section, name, sub]
+    return key.strip().split(".")
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -326,92 +234,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
 
 
-def _is_table(section: str, key: str) -> bool:
-    if section not in SECTIONS or section in FREE_FORM:
-        return False
-    tp = _hints(_hints(Config)[section]).get(key)
-    return getattr(tp, "__origin__", None) is dict
-
-
-def parse_set(text: str) -> dict[str, Any]:
-    """``--set section.key=value`` (or ``section.table.key=value``) as a one-key layer."""
-    key, sep, value = text.partition("=")
-    section, _, rest = key.strip().partition(".")
-    # keys of free-form tables ("delays") are point addresses, which contain dots themselves;
-    # so are the keys of a section's tables ("devices.hosts.HOST"), host names being FQDNs
-    name, _, sub = rest.partition(".")
-    if section in FREE_FORM:
-        parts = [section, rest]
-    elif sub and _is_table(section, name):
-        parts = [section, name, sub]
-    else:
-        parts = key.strip().split(".")
-    if not sep or len(parts) < 2 or not all(parts):
-        raise ConfigError(f"--set '{text}' is not SECTION.KEY=VALUE (e.g. timeouts.rpc=3)")
-    layer: dict[str, Any] = {}
-    node = layer
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value.strip()
-    return layer
-
-
-def parse_delay(text: str) -> dict[str, Any]:
-    """``--delay HOST:POINT=SECONDS`` as a one-key layer."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise ConfigError(f"--delay '{text}' is not HOST:POINT=SECONDS")
-    parse_address(key.strip())
-    return {"delays": {key.strip(): value.strip()}}
-
-
 def build(layers: Iterable[Layer]) -> Config:
     """Defaults, then each layer in order (later wins), then the cross-field checks."""
     config = Config()
     for where, layer in layers:
         apply_layer(config, layer, where)
     return validate(config)
-
-
-def option_layers(
-    config_file: str | Path | None = None,
-    sets: Iterable[str] = (),
-    delays: Iterable[str] = (),
-    tracker: str | None = None,
-    check_timeout: str | None = None,
-    fix: Iterable[str] = (),
-    no_fix: Iterable[str] = (),
-    where: str = "",
-) -> list[Layer]:
-    """Options as layers, in the order they apply: the configuration file, each ``--set``,
-    each ``--delay``, the tracker, the check timeout (``checks.stop_after``), then each
-    ``--fix`` and ``--no-fix``. ``where`` names where they came from ("ini ", "command line ")
-    in front of each layer's name."""
-    layers: list[Layer] = []
-    if config_file:
-        layers.append((f"{where}config file '{config_file}'", read_toml(config_file)))
-    layers += [(f"{where}--set '{text}'", parse_set(text)) for text in sets]
-    layers += [(f"{where}--delay '{text}'", parse_delay(text)) for text in delays]
-    if tracker:
-        layers.append((f"{where}--tracker", {"cluster": {"tracker": tracker}}))
-    if check_timeout:
-        layers.append((f"{where}check timeout", {"checks": {"stop_after": check_timeout}}))
-    layers += [(f"{where}--fix '{bug}'", {"cluster": {"fix": [bug]}}) for bug in fix]
-    layers += [(f"{where}--no-fix '{bug}'", {"cluster": {"no_fix": [bug]}}) for bug in no_fix]
-    return layers
-
-
-def load(
-    layers: Iterable[Layer] = (),
-    config_file: str | Path | None = None,
-    sets: Iterable[str] = (),
-    delays: Iterable[str] = (),
-    tracker: str | None = None,
-    fix: Iterable[str] = (),
-    no_fix: Iterable[str] = (),
-) -> Config:
-    """Defaults, then ``layers`` (e.g. a scenario's), the file, ``--set``, ``--delay``, tracker,
-    ``--fix``, ``--no-fix``."""
-    return build(
-        [*layers, *option_layers(config_file, sets, delays, tracker, fix=fix, no_fix=no_fix)]
-    )

@@ -1,11 +1,13 @@
 """The catalogue of named fixes: Nova's resource-audit races, each a fix that can be on or off.
 
-Every host runs with a set of fixes (``cluster.fixes``); the hosts' resource tracker and compute
-manager ask ``bug in fixes`` where Nova's code changed. ``tracker = "fixed"`` is every fix on,
-``tracker = "buggy"`` every fix off; ``--fix BUG`` / ``--no-fix BUG`` turn one on or off on top
-of whatever the earlier layers said. Each entry names the race, what Nova's fix does, the
-built-in scenario that makes the race happen and Nova's regression test it mirrors; the
-README's catalogue table is checked against it.
+Every host runs with a set of fixes (``cluster.fixes``), and that set alone decides how it
+behaves: the hosts' resource tracker asks ``bug in fixes`` where Nova's code changed. The two
+named sets are ``PRESETS``: ``tracker = "fixed"`` is every fix on, ``tracker = "buggy"`` every
+fix off; ``--fix BUG`` / ``--no-fix BUG`` turn one on or off on top of whatever the earlier
+layers said. ``tracker`` is an input that sets the fixes and, once layered, only their
+``label``. Each entry names the race, what Nova's fix does, the built-in scenario that makes
+the race happen and Nova's regression test it mirrors; the README's catalogue table is checked
+against it.
 
 Data and naming only: it must not import the hosts or the orchestrator, nor decide anything at
 run time.
@@ -82,6 +84,10 @@ CATALOGUE: tuple[Fix, ...] = (
 FIXES: dict[str, Fix] = {f.bug: f for f in CATALOGUE}
 ALL: tuple[str, ...] = tuple(FIXES)
 
+# The named sets of fixes (``cluster.tracker``, ``--tracker``, a scenario's ``outcomes`` keys),
+# in the order they are shown and run: none on, every one on.
+PRESETS: dict[str, frozenset[str]] = {"buggy": frozenset(), "fixed": frozenset(ALL)}
+
 
 def check(bugs: Iterable[str], where: str) -> list[str]:
     """The bugs, in catalogue order, each known; an unknown one is refused naming it."""
@@ -92,15 +98,22 @@ def check(bugs: Iterable[str], where: str) -> list[str]:
     return [b for b in ALL if b in bugs]
 
 
+def preset(name: str, where: str) -> list[str]:
+    """The fixes a named set turns on, in catalogue order; an unknown name is refused."""
+    if name not in PRESETS:
+        names = ", ".join(PRESETS)
+        raise ConfigError(f"{where}: 'cluster.tracker' must be one of {names}: '{name}'")
+    return [b for b in ALL if b in PRESETS[name]]
+
+
 def label(fixes: Iterable[str]) -> str:
-    """How a set of fixes is shown: ``fixed`` (all on), ``buggy`` (all off), or the command
-    line that makes it from the nearer of the two, e.g. ``fixed --no-fix 1879878``."""
-    on = set(fixes)
+    """How a set of fixes is shown: its preset's name (``fixed``: all on, ``buggy``: all off),
+    or the command line that makes it from the nearer preset, e.g. ``fixed --no-fix 1879878``."""
+    on = frozenset(fixes)
+    for name, bugs in PRESETS.items():
+        if on == bugs:
+            return name
     off = [b for b in ALL if b not in on]
-    if not off:
-        return "fixed"
-    if not on:
-        return "buggy"
     if len(off) <= len(on):
         return "fixed " + " ".join(f"--no-fix {b}" for b in off)
     return "buggy " + " ".join(f"--fix {b}" for b in ALL if b in on)

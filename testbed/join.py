@@ -14,11 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from testbed.config import Config, apply_layer, validate
+from testbed.config import Config, apply_layer
 from testbed.errors import ConfigError
 from testbed.launch import HostSpec
 from testbed.names import check_host
 from testbed.secure import Curve
+from testbed.validate import validate
 
 VERSION = 1
 

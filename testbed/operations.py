@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed import fields
 from testbed.wire import WireError
 
 _SCALARS = (str, int, float, bool, list, dict)
@@ -49,13 +50,6 @@ class Field:
     type: type
     required: bool
     default: Any = None
-
-    def accepts(self, value: Any) -> bool:
-        if isinstance(value, bool) and self.type is not bool:
-            return False  # JSON true is no integer here, though Python says so
-        if self.type is float:
-            return isinstance(value, int | float)
-        return isinstance(value, self.type)
 
 
 def signature_fields(fn: Callable, where: str, skip: tuple[str, ...] = ()) -> dict[str, Field]:
@@ -94,9 +88,11 @@ class Operation:
                     raise WireError(f"op '{self.name}': missing field '{f.name}'")
                 continue
             found += 1
-            value = body[f.name]
-            if type(value) is not f.type and not f.accepts(value):  # the exact type: accepted
-                raise WireError(f"op '{self.name}': field '{f.name}' has the wrong type")
+            try:
+                fields.check(body[f.name], f.type)
+            except fields.FieldError as exc:
+                why = f"field '{f.name}' has the wrong type ({exc})"
+                raise WireError(f"op '{self.name}': {why}") from None
         if found != len(body):  # a key that is no field (counted: no set per request)
             extra = sorted(set(body) - set(self.fields))
             raise WireError(f"op '{self.name}': unknown field '{extra[0]}'")
@@ -127,17 +123,21 @@ class Operations:
             raise TypeError(f"{self.server} op '{name}' declares no {missing[0]}")
 
         def decorate(handler: Callable) -> Callable:
-            if name in self._ops:
-                raise TypeError(f"{self.server} op '{name}' is declared twice")
             params = list(inspect.signature(handler).parameters.values())[1:]
-            fields = {n: Field(n, t, True) for n, t in (extra or {}).items()}
+            body = {n: Field(n, t, True) for n, t in (extra or {}).items()}
             context = tuple(p.name for p in params if p.name in self.context)
-            fields |= signature_fields(handler, f"{self.server} op '{name}'", skip=context)
+            body |= signature_fields(handler, f"{self.server} op '{name}'", skip=context)
             doc = inspect.cleandoc(handler.__doc__ or "").split("\n\n")[0].replace("\n", " ")
-            self._ops[name] = Operation(name, handler, fields, doc, meta, context)
+            self.add(Operation(name, handler, body, doc, meta, context))
             return handler
 
         return decorate
+
+    def add(self, op: Operation) -> None:
+        """Add an operation whose fields are declared elsewhere (a user action's)."""
+        if op.name in self._ops:
+            raise TypeError(f"{self.server} op '{op.name}' is declared twice")
+        self._ops[op.name] = op
 
     def call(self, target: Any, op: str | None, body: Any, **context: Any) -> Any:
         """Check the body and run the handler on ``target`` (the server object)."""

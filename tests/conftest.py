@@ -5,8 +5,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 import pytest  # noqa: E402
 
+from orchestrator.cli.options import load  # noqa: E402
 from orchestrator.cluster.cluster import Cluster  # noqa: E402
-from testbed.config import load  # noqa: E402
+from orchestrator.history.recorder import for_run  # noqa: E402
 
 pytest_plugins = ["pytester"]  # inner pytest sessions (tests/test_plugin.py)
 
@@ -25,7 +26,7 @@ def make_cluster(tmp_path):
 
     def make(*sets: str, delays: tuple[str, ...] = (), tracker: str = "fixed") -> Cluster:
         config = load(sets=[*FAST, *sets], delays=list(delays), tracker=tracker)
-        cluster = Cluster(config, tmp_path / f"run{len(made)}")
+        cluster = Cluster(config, tmp_path / f"run{len(made)}", recorder=for_run)
         made.append(cluster)
         cluster.start()
         return cluster

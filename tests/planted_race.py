@@ -1,15 +1,18 @@
 """A host-model variant with a race planted where the explorer was never told to look: the
-build path against the audit, on one host, with the evacuation path left fixed.
+build path against the audit, on one host.
 
 The planted bug: the audit counts a server that is still building among those whose devices
-may be removed (``ALLOW_RESOURCE_REMOVAL``), as if it were deleted. A build claims and
+may be removed (``allow_resource_removal``), as if it were deleted. A build claims and
 allocates its devices under the lock, spawns, and only then marks the server active: an audit
 that lists the host's servers between the claim and that save frees the new server's devices.
-Its fixed twin marks the server active inside the claim's critical section, so the audit can
-never see it building with devices.
 
-Used as ``cluster.host_entry = "planted_race:main"`` (``tests/`` is on the path of the test
-session and of the hosts it forks): ``buggy`` is the planted variant, ``fixed`` its twin.
+Like every difference of the model, the set of fixes decides it: the planted race is bug
+2025480's mistake (the audit frees the devices of a server that is just starting) on another
+path, so that fix's switch covers it too. With 2025480 on (``fixed``), a building server keeps
+its resources and the variant is the model itself; with it off (``buggy``), the race is there.
+
+Planted through the model's one seam (``hosts.model.manager``): used as ``cluster.host_entry =
+"planted_race:main"`` (``tests/`` is on the path of the test session and of the hosts it forks).
 """
 
 from __future__ import annotations
@@ -17,24 +20,20 @@ from __future__ import annotations
 from typing import Any
 
 from hosts import process
-from hosts.model import resource_tracker as rt
+from hosts.model.manager import ComputeManager
+from hosts.model.resource_tracker import ResourceTracker
 from testbed.vocabulary import VmState
 
-
-class PlantedRace(rt.ResourceTracker):
-    ALLOW_RESOURCE_REMOVAL = (*rt.ResourceTracker.ALLOW_RESOURCE_REMOVAL, VmState.BUILDING)
+FIX = "2025480"
 
 
-class PlantedRaceFixed(PlantedRace):
-    def instance_claim(self, instance: dict[str, Any]) -> None:
-        self.inject("build.claim")
-        with self.lock:
-            self.pci_tracker.claim_instance(instance["uuid"], instance["pci_count"])
-            self.pci_tracker.allocate_instance(instance["uuid"])
-            self._save()
-            self.conductor.instance_save(instance["uuid"], vm_state=VmState.ACTIVE)
+class PlantedRace(ResourceTracker):
+    def _allow_resource_removal(self, instance: dict[str, Any]) -> bool:
+        if instance["vm_state"] == VmState.BUILDING and FIX not in self.fixes:
+            return True  # the planted bug
+        return super()._allow_resource_removal(instance)
 
 
 def main(*args: Any) -> None:
-    rt.TRACKERS.update(buggy=PlantedRace, fixed=PlantedRaceFixed)
+    ComputeManager.tracker_class = PlantedRace
     process.main(*args)

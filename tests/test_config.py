@@ -1,4 +1,6 @@
-"""Unit tests of testbed.config (layers, validation) and of the CLI's configuration errors.
+"""Unit tests of the configuration: testbed.config (schema, layers), testbed.validate (the
+cross-field checks), the flags that become layers (orchestrator.cli.options) and the CLI's
+configuration errors.
 
 The CLI cases only use errors detected before any cluster starts, so each run is fast.
 """
@@ -11,9 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from testbed.config import Config, load, parse_delay, parse_set, validate
+from orchestrator.cli.options import load, parse_delay, parse_set
+from testbed.config import Config, key_path
 from testbed.errors import ConfigError
 from testbed.points import POINTS, Address
+from testbed.validate import validate
 
 CLI_TIMEOUT = 60  # bound on one CLI run (they take well under a second)
 
@@ -87,6 +91,19 @@ def test_parse_set_and_parse_delay_build_one_key_layers():
     assert parse_set("timeouts.rpc=3") == {"timeouts": {"rpc": "3"}}
     assert parse_set("devices.hosts.host1 = 2") == {"devices": {"hosts": {"host1": "2"}}}
     assert parse_delay("*:audit.start=0.5") == {"delays": {"*:audit.start": "0.5"}}
+
+
+def test_a_dotted_key_splits_by_the_schema():
+    """Host names (FQDNs) and point addresses have dots of their own: only the schema says
+    where a key's path ends."""
+    assert key_path("timeouts.rpc") == ["timeouts", "rpc"]
+    assert key_path("delays.h.example.org:audit.start") == ["delays", "h.example.org:audit.start"]
+    assert key_path("devices.hosts.h.example.org") == ["devices", "hosts", "h.example.org"]
+    assert key_path("network.delay.h.example.org") == ["network", "delay", "h.example.org"]
+    assert key_path("timeouts.rpc.x") == ["timeouts", "rpc", "x"]  # no table: one key too many
+    assert parse_set("network.delay.h.example.org=0.1") == {
+        "network": {"delay": {"h.example.org": "0.1"}}
+    }
 
 
 # -- configuration errors (load) ----------------------------------------------------------

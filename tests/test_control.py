@@ -119,3 +119,25 @@ def test_stopped_host_is_seen_down_and_comes_back(up) -> None:
     while u.status()["hosts"]["host2"]["state"] != "up" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert u.status()["hosts"]["host2"]["state"] == "up"
+
+
+def test_a_scenario_s_steps_are_commands_too(up) -> None:
+    """The waits, the network's faults and the fields a step has (``until``, ``wait``) are
+    commands with the step's names in kebab case."""
+    u = up("--set", "cluster.audit_interval=0")
+    made = u.run("create-server", "vm1", "--host", "host1", "--no-wait")
+    assert made.returncode == 0, made.stderr
+    assert u.run("wait-server", "vm1", "host1").stdout.strip() == "vm1 is active on host1"
+    assert u.run("audit", "host2", "--no-wait").stdout.strip() == "audit on host2: started"
+    assert u.run("wait-idle").returncode == 0
+    assert u.run("partition", "host2", "--direction", "to_host").returncode == 0
+    assert u.run("heal").stdout.strip() == "healed"
+    assert u.run("kill", "host1").returncode == 0
+    assert u.run("wait-down", "host1").stdout.strip() == "host1 is down"
+    out = u.run("evacuate", "vm1", "--until", "claimed", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["dest"] == "host2", out.stderr
+    assert u.run("wait-server", "vm1", "host2").returncode == 0
+    assert u.run("restart", "host1").returncode == 0
+    assert u.run("wait-up", "host1").returncode == 0
+    assert u.run("check", "--expect", "vm1:host1=0", "--expect", "vm1:host2=1").returncode == 0
+    assert u.run("create-server", "vm2", "--pci", "-1").returncode == 1  # the step's check

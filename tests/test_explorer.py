@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from helpers import run_cli, run_json
 
+from orchestrator.cli.options import option_layers
 from orchestrator.explore import explorer, minimize
 from orchestrator.explore.strategies.dpor import Dpor
 from orchestrator.explore.strategies.randomized import Randomized
 from orchestrator.run import runner
 from orchestrator.run import scenario as sc
-from testbed.config import option_layers
 
 NOVA_ORDER = (
     "audit.instance_list < evacuate.set_host < instance.drop_migration_context"

@@ -76,11 +76,11 @@ def test_a_step_cut_off_by_a_kill_must_say_it_may_fail(run_scenario, tmp_path) -
 
 
 def test_a_sweep_trial_whose_kill_never_fires_is_inconclusive(tmp_path) -> None:
+    from orchestrator.cli.options import load
     from orchestrator.run import sweep
-    from testbed.config import load
 
     config = load(sets=["cluster.audit_interval=0", "timeouts.service_down_time=0.15"])
     # the source runs no evacuation step: a kill there never fires
     t = sweep.trial(config, "source", "host1", "evacuate.claim", "host1", "host2", str(tmp_path))
-    assert (t.fired, t.outcome, t.ok) == (False, "INCONCLUSIVE", False)
-    assert t.inconclusive == ["the kill at host1:evacuate.claim never fired"]
+    assert (t.fired, t.outcome, t.result.ok) == (False, "inconclusive", False)
+    assert t.result.inconclusive == ["the kill at host1:evacuate.claim never fired"]

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from orchestrator.cli.options import load
 from orchestrator.holds.board import Board
 from orchestrator.holds.explorer_policy import ExplorerPolicy
 from orchestrator.holds.policy import OrderingPolicy
-from testbed.config import load
 
 
 @contextmanager

@@ -134,7 +134,7 @@ def test_peer_without_the_clusters_keys_gets_no_answer_and_is_logged(tmp_path, p
 
 
 def test_listen_and_curve_configuration_errors() -> None:
-    from testbed.config import load
+    from orchestrator.cli.options import load
     from testbed.errors import ConfigError
 
     with pytest.raises(ConfigError, match="'cluster.listen' must be tcp://ADDR:PORT"):

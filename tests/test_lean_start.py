@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,8 +57,21 @@ def test_listing_commands_load_no_cluster_machinery(argv: list[str]) -> None:
     assert got["heavy"] == []
 
 
-# The command line's other faces: a command named on the command line builds its parser alone.
-FACES = tuple(f"orchestrator.cli.{m}" for m in ("control", "explore", "join", "show"))
+# The command line's modules, one a command (the control commands share one): a command named on
+# the command line builds its parser alone and loads no other command's module.
+COMMANDS = {
+    "run": "run",
+    "explore": "explore",
+    "sweep": "sweep",
+    "up": "control",
+    "show": "show",
+    "host": "join",
+    "points": "points",
+    "scenarios": "scenarios",
+}
+FACES = tuple(sorted({f"orchestrator.cli.{m}" for m in COMMANDS.values()}))
+# what every command may load besides its own module: the dispatch and the configuration flags
+SHARED = {"orchestrator.cli.main", "orchestrator.cli.options"}
 FACES_PROBE = """
 import contextlib, io, json, sys
 from orchestrator.cli.main import main
@@ -70,15 +84,28 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("orchestrator.cli
 """
 
 
-@pytest.mark.parametrize("argv", [["run", "--help"], ["points"], ["scenarios"]])
+@pytest.mark.parametrize(
+    "argv", [["run", "--help"], ["sweep", "--help"], ["points"], ["scenarios"], ["show", "--help"]]
+)
 def test_a_named_command_builds_its_parser_alone(argv: list[str]) -> None:
     out = subprocess.run(
         [sys.executable, "-c", FACES_PROBE, *argv], capture_output=True, text=True, timeout=30
     )
     assert out.returncode == 0, out.stderr
-    loaded = json.loads(out.stdout)
-    assert "orchestrator.cli.main" in loaded
-    assert not set(FACES) & set(loaded)
+    loaded = set(json.loads(out.stdout))
+    own = f"orchestrator.cli.{COMMANDS[argv[0]]}"
+    assert {"orchestrator.cli.main", own} <= loaded
+    assert loaded - SHARED == {own}
+
+
+def test_every_command_module_is_listed_here() -> None:
+    """A new command's module joins COMMANDS, so that the checks above cover it."""
+    from orchestrator.cli import main
+
+    here = Path(main.__file__).parent
+    modules = {p.stem for p in here.glob("*.py")} - {"__init__", "__main__"}
+    helpers = {"main", "options", "progress", "script"}  # not commands
+    assert modules - helpers == set(COMMANDS.values())
 
 
 def test_every_command_is_still_listed_and_each_parses_alone() -> None:
@@ -131,7 +158,7 @@ print(json.dumps({"code": code, "loaded": sorted(sys.modules)}))
 # What a passing `testbed run` needs none of: the other commands, the explorer, the join
 # document, the timeline page (written for failing runs).
 NOT_FOR_A_RUN = (
-    *FACES,
+    *(f for f in FACES if f != "orchestrator.cli.run"),
     "orchestrator.explore.explorer",
     "orchestrator.holds.explorer_policy",
     "orchestrator.history.timeline",

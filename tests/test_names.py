@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
+from orchestrator.cli.options import load
 from orchestrator.run.checks import Expect
 from orchestrator.run.scenario import BUILTIN
-from testbed.config import load
 from testbed.errors import ConfigError
 from testbed.names import peer_tag, problem
 from testbed.points import parse_address

@@ -9,8 +9,8 @@ import time
 import pytest
 from helpers import wait_for_file_text
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.network import FROM_HOST, TO_HOST, Network
-from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
 

@@ -52,7 +52,7 @@ def test_a_hold_never_released_times_out_naming_what_it_waited_for(make_cluster)
 
 
 def test_holds_on_unknown_points_or_hosts_are_config_errors() -> None:
-    from testbed.config import load
+    from orchestrator.cli.options import load
     from testbed.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown injection point 'audit.nope'"):
@@ -62,13 +62,14 @@ def test_holds_on_unknown_points_or_hosts_are_config_errors() -> None:
 
 
 def test_check_on_a_live_cluster_is_inconclusive_once_a_hold_timed_out(make_cluster) -> None:
-    from orchestrator.control import commands as control
+    from orchestrator.control.commands import COMMANDS
 
     cluster = make_cluster("holds.host2:audit.start=host2:evacuate.claim", "timeouts.hold=0.3")
-    assert control.check(cluster, [])["outcome"] == "pass"  # nothing reached yet: no reason
+    nothing_yet = COMMANDS.call(cluster, "check", {"expect": []})
+    assert nothing_yet["outcome"] == "pass"  # nothing reached yet: no reason
     with pytest.raises(ApiError):
         cluster.api.audit("host2")
-    out = control.check(cluster, [])
+    out = COMMANDS.call(cluster, "check", {"expect": []})
     assert (out["outcome"], out["ok"]) == ("inconclusive", False)
     assert out["inconclusive"][0].startswith("audit on host2 (task "), out
     assert "host2:audit.start held 0.3 s waiting for host2:evacuate.claim" in out["inconclusive"][0]

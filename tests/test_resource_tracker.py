@@ -12,11 +12,16 @@ import pytest
 
 from hosts.conductor_api import ConductorAPI
 from hosts.model.pci import PciDeviceUnavailable, PciDevTracker, make_devices
-from hosts.model.resource_tracker import TRACKERS, BuggyResourceTracker, ResourceTracker
+from hosts.model.resource_tracker import ResourceTracker
+from testbed.fixes import ALL, PRESETS
 from testbed.points import POINTS
 from testbed.vocabulary import MIGRATION_FINISHED, DeviceStatus
 
 JOIN = 5.0  # bound on every join of a thread expected to finish
+BUGGY, FIXED = PRESETS["buggy"], PRESETS["fixed"]
+# 1896463 alone, and every fix but it: only that fix decides how an evacuation finishes
+ONLY_1896463 = frozenset({"1896463"})
+ALL_BUT_1896463 = frozenset(ALL) - ONLY_1896463
 
 
 class FakeConductor:
@@ -94,11 +99,12 @@ class RecordingInjector:
             hook()
 
 
-def make_rt(cls=ResourceTracker, host="host2", devices=2, instances=(), migrations=()):
+def make_rt(fixes=FIXED, host="host2", devices=2, instances=(), migrations=()):
     log = []
     conductor = FakeConductor(host, log, instances, migrations)
     inject = RecordingInjector(log)
-    rt = cls(host, PciDevTracker(make_devices(devices, "8086", "154c")), conductor, inject)
+    pci = PciDevTracker(make_devices(devices, "8086", "154c"))
+    rt = ResourceTracker(host, pci, conductor, inject, fixes)
     inject.rt = rt
     return rt, conductor, inject, log
 
@@ -153,8 +159,10 @@ def test_fake_conductor_has_the_conductor_api_method_names():
         assert callable(getattr(FakeConductor, name))
 
 
-def test_trackers_by_name():
-    assert TRACKERS == {"fixed": ResourceTracker, "buggy": BuggyResourceTracker}
+def test_the_tracker_runs_with_exactly_the_fixes_it_is_given():
+    assert make_rt()[0].fixes == frozenset(ALL)
+    assert make_rt(BUGGY)[0].fixes == frozenset()
+    assert make_rt(["1879878"])[0].fixes == {"1879878"}
 
 
 # -- the audit ------------------------------------------------------------------------------
@@ -345,11 +353,11 @@ def test_free_instance_saves_only_when_something_was_freed():
 # -- finishing an evacuation ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [ResourceTracker, BuggyResourceTracker])
-def test_finish_evacuation_sets_host_drops_context_marks_done_in_order(cls):
+@pytest.mark.parametrize("fixes", [FIXED, BUGGY], ids=["fixed", "buggy"])
+def test_finish_evacuation_sets_host_drops_context_marks_done_in_order(fixes):
     mig = migration(status="pre-migrating")
     rt, conductor, _, log = make_rt(
-        cls, instances=[instance("vm1", host="host1")], migrations=[mig]
+        fixes, instances=[instance("vm1", host="host1")], migrations=[mig]
     )
     rt.finish_evacuation(conductor.instances["vm1"], mig)
     assert log == [
@@ -367,10 +375,14 @@ def test_finish_evacuation_sets_host_drops_context_marks_done_in_order(cls):
     assert conductor.migration_saves == [(7, "done")]
 
 
-@pytest.mark.parametrize("cls, locked", [(ResourceTracker, True), (BuggyResourceTracker, False)])
-def test_finish_evacuation_runs_under_the_lock_only_when_fixed(cls, locked):
+@pytest.mark.parametrize(
+    "fixes, locked",
+    [(FIXED, True), (ONLY_1896463, True), (BUGGY, False), (ALL_BUT_1896463, False)],
+    ids=["fixed", "only-1896463", "buggy", "all-but-1896463"],
+)
+def test_finish_evacuation_runs_under_the_lock_only_with_fix_1896463(fixes, locked):
     mig = migration(status="pre-migrating")
-    rt, conductor, inject, _ = make_rt(cls, migrations=[mig])
+    rt, conductor, inject, _ = make_rt(fixes, migrations=[mig])
     rt.finish_evacuation(instance("vm1", host="host1"), mig)
     assert inject.locked_at == {
         "evacuate.set_host": locked,
@@ -381,7 +393,7 @@ def test_finish_evacuation_runs_under_the_lock_only_when_fixed(cls, locked):
 
 def test_fixed_finish_evacuation_blocks_while_the_lock_is_held():
     mig = migration(status="pre-migrating")
-    rt, conductor, inject, log = make_rt(ResourceTracker, migrations=[mig])
+    rt, conductor, inject, log = make_rt(FIXED, migrations=[mig])
     assert rt.lock.acquire(timeout=JOIN)
     try:
         t, errors = run_in_thread(rt.finish_evacuation, instance("vm1", host="host1"), mig)
@@ -399,7 +411,7 @@ def test_fixed_finish_evacuation_blocks_while_the_lock_is_held():
 
 def test_buggy_finish_evacuation_does_not_wait_for_the_lock():
     mig = migration(status="pre-migrating")
-    rt, conductor, _, _ = make_rt(BuggyResourceTracker, migrations=[mig])
+    rt, conductor, _, _ = make_rt(BUGGY, migrations=[mig])
     assert rt.lock.acquire(timeout=JOIN)
     try:
         t, errors = run_in_thread(rt.finish_evacuation, instance("vm1", host="host1"), mig)
@@ -415,13 +427,13 @@ def test_buggy_finish_evacuation_does_not_wait_for_the_lock():
 # -- the race, interleaved deterministically -------------------------------------------------
 
 
-def _race(cls):
+def _race(fixes):
     """Bug 1896463's interleaving: the move claim is made; the audit loads its instance list
     (vm1's host is still host1); at ``audit.migration_list`` the evacuation tries to finish;
     then the audit loads the migrations and cleans up."""
     mig = migration(status="accepted")
     rt, conductor, inject, log = make_rt(
-        cls, devices=1, instances=[instance("vm1", host="host1")], migrations=[mig]
+        fixes, devices=1, instances=[instance("vm1", host="host1")], migrations=[mig]
     )
     rt.rebuild_claim(conductor.instances["vm1"], mig)
     finisher = {}
@@ -446,7 +458,7 @@ def _race(cls):
 
 
 def test_race_buggy_tracker_loses_the_evacuated_instances_device():
-    rt, conductor, log, freed, finisher = _race(BuggyResourceTracker)
+    rt, conductor, log, freed, finisher = _race(BUGGY)
     assert finisher["finished_in_audit"] is True
     assert freed == ["vm1"]
     assert rt.pci_tracker.bound("vm1") == 0  # vm1 runs on host2 with no device
@@ -458,7 +470,7 @@ def test_race_buggy_tracker_loses_the_evacuated_instances_device():
 
 
 def test_race_fixed_tracker_keeps_the_evacuated_instances_device():
-    rt, conductor, log, freed, finisher = _race(ResourceTracker)
+    rt, conductor, log, freed, finisher = _race(FIXED)
     assert finisher["finished_in_audit"] is False
     assert freed == []
     assert rt.pci_tracker.bound("vm1") == 1

@@ -1,5 +1,5 @@
-"""Scenario files: the README's example works as documented; malformed files exit 2 with one
-line naming the step and the key."""
+"""Scenario files: the example of docs/scenarios.md works as documented; malformed files exit 2
+with one line naming the step and the key."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from orchestrator.run import scenario as sc
 from orchestrator.run.steps import STEPS
 from testbed.errors import ConfigError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 
 
-def readme_example() -> str:
-    text = README.read_text()
+def documented_example() -> str:
+    text = PAGE.read_text()
     block = text.split("<!-- scenario-example -->", 1)[1]
     return re.search(r"```toml\n(.*?)```", block, re.S).group(1)
 
 
 @pytest.mark.parametrize("tracker,code", [("fixed", 0), ("buggy", 1)])
-def test_readme_example_runs_as_documented(tracker: str, code: int, tmp_path) -> None:
+def test_the_documented_example_runs_as_documented(tracker: str, code: int, tmp_path) -> None:
     path = tmp_path / "three-hosts.toml"
-    path.write_text(readme_example())
+    path.write_text(documented_example())
     rc, out = run_json("run", str(path), "--tracker", tracker, "--run-dir", str(tmp_path))
     assert rc == code, out
     assert set(out["pids"]) == {"orchestrator", "alpha", "beta", "gamma"}
@@ -39,7 +39,7 @@ def test_readme_example_runs_as_documented(tracker: str, code: int, tmp_path) ->
 
 
 def test_every_step_is_documented() -> None:
-    text = README.read_text()
+    text = PAGE.read_text()
     for name in STEPS:
         assert f"`{name}`" in text, name
 
@@ -122,19 +122,32 @@ def test_load_with_config_layers_the_scenario_first_and_checks_names(tmp_path: P
 
 
 def test_a_step_declares_its_fields_by_its_signature() -> None:
-    """A step's fields are its parameters: a new step needs one declaration, and a parameter
-    whose type a scenario file cannot give is refused where it is declared."""
-    from orchestrator.run.steps import REQUIRED, STEPS, step
+    """A step's fields are its action's parameters: a new step needs one declaration, and a
+    parameter whose type a scenario file cannot give is refused where it is declared."""
+    from orchestrator.run.action import ACTIONS, action
+    from orchestrator.run.steps import REQUIRED
 
     assert STEPS["evacuate"].fields == {
         "server": (str, REQUIRED),
-        "to": (str, ""),
+        "to": (str, None),
         "until": (str, "done"),
     }
     assert STEPS["check"].fields == {"expect": (list, REQUIRED)}
-    with pytest.raises(TypeError, match="step odd, parameter 'when': .* has no wire type"):
+    with pytest.raises(TypeError, match="action odd, parameter 'when': .* has no wire type"):
 
-        @step("odd", "a step with a field no scenario can write")
+        @action("odd", "a step with a field no scenario can write")
         def _odd(c, when: object) -> None: ...
 
-    assert "odd" not in STEPS
+    assert "odd" not in STEPS and "odd" not in ACTIONS
+
+
+def test_an_older_way_to_say_not_given_still_means_the_default(tmp_path, caplog) -> None:
+    """``to = ""`` and ``pci = -1`` meant "not given" before fields could be absent; they
+    still do, with a one-line notice naming the step and the key."""
+    path = tmp_path / "old.toml"
+    path.write_text(STEP + 'pci = -1\nhost = ""\n[[steps]]\ndo = "heal"\nhost = ""\n')
+    with caplog.at_level("WARNING"):
+        scenario = sc.load(str(path))
+    assert [s.args for s in scenario.steps] == [{"server": "vm1"}, {}]
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 3 and "step 1 (create_server): pci = -1 is" in notices[0]

@@ -7,11 +7,11 @@ import pytest
 from helpers import wait_gone
 
 from orchestrator.run import scenario as sc
-from testbed.config import TRACKERS
+from testbed.fixes import PRESETS
 
 
 # cell-evacuation (64 hosts) has its own test, which also reads every destination's log
-@pytest.mark.parametrize("tracker", TRACKERS)
+@pytest.mark.parametrize("tracker", PRESETS)
 @pytest.mark.parametrize("name", [n for n in sc.builtin_names() if n != "cell-evacuation"])
 def test_builtin_scenario(run_scenario, name: str, tracker: str) -> None:
     expected = sc.load(name).outcomes[tracker]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import signal
 
-from orchestrator.cluster.invariants import check_invariants
-from orchestrator.run.checks import Expect, check_allocations
-from testbed.config import Checks, load
+from orchestrator.cli.options import load
+from orchestrator.run.checks import Expect, check_allocations, check_invariants
+from testbed.config import Checks
 
 LONG = Checks(stop_after=60.0, wait_min=0.01)  # a policy that would retry for a minute
 

@@ -1,8 +1,8 @@
 """The timeline page in a real headless Chromium: it renders without a console error, every
 lane and the highlighted events are on screen, hovering an event shows its record, and a
 screenshot is saved (``TESTBED_SCREENSHOTS=DIR`` saves them there too: ``timeline.png``, the
-top of the page, and ``timeline-race.png``, the columns around the freed device; the README
-shows the copies in docs/).
+top of the page, and ``timeline-race.png``, the columns around the freed device;
+docs/exploration.md shows the copies).
 
 Skipped, with the reason, where Chromium or playwright is not installed."""
 

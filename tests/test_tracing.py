@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hosts.injection import Injector
-from testbed.config import load
+from orchestrator.cli.options import load
 
 HOSTS = "cluster.hosts=host1,host2,host3"
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from orchestrator.cli.main import build_parser
-from orchestrator.cluster.state import State
+from orchestrator.model.store import ModelStore
 from testbed.vocabulary import MIGRATION_FINISHED, SIGNALS, MigrationStatus, VmState
 
 
@@ -17,7 +17,7 @@ def test_the_control_cli_offers_every_signal() -> None:
 
 
 def test_names_are_stored_and_sent_as_plain_strings(tmp_path: Path) -> None:
-    state = State(tmp_path / "state.sqlite")
+    state = ModelStore(tmp_path / "state.sqlite")
     try:
         uuid = state.instance_create("vm1", "host1", 1)
         row = state.instance_get(uuid)
@@ -28,7 +28,7 @@ def test_names_are_stored_and_sent_as_plain_strings(tmp_path: Path) -> None:
 
 
 def test_in_progress_leaves_out_exactly_the_finished_statuses(tmp_path: Path) -> None:
-    state = State(tmp_path / "state.sqlite")
+    state = ModelStore(tmp_path / "state.sqlite")
     try:
         ids = {}
         for status in MigrationStatus:

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import zmq
 
+from hosts.model.system import ModelHost
 from hosts.process import COMMANDS as HOST
 from orchestrator.cluster.conductor import OPS as CONDUCTOR
 from orchestrator.control.commands import COMMANDS as CONTROL
+from orchestrator.model.conductor import OPS as MODEL_CONDUCTOR
 from testbed import wire
 from testbed.operations import Operations
 from testbed.transport import (
@@ -36,7 +38,13 @@ JOIN = 5.0  # bound on every thread join
 # -- the format ------------------------------------------------------------------------------
 
 
-TABLES = {"conductor": CONDUCTOR, "host": HOST, "control": CONTROL}
+TABLES = {
+    "conductor": CONDUCTOR,
+    "model conductor": MODEL_CONDUCTOR,  # the system's, served beside the generic ones
+    "host": HOST,
+    "model host": ModelHost.commands,
+    "control": CONTROL,
+}
 EVERY_OP = [(server, op.name) for server, table in TABLES.items() for op in table]
 
 
@@ -62,16 +70,32 @@ def test_request_round_trip_for_every_op(server, name):
 
 
 def test_every_conductor_op_declares_a_footprint_and_every_host_call_is_served():
-    for op in CONDUCTOR:
+    for op in [*CONDUCTOR, *MODEL_CONDUCTOR]:
         assert callable(op.meta["footprint"]), op.name
         assert isinstance(op.meta["footprint"](full_body(op)), list)
-    with pytest.raises(TypeError, match="declares no footprint"):
-        CONDUCTOR.declare("instance.new")(lambda self, uuid: None)
+    for table in (CONDUCTOR, MODEL_CONDUCTOR):
+        with pytest.raises(TypeError, match="declares no footprint"):
+            table.declare("instance.new")(lambda self, uuid: None)
+    assert not set(CONDUCTOR.names()) & set(MODEL_CONDUCTOR.names())
     called = set()
-    for path in (Path(__file__).parent.parent / "hosts").glob("*.py"):
+    for path in (Path(__file__).parent.parent / "hosts").rglob("*.py"):
         called |= set(re.findall(r'call\(\s*"([a-z_.]+)"', path.read_text()))
     called |= {"trace", "service.heartbeat"}  # sent through their own helpers
-    assert called and called <= set(CONDUCTOR.names())
+    assert called and called <= set(CONDUCTOR.names()) | set(MODEL_CONDUCTOR.names())
+
+
+def test_the_host_commands_are_the_managers_methods_and_the_process_own():
+    """The model's task commands are derived from the compute manager's marked methods
+    (none is a hand-written forwarder), each with the manager's own fields and a task id."""
+    from hosts.model.manager import ComputeManager
+
+    model = ModelHost.commands
+    assert "evacuate" in model and "build" in model and "unshelve" in model
+    assert not set(model.names()) & set(HOST.names())
+    for op in model:
+        assert op.handler is getattr(ComputeManager, op.handler.__name__), op.name
+        assert "task" in op.fields
+    assert set(model.find("evacuate").fields) == {"task", "uuid", "migration"}
 
 
 def test_a_declaration_is_the_schema():
@@ -164,8 +188,10 @@ def test_error_reply_round_trip():
     )
 
 
-def check(op, body, table=CONDUCTOR):
+def check(op, body, table=None):
     """A body as the server that declares ``op`` checks it before its handler runs."""
+    if table is None:
+        table = MODEL_CONDUCTOR if op in MODEL_CONDUCTOR else CONDUCTOR
     return table.find(op).check(body)
 
 
@@ -257,7 +283,7 @@ def test_decode_rejects_a_request_without_op():
 )
 def test_a_server_refuses_a_missing_required_field(op, body, message):
     with pytest.raises(WireError, match=message):
-        check(op, body, HOST if op == "evacuate" else CONDUCTOR)
+        check(op, body, ModelHost.commands if op == "evacuate" else None)
 
 
 @pytest.mark.parametrize(
@@ -288,7 +314,7 @@ def test_a_server_refuses_a_wrong_field_type(op, body, field):
 )
 def test_a_server_refuses_a_bool_where_an_int_is_expected(op, body, field):
     with pytest.raises(WireError, match=f"field '{field}' has the wrong type"):
-        check(op, body, HOST if op == "evacuate" else CONDUCTOR)
+        check(op, body, ModelHost.commands if op == "evacuate" else None)
 
 
 def test_a_server_refuses_an_unknown_field():

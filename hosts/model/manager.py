@@ -2,7 +2,15 @@
 and what ``init_host`` cleans up after a crash.
 
 It must not touch devices except through the resource tracker (which takes the lock) nor the
-state except through the conductor client: the race lives in those two paths."""
+state except through the conductor client: the race lives in those two paths.
+
+What the model does is its code and the set of fixes the host runs with (``cluster.fixes``,
+``testbed.fixes``); nothing else picks a version of it. The one seam for a variant of the
+model, such as a test's planted race: subclass ``ResourceTracker`` (asking ``bug in
+self.fixes`` where the variant differs, as the tracker does), and run the hosts with it through
+a host entry of your own (``cluster.host_entry = "module:main"``) whose ``main`` sets
+``ComputeManager.tracker_class`` to the subclass and then calls ``hosts.process.main``. The
+variant lives only in the hosts that entry starts. ``tests/planted_race.py`` is one."""
 
 from __future__ import annotations
 
@@ -12,8 +20,9 @@ from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
 from hosts.model.moves import Moves
 from hosts.model.pci import PciDevTracker, make_devices
-from hosts.model.resource_tracker import TRACKERS, ResourceTracker
+from hosts.model.resource_tracker import ResourceTracker
 from testbed.config import Config
+from testbed.system import command
 from testbed.vocabulary import MigrationStatus, VmState
 
 log = logging.getLogger("testbed.host.manager")
@@ -23,6 +32,8 @@ INCOMING_CUT_OFF = [MigrationStatus.ACCEPTED, MigrationStatus.PRE_MIGRATING]
 
 
 class ComputeManager(Moves):
+    tracker_class: type[ResourceTracker] = ResourceTracker  # the seam for a variant (above)
+
     def __init__(self, host: str, config: Config, conductor: ConductorAPI, inject: Injector):
         self.host, self.config = host, config
         self.conductor, self.inject = conductor, inject
@@ -40,8 +51,7 @@ class ComputeManager(Moves):
             pci = PciDevTracker(make_devices(d.count(self.host), d.vendor_id, d.product_id))
             self.conductor.pci_save(pci.to_records())
         fixes = self.config.cluster.fixes
-        tracker = TRACKERS["fixed" if fixes else "buggy"]
-        self.rt = tracker(self.host, pci, self.conductor, self.inject, fixes)
+        self.rt = self.tracker_class(self.host, pci, self.conductor, self.inject, fixes)
         self.inject("init_host.cleanup")
         self._destroy_evacuated_instances()
         self._fail_interrupted_evacuations()
@@ -76,6 +86,7 @@ class ComputeManager(Moves):
                 self.conductor.instance_save(inst["uuid"], vm_state=VmState.ERROR, task_state=None)
 
     # -- commands -------------------------------------------------------------------------
+    @command("build")
     def build_and_run_instance(self, uuid: str) -> None:
         instance = self.conductor.instance_get(uuid)
         try:
@@ -88,22 +99,24 @@ class ComputeManager(Moves):
         self.inject("build.active")
         self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
+    @command("rebuild")
     def rebuild_instance(self, uuid: str) -> None:
         """Rebuild on the same host: the server keeps its devices."""
         self.inject("rebuild.spawn")
         self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
-    def evacuate_instance(self, uuid: str, migration_id: int) -> None:
+    @command("evacuate")
+    def evacuate_instance(self, uuid: str, migration: int) -> None:
         """``rebuild_instance`` with ``recreate=True`` on the destination: claim, spawn, finish."""
         instance = self.conductor.instance_get(uuid)
-        migration = self.conductor.migration_get(migration_id)
+        mig = self.conductor.migration_get(migration)
         try:
-            self.rt.rebuild_claim(instance, migration)
+            self.rt.rebuild_claim(instance, mig)
             self.inject("evacuate.spawn")  # the fake driver spawns nothing
             self.inject("evacuate.finish")
-            self.rt.finish_evacuation(instance, migration)
+            self.rt.finish_evacuation(instance, mig)
         except Exception:
-            self.conductor.migration_save(migration_id, MigrationStatus.FAILED)
+            self.conductor.migration_save(migration, MigrationStatus.FAILED)
             self.conductor.instance_save(
                 uuid, vm_state=VmState.ERROR, task_state=None, migration_context=None
             )
@@ -111,6 +124,7 @@ class ComputeManager(Moves):
             raise
         self.conductor.instance_save(uuid, vm_state=VmState.ACTIVE, task_state=None)
 
+    @command("delete")
     def terminate_instance(self, uuid: str) -> None:
         self.rt.free_instance(uuid)
         self.conductor.instance_save(uuid, vm_state=VmState.DELETED, task_state=None, deleted=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from testbed.system import command
 from testbed.vocabulary import MigrationStatus, TaskState, VmState
 
 if TYPE_CHECKING:
@@ -42,55 +43,61 @@ class Moves:
     inject: Injector
     rt: ResourceTracker
 
-    def _fail_migration(self, uuid: str, migration_id: int) -> None:
+    def _fail_migration(self, uuid: str, migration: int) -> None:
         """A move that raised: migration error, server error, this host's claim freed."""
-        self.conductor.migration_save(migration_id, MigrationStatus.ERROR)
+        self.conductor.migration_save(migration, MigrationStatus.ERROR)
         self.conductor.instance_save(uuid, vm_state=VmState.ERROR, task_state=None)
         self.rt.free_instance(uuid)
 
     # -- cold migration ---------------------------------------------------------------------
-    def prep_resize(self, uuid: str, migration_id: int) -> None:
+    @command("prep_resize")
+    def prep_resize(self, uuid: str, migration: int) -> None:
         """Destination: the move claim (Nova ``prep_resize`` -> ``resize_claim``)."""
         instance = self.conductor.instance_get(uuid)
-        migration = self.conductor.migration_get(migration_id)
+        mig = self.conductor.migration_get(migration)
         try:
-            self.rt.resize_claim(instance, migration)
+            self.rt.resize_claim(instance, mig)
         except Exception:
-            self._fail_migration(uuid, migration_id)
+            self._fail_migration(uuid, migration)
             raise
 
-    def resize_instance(self, uuid: str, migration_id: int) -> None:
+    @command("resize_instance")
+    def resize_instance(self, uuid: str, migration: int) -> None:
         """Source: the fake driver's ``migrate_disk_and_power_off``; the server is handed over
         (Nova ``resize_instance``). The source keeps its devices until confirm or revert."""
         self.inject("resize.migrate_disk")
-        self.conductor.migration_save(migration_id, MigrationStatus.POST_MIGRATING)
+        self.conductor.migration_save(migration, MigrationStatus.POST_MIGRATING)
 
-    def finish_resize(self, uuid: str, migration_id: int) -> None:
+    @command("finish_resize")
+    def finish_resize(self, uuid: str, migration: int) -> None:
         """Destination: the server runs here, awaiting confirm or revert (Nova
         ``finish_resize``); its migration context stays until then."""
         self.inject("resize.finish")
         self.conductor.instance_save(
             uuid, host=self.host, node=self.host, vm_state=VmState.RESIZED, task_state=None
         )
-        self.conductor.migration_save(migration_id, MigrationStatus.FINISHED)
+        self.conductor.migration_save(migration, MigrationStatus.FINISHED)
 
-    def confirm_resize(self, uuid: str, migration_id: int) -> None:
+    @command("confirm_resize")
+    def confirm_resize(self, uuid: str, migration: int) -> None:
         """Source: confirm (Nova ``_confirm_resize``): the source's claim is dropped."""
         instance = self.conductor.instance_get(uuid)
-        migration = self.conductor.migration_get(migration_id)
-        self.rt.drop_move_claim_at_source(instance, migration)
+        mig = self.conductor.migration_get(migration)
+        self.rt.drop_move_claim_at_source(instance, mig)
         self.inject("confirm.finish")
         self.conductor.instance_save(
             uuid, migration_context=None, vm_state=VmState.ACTIVE, task_state=None
         )
 
-    def revert_resize(self, uuid: str, migration_id: int) -> None:
+    @command("revert_resize")
+    def revert_resize(self, uuid: str, migration: int) -> None:
         """Destination: revert (Nova ``revert_resize``): the destination's claim is dropped."""
         instance = self.conductor.instance_get(uuid)
-        migration = self.conductor.migration_get(migration_id)
-        self.rt.drop_move_claim_at_dest(instance, migration)
+        mig = self.conductor.migration_get(migration)
+        self.rt.drop_move_claim_at_dest(instance, mig)
 
-    def finish_revert_resize(self, uuid: str, migration_id: int) -> None:
+    @command("finish_revert_resize")
+    def finish_revert_resize(self, uuid: str, migration: int) -> None:
         """Source: the server runs here again (Nova ``finish_revert_resize``), on the devices
         the source kept for it."""
         self.inject("revert.finish")
@@ -104,29 +111,32 @@ class Moves:
         )
 
     # -- live migration ---------------------------------------------------------------------
-    def pre_live_migration(self, uuid: str, migration_id: int) -> None:
+    @command("pre_live_migration")
+    def pre_live_migration(self, uuid: str, migration: int) -> None:
         """Destination: the claim (Nova ``check_can_live_migrate_destination`` ->
         ``live_migration_claim``), ``pre_live_migration``, then
         ``post_live_migration_at_destination``."""
         self.inject("live_migration.start")
         instance = self.conductor.instance_get(uuid)
-        migration = self.conductor.migration_get(migration_id)
+        mig = self.conductor.migration_get(migration)
         try:
-            self.rt.live_migration_claim(instance, migration)
+            self.rt.live_migration_claim(instance, mig)
             self.inject("live_migration.pre")  # the fake driver prepares nothing
             self.rt.post_live_migration_at_destination(instance)
         except Exception:
-            self._fail_migration(uuid, migration_id)
+            self._fail_migration(uuid, migration)
             raise
 
-    def post_live_migration(self, uuid: str, migration_id: int) -> None:
+    @command("post_live_migration")
+    def post_live_migration(self, uuid: str, migration: int) -> None:
         """Source: Nova ``_post_live_migration``: free what this host held for the server,
         complete the migration."""
         self.inject("live_migration.post_source")
         self.rt.free_instance(uuid)
-        self.conductor.migration_save(migration_id, MigrationStatus.COMPLETED)
+        self.conductor.migration_save(migration, MigrationStatus.COMPLETED)
 
     # -- shelve -----------------------------------------------------------------------------
+    @command("shelve_offload")
     def shelve_offload_instance(self, uuid: str) -> None:
         """Nova ``shelve_offload_instance``: the state first (so that the tracker may remove
         the resources), then the tracker frees them, then host and node are cleared."""
@@ -138,6 +148,7 @@ class Moves:
         self.inject("shelve.clear_host")
         self.conductor.instance_save(uuid, host=None, node=None)
 
+    @command("unshelve")
     def unshelve_instance(self, uuid: str) -> None:
         """Nova ``unshelve_instance``: spawning, the claim here (which sets the host), spawn,
         active. Until that last save the server is still shelved-offloaded."""

@@ -1,10 +1,13 @@
 """The resource tracker, after ``nova/compute/resource_tracker.py``.
 
 One lock (Nova's ``COMPUTE_RESOURCE_SEMAPHORE``) guards every claim and the whole periodic
-audit. The tracker runs with a set of named fixes (``testbed.fixes``): where Nova's code changed
-to fix one of its audit races, the tracker asks ``bug in self.fixes`` and does what Nova did
-before or after. It must not differ anywhere else: those differences are what the scenarios
-tell apart. ``fixed`` (every fix on) and ``buggy`` (none) are the two named sets.
+audit. The tracker runs with a set of named fixes (``testbed.fixes``, the host's
+``cluster.fixes``), and that set alone decides what it does: where Nova's code changed to fix
+one of its audit races, the tracker asks ``bug in self.fixes`` and does what Nova did before or
+after. It must not differ anywhere else: those differences are what the scenarios tell apart.
+There is one tracker class; ``fixed`` and ``buggy`` are only names of two sets
+(``testbed.fixes.PRESETS``). A variant of it (a test's planted race) is planted through the
+compute manager's one seam, ``hosts.model.manager``.
 
 Simplified: no flavors. A resize is a cold migration to another host with the same request
 (N devices); Nova's ``old_flavor``/``new_flavor`` become "this host's devices of the instance",
@@ -20,7 +23,6 @@ from typing import Any
 from hosts.conductor_api import ConductorAPI
 from hosts.injection import Injector
 from hosts.model.pci import PciDevTracker
-from testbed.fixes import ALL
 from testbed.vocabulary import Event, MigrationStatus, TaskState, VmState
 
 log = logging.getLogger("testbed.host.resource_tracker")
@@ -57,19 +59,17 @@ class TracedLock:
 
 
 class ResourceTracker:
-    DEFAULT_FIXES: tuple[str, ...] = ALL
-
     def __init__(
         self,
         host: str,
         pci: PciDevTracker,
         conductor: ConductorAPI,
         inject: Injector,
-        fixes: Iterable[str] | None = None,
+        fixes: Iterable[str],
     ):
         self.host, self.pci_tracker = host, pci
         self.conductor, self.inject = conductor, inject
-        self.fixes = frozenset(self.DEFAULT_FIXES if fixes is None else fixes)
+        self.fixes = frozenset(fixes)
         self.lock = TracedLock(inject)  # COMPUTE_RESOURCE_SEMAPHORE
         # Nova's tracked_migrations: the migrations this tracker accounts for, by instance.
         # Filled by a move claim made here and by the audit (from the in-progress migrations);
@@ -294,14 +294,3 @@ class ResourceTracker:
             self.inject("audit.save")
             self._save()
         return freed
-
-
-class BuggyResourceTracker(ResourceTracker):
-    """Nova before every fix of the catalogue: the tracker with no fix on, unless told."""
-
-    DEFAULT_FIXES: tuple[str, ...] = ()
-
-
-# The class a host builds its tracker from: "buggy" when no fix is on, else "fixed" (a test's
-# host entry may plant its own variants here).
-TRACKERS = {"fixed": ResourceTracker, "buggy": BuggyResourceTracker}

@@ -1,5 +1,7 @@
-"""The command line: ``testbed run|explore|sweep|points|scenarios`` (``main``) and ``testbed
-up`` with the control commands that drive it (``control``).
+"""The command line: ``main`` dispatches to one module per command (``run``, ``explore``,
+``sweep``, ``control`` for ``testbed up`` and the commands that drive it, ``show``, ``join`` for
+``testbed host``, ``points``, ``scenarios``); ``options`` turns the configuration flags into
+layers.
 
 A face of the orchestrator: it parses, prints and maps errors to exit codes; it holds no logic
 of the cluster. Heavy imports (ZeroMQ, SQLite, the cluster) happen inside the commands that

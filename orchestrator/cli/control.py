@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.options import load
 from orchestrator.cluster.procs import running
+from orchestrator.run.action import CONTROL, Action
+from orchestrator.run.actions import of
 from orchestrator.run.render import status_table, verdict
 from orchestrator.run.verdict import EXIT_CODES
-from testbed.config import load
 from testbed.errors import ApiError, ConfigError
 
 DISCOVERY = Path(".testbed-control.json")
@@ -29,6 +31,7 @@ DISCOVERY = Path(".testbed-control.json")
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.cluster.cluster import Cluster
     from orchestrator.control.server import ControlServer
+    from orchestrator.history.recorder import for_run
     from testbed import join
 
     config = load([], args.config, args.sets, args.delays, args.tracker, args.fix, args.no_fix)
@@ -47,7 +50,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="testbed-up-", dir=args.run_dir))
     tty = sys.stdout.isatty()
     try:
-        with Cluster(config, run_dir, args.verbose) as cluster, ControlServer(cluster) as ctl:
+        cluster = Cluster(config, run_dir, args.verbose, for_run)
+        with cluster, ControlServer(cluster) as ctl:
             cluster.start()
             # mode 0600: with CURVE it holds the client keys of joining hosts and control clients
             join_file = join.write(run_dir / "join.json", cluster.join_document(ctl.endpoint))
@@ -159,39 +163,44 @@ def _show_check(args: argparse.Namespace, out: dict[str, Any]) -> int:
 SHOW = {"status": _show_status, "check": _show_check}
 
 
-def _runner(op: Any) -> Any:
-    """The command line's function for one declared control command."""
-    names = [f.name for f in op.fields.values()]
+def _runner(a: Action, notice: str = "") -> Any:
+    """The command line's function for one user action."""
+    names = list(a.fields)
 
     def run(args: argparse.Namespace) -> int:
-        out = call(args, op.name, **{n: getattr(args, n) for n in names})
+        if notice:
+            print(notice, file=sys.stderr)
+        out = call(args, a.command, **{n: getattr(args, n) for n in names})
         if args.json:
             print(json.dumps(out, indent=2))
             has_outcome = isinstance(out, dict) and "outcome" in out
             return EXIT_CODES[out["outcome"]] if has_outcome else 0
-        if op.name in SHOW:
-            return SHOW[op.name](args, out)
-        print(op.meta["say"].format(out=out or {}, **{n: getattr(args, n) for n in names}))
+        if a.name in SHOW:
+            return SHOW[a.name](args, out)
+        print(a.say.format(out=out or {}, **{n: getattr(args, n) for n in names}))
         return 0
 
     return run
 
 
-def _add_command(sub: Any, op: Any) -> None:
-    """A parser derived from the command's declaration: required parameters are positional,
-    the others ``--name`` options (a list repeats, a flag is true or false)."""
-    helps, choices = op.meta.get("args", {}), op.meta.get("choices", {})
-    p = sub.add_parser(op.name.split(".")[-1], help=op.meta["help"], description=op.meta["help"])
-    for f in op.fields.values():
-        kw: dict[str, Any] = {"help": helps.get(f.name)}
-        if f.name in choices:
-            kw["choices"] = choices[f.name]
-        if f.required:
+def _add_command(sub: Any, a: Action, name: str, notice: str = "") -> None:
+    """A parser derived from the action: required fields are positional, the others
+    ``--name`` options (a list repeats, and is empty when not given; a flag that is off by
+    default is ``--name``, one that is on ``--no-name``)."""
+    p = sub.add_parser(name, help=a.doc, description=a.doc)
+    for f in a.fields.values():
+        kw: dict[str, Any] = {"help": a.help.get(f.name)}
+        if f.name in a.choices:
+            kw["choices"] = a.choices[f.name]
+        if f.type is list:
+            default = [] if f.required else None
+            p.add_argument(f"--{f.name}", action="append", metavar=f.name.upper(), **kw)
+            p.set_defaults(**{f.name: default})
+        elif f.required:
             p.add_argument(f.name, type=f.type, **kw)
         elif f.type is bool:
-            p.add_argument(f"--{f.name}", action="store_true", **kw)
-        elif f.type is list:
-            p.add_argument(f"--{f.name}", action="append", metavar=f.name.upper(), **kw)
+            flag = argparse.BooleanOptionalAction if f.default else "store_true"
+            p.add_argument(f"--{f.name}", action=flag, default=f.default, **kw)
         else:
             p.add_argument(f"--{f.name}", type=f.type, default=f.default, **kw)
     p.add_argument(
@@ -212,12 +221,10 @@ def _add_command(sub: Any, op: Any) -> None:
         help="the cluster's keys, for --control over tcp with CURVE (testbed up writes it)",
     )
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    p.set_defaults(func=_runner(op))
+    p.set_defaults(func=_runner(a, notice))
 
 
 def add_parsers(sub: Any, config_args: Any) -> None:
-    from orchestrator.control.commands import COMMANDS
-
     up = sub.add_parser(
         "up",
         help="start a cluster and keep it running, with a live table",
@@ -232,13 +239,16 @@ def add_parsers(sub: Any, config_args: Any) -> None:
     up.set_defaults(func=cmd_up)
 
     groups: dict[str, Any] = {}
-    for op in COMMANDS:
-        if not op.meta.get("cli", True):
+    for a in of(CONTROL):
+        if not a.cli:
             continue  # asked by other commands, not typed
-        group, _, _ = op.name.rpartition(".")
-        if group and group not in groups:  # "server.create" -> testbed server create
-            parent = sub.add_parser(group, help=f"{group} commands")
-            groups[group] = parent.add_subparsers(
-                dest=f"{group}_command", metavar="COMMAND", required=True
-            )
-        _add_command(groups[group] if group else sub, op)
+        _add_command(sub, a, a.command)
+        for alias in a.aliases:  # an older name: "server create" -> testbed server create
+            group, _, name = alias.rpartition(" ")
+            notice = f"testbed: '{alias}' is now '{a.command}'"
+            if group and group not in groups:
+                parent = sub.add_parser(group, help=f"{group} commands (older names)")
+                groups[group] = parent.add_subparsers(
+                    dest=f"{group}_command", metavar="COMMAND", required=True
+                )
+            _add_command(groups[group] if group else sub, a, name, notice)

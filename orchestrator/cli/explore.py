@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.run.verdict import EXIT_CODES
-from testbed.config import TRACKERS
 from testbed.errors import ConfigError
+from testbed.fixes import PRESETS
 
 STRATEGIES = ("dpor", "exhaustive", "random")
 
@@ -109,7 +109,7 @@ def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) ->
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import scenario_and_config
+    from orchestrator.cli.options import scenario_and_config
 
     if args.runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {args.runs}")
@@ -165,12 +165,12 @@ def _print_summary(summary: Any) -> None:
 
 
 def _explore_all(args: argparse.Namespace, out: Path) -> int:
-    from orchestrator.cli.main import scenario_and_config
+    from orchestrator.cli.options import scenario_and_config
     from orchestrator.run import scenario as sc
 
     rows, failed = [], False
     for name in sc.builtin_names():
-        for tracker in TRACKERS:
+        for tracker in PRESETS:
             args.tracker = tracker
             scenario, config = scenario_and_config(args, name)
             summary = _one(args, scenario, config, out, f"{name} ({tracker})")

@@ -1,10 +1,12 @@
-"""The API that scenarios, tests and the control commands call: servers, hosts, audits, and
-the views checks are made from. Every wait is bounded by ``timeouts.settle``.
+"""The API that scenarios, tests and the control commands call: its generic part (waits,
+hosts, tasks, audits, faults, each host's own view). The system under test's API extends it
+with the part of each user action that is the orchestrator's (``testbed.system.SystemAPI``; the
+model's: ``orchestrator.model.api``). Every wait is bounded by ``timeouts.settle``.
 
-Like Nova's API it writes only what an API writes (a new server, a migration, a task and the
-server's task state, a forced-down service, a local delete) and asks hosts for the rest; it
-must not do a host's work in its place. It keeps no state of its own beyond who is waiting
-(the SQLite state and the hosts are the truth), and it must not wait without a bound.
+Like Nova's API it writes only what an API writes (a task, a forced-down service) and asks
+hosts for the rest; it must not do a host's work in its place. It keeps no state of its own
+beyond who is waiting (the SQLite state and the hosts are the truth), and it must not wait
+without a bound.
 """
 
 from __future__ import annotations
@@ -14,29 +16,20 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from orchestrator.cluster.api_moves import MovesAPI
-from orchestrator.cluster.invariants import violations
-from orchestrator.cluster.scheduler import pick_host
 from orchestrator.cluster.state import State
 from testbed.config import Config
 from testbed.errors import ApiError, WaitTimeout
 from testbed.transport import RemoteError, RouterCaller, RpcTimeout, Unreachable
 from testbed.vocabulary import (
-    UNTIL,
-    DeviceStatus,
     Fault,
     HostState,
-    MigrationStatus,
-    TaskState,
     TaskStatus,
-    Until,
-    VmState,
 )
 
 T = TypeVar("T")
 
 
-class API(MovesAPI):
+class API:
     def __init__(
         self,
         state: State,
@@ -181,108 +174,7 @@ class API(MovesAPI):
             self.wait_task(task)
         return task
 
-    # -- servers --------------------------------------------------------------------------
-    def server(self, name: str) -> dict[str, Any]:
-        try:
-            return self.state.instance_by_name(name)
-        except LookupError as exc:
-            raise ApiError(str(exc)) from None
-
-    def free_devices(self) -> dict[str, int]:
-        free = {h: 0 for h in self.hosts}
-        for d in self.state.devices():
-            if d["status"] == DeviceStatus.AVAILABLE:
-                free[d["host"]] = free.get(d["host"], 0) + 1
-        return free
-
-    def _pick(self, count: int, exclude: str | None = None) -> str:
-        up = [h for h, s in self.host_states().items() if s == HostState.UP]
-        return pick_host(self.free_devices(), up, count, exclude)
-
-    def create_server(
-        self, name: str, host: str | None = None, pci: int | None = None, wait: bool = True
-    ) -> dict[str, Any]:
-        """Build a server with ``pci`` devices (default ``devices.per_server``)."""
-        pci = self.config.devices.per_server if pci is None else pci
-        if any(i["name"] == name for i in self.state.instances()):
-            raise ApiError(f"a server named '{name}' exists already")
-        host = self.known(host) if host else self._pick(pci)
-        uuid = self.state.instance_create(name, host, pci)
-        task = self._task(host, "build", uuid=uuid)
-        if wait:
-            self.wait_task(task)
-        return self.state.instance_get(uuid)
-
-    def evacuate(
-        self, name: str, target: str | None = None, until: str = Until.DONE
-    ) -> dict[str, Any]:
-        """Nova's evacuate: only off a host that is down. ``until``: return once the migration
-        is accepted, the destination has made its move claim, or the evacuation is done."""
-        if until not in UNTIL:
-            raise ApiError(f"evacuate: 'until' must be one of {', '.join(UNTIL)}")
-        inst = self.server(name)
-        source = inst["host"]
-        if self.is_up(source):
-            raise ApiError(
-                f"cannot evacuate {name}: its host {source} is up "
-                "(evacuation needs the source host down)"
-            )
-        if target is not None and self.known(target) == source:
-            raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
-        target = target or self._pick(inst["pci_count"], exclude=source)
-        migration = self.state.migration_create(inst["uuid"], source, target)
-        self.state.instance_save(inst["uuid"], {"task_state": TaskState.REBUILDING})
-        task = self._task(target, "evacuate", uuid=inst["uuid"], migration=migration)
-        if until == Until.CLAIMED:
-            self.wait_for(
-                f"the move claim of {name} on {target}",
-                lambda: self.state.migration_get(migration)["status"] != MigrationStatus.ACCEPTED,
-            )
-        elif until == Until.DONE:
-            self.wait_task(task)
-        return {"migration": migration, "task": task, "source": source, "dest": target}
-
-    def wait_server(self, name: str, host: str, vm_state: str = VmState.ACTIVE) -> None:
-        """Until the server is settled on ``host``: in ``vm_state``, no task, no migration."""
-
-        def settled() -> bool:
-            i = self.server(name)
-            return (
-                i["host"] == host
-                and i["vm_state"] == vm_state
-                and i["task_state"] is None
-                and i["migration_context"] is None
-            )
-
-        self.wait_for(f"{name} to be {vm_state} on {host}", settled)
-
-    def delete(self, name: str) -> None:
-        """On a live host the host frees the devices; on a down host the server is deleted
-        here (Nova's local delete) and the host frees them when it returns."""
-        inst = self.server(name)
-        if self.is_up(inst["host"]):
-            self.wait_task(self._task(inst["host"], "delete", uuid=inst["uuid"]))
-        else:
-            self.state.instance_save(
-                inst["uuid"], {"deleted": True, "vm_state": VmState.DELETED, "task_state": None}
-            )
-
-    def rebuild(self, name: str) -> None:
-        inst = self.server(name)
-        self.state.instance_save(inst["uuid"], {"task_state": TaskState.REBUILDING})
-        self.wait_task(self._task(inst["host"], "rebuild", uuid=inst["uuid"]))
-
     # -- views ----------------------------------------------------------------------------
-    def allocations(self) -> dict[str, dict[str, int]]:
-        """Devices bound (claimed or allocated) per host, per server name."""
-        names = {i["uuid"]: i["name"] for i in self.state.instances(include_deleted=True)}
-        out: dict[str, dict[str, int]] = {h: {} for h in self.hosts}
-        for d in self.state.devices():
-            if d["instance_uuid"]:
-                server = names.get(d["instance_uuid"], d["instance_uuid"])
-                out.setdefault(d["host"], {})[server] = out[d["host"]].get(server, 0) + 1
-        return out
-
     def host_view(self, host: str) -> list[dict[str, Any]]:
         """The host's own view of its devices, asked of the host process itself."""
         try:
@@ -302,27 +194,12 @@ class API(MovesAPI):
         except (Unreachable, RpcTimeout, RemoteError) as exc:
             raise ApiError(f"fault on {host}: {exc}") from None
 
-    def invariant_violations(self) -> list[str]:
-        states = self.host_states()
-        views = {h: self.host_view(h) for h, s in states.items() if s == HostState.UP}
-        return violations(
-            self.config,
-            self.state.devices(),
-            self.state.instances(include_deleted=True),
-            states,
-            views,
-            self.state.tasks(),
-        )
-
     def status(self) -> dict[str, Any]:
-        """Hosts (pid, up/down, heartbeat, devices free and bound, servers bound), servers
-        and migrations: what ``testbed status`` shows, as plain data."""
+        """Each host's process and liveness: the generic part of what ``testbed status``
+        shows; the system's API adds its resources, servers and migrations."""
         services, states = self.state.services(), self.host_states()
-        devices = self.state.devices()  # once, not once per host
-        bound = self.allocations()
         hosts = {}
         for host in self.hosts:
-            devs = [d for d in devices if d["host"] == host]
             s = services.get(host) or {}
             hosts[host] = {
                 "pid": s.get("pid"),
@@ -330,13 +207,5 @@ class API(MovesAPI):
                 "state": states[host],
                 "forced_down": bool(s.get("forced_down")),
                 "last_heartbeat": s.get("last_seen"),
-                "devices": len(devs),
-                "free": sum(d["status"] == DeviceStatus.AVAILABLE for d in devs),
-                "bound": sum(bound.get(host, {}).values()),
-                "servers": sorted(bound.get(host, {})),
             }
-        return {
-            "hosts": hosts,
-            "servers": self.state.instances(),
-            "migrations": self.state.migration_query(),
-        }
+        return {"hosts": hosts}

@@ -1,10 +1,13 @@
 """A running cluster: run directory, log, state, hold board, conductor, command socket,
-supervisor, API.
+supervisor, API, for the system under test named by ``cluster.system`` (``testbed.system``).
 
 Use it as a context manager: whatever happens inside, ``close`` stops every host (by pid),
 the conductor and the sockets, and removes the private ipc directory. Callers use its methods,
 ``api`` and ``state``. It must not run scenario steps or checks itself, leave a process,
-socket or ipc path behind, nor signal anything it did not start.
+socket or ipc path behind, nor signal anything it did not start. It knows its system only
+through the kernel's registry, its recorder (the run's history) only by the protocol of
+``orchestrator.cluster.recording``, and whoever orders its hosts' requests (the explorer) only
+through the hold board: it imports nothing from running, exploring or history.
 """
 
 from __future__ import annotations
@@ -15,44 +18,44 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from orchestrator.cluster.api import API
 from orchestrator.cluster.network import NetCaller, NetConductor, Network
-from orchestrator.cluster.state import State
+from orchestrator.cluster.recording import Recorder, Unrecorded
 from orchestrator.cluster.supervisor import Supervisor
-from orchestrator.history.recorder import FILE, History
 from orchestrator.holds.board import Board
 from orchestrator.holds.policy import OrderingPolicy
 from orchestrator.holds.record import OrderingRecord
-from testbed import secure
+from testbed import secure, system
 from testbed.config import Config
 from testbed.errors import ApiError
 from testbed.launch import HostSpec, resolve_entry
 from testbed.logs import RunLog
 from testbed.secure import ClusterKeys, Guard
 
-if TYPE_CHECKING:  # loaded by the methods that use them: a plain run needs neither
-    from orchestrator.holds.explorer_policy import ExplorerPolicy
-
 log = logging.getLogger("testbed.cluster")
 
 
 class Cluster:
-    def __init__(self, config: Config, run_dir: Path, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path,
+        verbose: bool = False,
+        recorder: Callable[[Config, Path], Recorder] | None = None,
+    ) -> None:
+        """``recorder`` makes what records the run (the caller's history, e.g.
+        ``orchestrator.history.recorder.for_run``); without one nothing is recorded."""
         self.config, self.run_dir = config, Path(run_dir)
         entry = resolve_entry(config.cluster.host_entry)
+        self.system = system.orchestrator_system(config.cluster.system)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.runlog = RunLog(self.run_dir / "testbed.log", verbose)
-        self.state = State(self.run_dir / "state.sqlite")
-        record = config.cluster.history
-        self.history = History(
-            self.run_dir / FILE if record else None,
-            hosts=config.cluster.hosts,
-            tracker=config.cluster.tracker,
-        )
-        self.state.on_write = self.history.on_write if record else None
+        self.state = self.system.open_store(self.run_dir / "state.sqlite")
+        self.history = recorder(config, self.run_dir) if recorder else Unrecorded()
+        self.state.on_write = self.history.on_write if self.history.enabled else None
         # ipc paths are limited to ~107 bytes: a short private directory, not the run dir.
         self.ipc_dir = tempfile.mkdtemp(prefix="tb-")
         self.ctx = secure.Context()
@@ -66,11 +69,11 @@ class Cluster:
         self.orderings = OrderingPolicy(config)
         self.board = Board(self.orderings)
         self.conductor = NetConductor(
-            self.ctx, self.state, config, self.ipc_dir, self.board, self.network
+            self.ctx, self.state, config, self.ipc_dir, self.board, self.network, self.system.ops
         )
         self.conductor.observe(self.history.conductor)  # the history's one hook
         self.commands = NetCaller(self.ctx, transport, self.ipc_dir, self.network)
-        self.api = API(self.state, self.commands, config, self.exited)
+        self.api = self.system.make_api(self.state, self.commands, config, self.exited)
         self.supervisor = Supervisor(
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
         )
@@ -234,15 +237,6 @@ class Cluster:
         }
 
     # -- holds ----------------------------------------------------------------------------
-    def gate(self, hosts: list[str]) -> ExplorerPolicy:
-        """Hand the order of the hosts' conductor requests and lock requests to the caller:
-        they are held until it releases them (the hosts must be traced)."""
-        from orchestrator.holds.explorer_policy import ExplorerPolicy
-
-        policy = ExplorerPolicy(self.board, self.conductor.wake, hosts)
-        self.board.install([self.api.known(h) for h in hosts], policy)
-        return policy
-
     def ordering_record(self) -> OrderingRecord:
         """What happened to each ``[holds]`` ordering so far, and every hold that timed out."""
         return self.orderings.record

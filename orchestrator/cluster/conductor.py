@@ -1,8 +1,10 @@
 """The conductor: the hosts' only way to the state, served on a ROUTER in its own thread.
 
-Every operation a host may call is declared once below (``OPS``), with the body it takes and
-its *footprint*: what of the state it reads and writes (``orchestrator.cluster.footprint``). The
-explorer learns from those footprints which host steps can affect each other.
+Every operation a host may call is declared once, with the body it takes and its *footprint*:
+what of the state it reads and writes (``orchestrator.cluster.footprint``). The generic ones
+(services, task ends, traces) are below (``OPS``); the system under test brings its own
+(``testbed.system.OrchestratorSystem.ops``), served on the run's store. The explorer learns
+from those footprints which host steps can affect each other.
 
 It also serves the hold board: a traced host's report may get its reply later, when the board
 releases it. Releases decided in other threads (the explorer) reach this thread through the
@@ -20,22 +22,13 @@ from typing import Any
 
 import zmq
 
-from orchestrator.cluster.footprint import (
-    COMPUTE_NODES,
-    INSTANCES,
-    MIGRATIONS,
-    PCI_DEVICES,
-    SERVICES,
-    TASKS,
-    reads,
-    writes,
-)
+from orchestrator.cluster.footprint import SERVICES, TASKS, Access, writes
 from orchestrator.cluster.state import State
 from orchestrator.holds.board import Board
 from orchestrator.holds.policy import OrderingPolicy
 from testbed import wire
 from testbed.config import Config
-from testbed.operations import Operations
+from testbed.operations import Operation, Operations
 from testbed.ratelimit import RateLimited
 from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
 
@@ -52,8 +45,13 @@ class Conductor:
         config: Config,
         ipc_dir: str,
         board: Board | None = None,
+        ops: Operations | None = None,
     ) -> None:
         self.state = state
+        self.ops = ops if ops is not None else Operations("conductor")  # the system's
+        clash = set(OPS.names()) & set(self.ops.names())
+        if clash:
+            raise TypeError(f"conductor op '{sorted(clash)[0]}' is declared twice")
         self.board = Board(OrderingPolicy(config)) if board is None else board
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -75,7 +73,17 @@ class Conductor:
         return self._serve_request(msg, route)
 
     def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
+        if msg.op in self.ops:
+            return self.ops.call(self.state, msg.op, msg.body)
         return OPS.call(self, msg.op, msg.body, reply_to=(route, msg.id))
+
+    def operation(self, op: str) -> Operation:
+        """The declaration of ``op``, generic or the system's (``WireError`` if unknown)."""
+        return self.ops.find(op) if op in self.ops else OPS.find(op)
+
+    def footprint(self, op: str, body: dict[str, Any]) -> list[Access]:
+        """What a request would read and write of the state, from its body alone."""
+        return self.operation(op).meta["footprint"](body)
 
     def observe(self, wrap: Callable[[Handler], Handler]) -> None:
         """Wrap the serving of every request that reaches the state (the run's history
@@ -92,54 +100,6 @@ class Conductor:
     )
     def service_heartbeat(self, host: str, pid: int) -> None:
         self.state.heartbeat(host, pid)
-
-    @OPS.declare("pci.get", footprint=lambda b: [reads(PCI_DEVICES, host=b["host"])])
-    def pci_get(self, host: str) -> list[dict[str, Any]]:
-        return self.state.pci_get(host)
-
-    @OPS.declare(
-        "pci.save",
-        footprint=lambda b: [
-            writes(PCI_DEVICES, "status", "instance_uuid", host=b["host"]),
-            writes(COMPUTE_NODES, host=b["host"]),
-        ],
-    )
-    def pci_save(self, host: str, devices: list) -> None:
-        self.state.pci_save(host, devices)
-
-    @OPS.declare("instance.get", footprint=lambda b: [reads(INSTANCES, uuid=b["uuid"])])
-    def instance_get(self, uuid: str) -> dict[str, Any]:
-        return self.state.instance_get(uuid)
-
-    @OPS.declare("instance.list_by_host", footprint=lambda b: [reads(INSTANCES, host=b["host"])])
-    def instance_list_by_host(self, host: str) -> list[dict[str, Any]]:
-        return self.state.instance_list_by_host(host)
-
-    @OPS.declare(
-        "instance.save", footprint=lambda b: [writes(INSTANCES, *b["updates"], uuid=b["uuid"])]
-    )
-    def instance_save(self, uuid: str, updates: dict) -> None:
-        self.state.instance_save(uuid, updates)
-
-    @OPS.declare("migration.get", footprint=lambda b: [reads(MIGRATIONS, id=b["id"])])
-    def migration_get(self, id: int) -> dict[str, Any]:  # noqa: A002 (the column's name)
-        return self.state.migration_get(id)
-
-    # "source or dest is X" is no equality on one column: every row, to be safe
-    @OPS.declare("migration.query", footprint=lambda b: [reads(MIGRATIONS)])
-    def migration_query(
-        self,
-        host: str | None = None,
-        source: str | None = None,
-        dest: str | None = None,
-        statuses: list | None = None,
-        in_progress: bool = False,
-    ) -> list[dict[str, Any]]:
-        return self.state.migration_query(host, source, dest, statuses, in_progress)
-
-    @OPS.declare("migration.save", footprint=lambda b: [writes(MIGRATIONS, "status", id=b["id"])])
-    def migration_save(self, id: int, status: str) -> None:  # noqa: A002
-        self.state.migration_save(id, status)
 
     @OPS.declare("task.done", footprint=lambda b: [writes(TASKS, id=b["task"])])
     def task_done(

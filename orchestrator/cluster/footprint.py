@@ -1,8 +1,9 @@
 """Footprints: what a conductor operation reads and writes of the state.
 
-Every conductor operation declares its footprint beside its handler
-(``orchestrator.cluster.conductor``), as a function of the request body: a list of ``Access``
-(table, read or write, which rows, which columns). The explorer learns from these alone which
+Every conductor operation declares its footprint beside its handler (the generic ones in
+``orchestrator.cluster.conductor``, a system's beside its own operations), as a function of
+the request body: a list of ``Access`` (table, read or write, which rows, which columns). The
+explorer learns from these alone which
 steps of which hosts can affect each other; nobody keeps a list of "steps that matter". A
 footprint must not look at the state and must not change anything: it is computed from the body
 before the request runs.
@@ -23,12 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# The tables of orchestrator.cluster.state.
+# The generic tables of orchestrator.cluster.state (a system names its own beside its ops).
 SERVICES = "services"
-COMPUTE_NODES = "compute_nodes"
-PCI_DEVICES = "pci_devices"
-INSTANCES = "instances"
-MIGRATIONS = "migrations"
 TASKS = "tasks"
 LOCKS = "locks"  # not a table: each host's resource lock, so lock requests conflict too
 

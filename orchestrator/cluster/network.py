@@ -33,11 +33,13 @@ from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.state import State
 from orchestrator.holds.board import Board
 from testbed import wire
-from testbed.config import DIRECTIONS, Config
+from testbed.config import Config
 from testbed.errors import ConfigError
 from testbed.events import tag_of
 from testbed.names import peer_tag
+from testbed.operations import Operations
 from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, send_reply
+from testbed.validate import DIRECTIONS
 
 log = logging.getLogger("testbed.network")
 
@@ -136,8 +138,9 @@ class NetConductor(Conductor):
         ipc_dir: str,
         board: Board,
         net: Network,
+        ops: Operations | None = None,
     ) -> None:
-        super().__init__(ctx, state, config, ipc_dir, board)
+        super().__init__(ctx, state, config, ipc_dir, board, ops)
         self.net = net
         self.later: list[tuple[float, int, Callable[[], None]]] = []  # this thread only
         self.seq = itertools.count()

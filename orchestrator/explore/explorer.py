@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
-from orchestrator.cluster.conductor import OPS
 from orchestrator.cluster.footprint import LOCKS, lock
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.strategies import Diverged, Option, Strategy, dependent
 from orchestrator.holds.board import Trace
+from orchestrator.holds.explorer_policy import ExplorerPolicy
 from orchestrator.run import runner
 from orchestrator.run.runner import Result
 from orchestrator.run.scenario import Scenario
@@ -198,7 +198,10 @@ class Driver:
 
     def __init__(self, cluster: Cluster, hosts: list[str], strategy: Strategy, tick: float):
         self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
-        self.gate = cluster.gate(hosts)
+        # the order of the hosts' conductor and lock requests is ours: each is held until
+        # released here (the hosts must be traced)
+        self.gate = ExplorerPolicy(cluster.board, cluster.conductor.wake, hosts)
+        cluster.board.install([cluster.api.known(h) for h in hosts], self.gate)
         self.steps: list[Step] = []
         self.seen: dict[str, int] = {}
         self.error: str | None = None
@@ -227,7 +230,7 @@ class Driver:
 
     def _step(self, t: Trace, process: str) -> Step:
         if t.event == Event.REQUEST:
-            accesses = tuple(OPS.find(t.op).meta["footprint"](t.body or {}))
+            accesses = tuple(self.cluster.conductor.footprint(t.op, t.body or {}))
         else:
             accesses = (lock(t.host),)
         option = Option(f"{process}:{t.label}", process, accesses)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from testbed.config import TRACKERS, option_layers
+from testbed.fixes import PRESETS
 
 
 def scenario_names(wanted: list[str]) -> list[str]:
@@ -41,7 +41,8 @@ class ExploreItem(pytest.Item):
         from orchestrator.explore.strategies.dpor import Dpor
         from orchestrator.run.scenario import load_with_config
 
-        scenario, config = load_with_config(self.scenario, *option_layers(tracker=self.tracker))
+        layer = ("tracker", {"cluster": {"tracker": self.tracker}})
+        scenario, config = load_with_config(self.scenario, layer)
         out = Path(self.config._tmp_path_factory.mktemp("explore"))  # noqa: SLF001
         summary = explorer.explore(scenario, config, Dpor(), None, out / "replays", str(out))
         d = summary.to_dict()
@@ -73,7 +74,7 @@ class ExploreFailure(Exception):
 
 def add_items(session: pytest.Session, items: list[pytest.Item], wanted: list[str]) -> None:
     for name in scenario_names(wanted):
-        for tracker in TRACKERS:
+        for tracker in PRESETS:
             items.append(
                 ExploreItem.from_parent(
                     session,

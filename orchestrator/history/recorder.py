@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed import events, wire
+from testbed.config import Config
 from testbed.events import ORCHESTRATOR, PERIODIC
 from testbed.transport import DEFER
 
@@ -71,6 +72,16 @@ def _rows(op: str, reply: Any, names: dict[str, str]) -> list[dict[str, Any]] | 
             if isinstance(d, dict)
         ]
     return None
+
+
+def for_run(config: Config, run_dir: Path) -> History:
+    """The history of a cluster's run in ``run_dir`` (a no-op one when ``cluster.history`` is
+    off), handed to the cluster as its recorder by whoever starts it."""
+    if not config.cluster.history:
+        return History(None)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    c = config.cluster
+    return History(Path(run_dir) / FILE, hosts=c.hosts, tracker=c.tracker)
 
 
 class History:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.run.render import allocations
 from orchestrator.run.retry import until_ok
-from testbed.config import Checks
+from testbed.config import Checks, Config
 from testbed.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orchestrator.cluster.cluster import Cluster
 
 # SERVER:HOST=N; a host is a hostname or FQDN (testbed.names), so it may hold dots
 _EXPECT = re.compile(r"^([\w.-]+):([A-Za-z0-9_.-]+)=(\d+)$")
@@ -112,3 +115,52 @@ def check_allocations(
     """Observe until every expectation holds or the policy gives up (at once when ``settled``
     says nothing can change any more); the last result wins."""
     return until_ok(lambda: evaluate(expects, observe()), checks, settled)
+
+
+@dataclass
+class InvariantResult:
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def diff(self) -> list[str]:
+        return list(self.violations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "violations": self.violations}
+
+
+def check_invariants(
+    observe: Callable[[], list[str]], config: Config, settled: Callable[[], bool] | None = None
+) -> InvariantResult:
+    """Retry under the configured policy until no invariant is violated (or, with ``settled``,
+    until nothing can change any more); the last result wins. ``observe``: the system's
+    ``invariant_violations``."""
+    return until_ok(lambda: InvariantResult(observe()), config.checks, settled)
+
+
+def check_no_leaks(c: Cluster) -> CheckResult:
+    """No device bound to a server that is gone or on another host, nor beyond what its
+    server asked for (what a crash at the wrong moment leaves behind), retried under
+    [checks]."""
+
+    def observe() -> CheckResult:
+        # one row per (server, host) holding more than it may: 0 off its host, else its request
+        servers = {s["uuid"]: s for s in c.state.instances(include_deleted=True)}
+        bound: dict[tuple[str, str], int] = {}
+        for d in c.state.devices():
+            if d["instance_uuid"]:
+                key = (d["instance_uuid"], d["host"])
+                bound[key] = bound.get(key, 0) + 1
+        rows = []
+        for (uuid, host), n in sorted(bound.items()):
+            s = servers.get(uuid)
+            mine = s is not None and not s["deleted"] and s["host"] == host
+            allowed = s["pci_count"] if mine else 0
+            if n > allowed:
+                rows.append(Row(Expect(s["name"] if s else uuid, host, allowed), n))
+        return CheckResult(rows, c.api.allocations())
+
+    return until_ok(observe, c.config.checks, c.settled)

@@ -2,8 +2,9 @@
 
 Inconclusive (see ``orchestrator.run.verdict``): the checks held, or a step was refused, but what
 the scenario set up did not happen: a task ended otherwise than its step allows, a hold timed
-out, an ordering was never reached. A task failing or a hold timing out ends the run at once
-(every wait of the API stops), since nothing after it can make the run pass.
+out, an ordering was never reached, a kill it armed (``[faults]`` or a ``fault`` step) never
+fired. A task failing or a hold timing out ends the run at once (every wait of the API stops),
+since nothing after it can make the run pass.
 
 Every host is stopped whatever happens; the run directory of a run that did not pass must not
 be removed (it is the evidence).
@@ -22,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
-from orchestrator.cluster.invariants import InvariantResult, check_invariants
+from orchestrator.history import recorder
 from orchestrator.run import verdict
-from orchestrator.run.checks import CheckResult
+from orchestrator.run.checks import CheckResult, InvariantResult, check_invariants
 from orchestrator.run.scenario import Scenario, Step
 from orchestrator.run.steps import STEPS
 from orchestrator.run.verdict import TaskEnd
 from testbed.config import Config
 from testbed.errors import ApiError, WaitTimeout
+from testbed.points import parse_address
 
 log = logging.getLogger("testbed.runner")
 
@@ -95,6 +97,7 @@ class Ledger:
         self.cluster = cluster
         self.step_of: dict[str, Step] = {}
         self.current: Step | None = None
+        self.armed: list[str] = [*cluster.config.faults]  # HOST:POINT of every kill armed
 
     def ends(self) -> list[TaskEnd]:
         out, record = [], self.cluster.ordering_record()
@@ -144,6 +147,8 @@ def _steps(
                 continue
             finally:
                 ledger.ends()  # the tasks this step started are its own
+            if step.do == "fault":
+                ledger.armed.append(f"{step.args['host']}:{step.args['point']}")
             if isinstance(outcome, CheckResult):
                 history.write("check", step=step.number, **outcome.to_dict())
                 end["ok"] = outcome.ok
@@ -175,9 +180,21 @@ def _judge(result: Result, cluster: Cluster, ledger: Ledger) -> None:
         except (ApiError, WaitTimeout):
             pass  # judged as they are: still running
     result.tasks, result.holds = ledger.ends(), record.snapshot()
-    result.inconclusive = verdict.reasons(result.tasks, result.holds, record.timeouts)
+    result.inconclusive = _unfired(cluster, ledger.armed) + verdict.reasons(
+        result.tasks, result.holds, record.timeouts
+    )
     for line in result.inconclusive:
         log.error("inconclusive: %s", line)
+
+
+def _unfired(cluster: Cluster, armed: list[str]) -> list[str]:
+    """A kill the run armed that never fired: the run did not test what it set up."""
+    fired = cluster.kills()
+    return [
+        f"the kill at {a} never fired"
+        for a in map(parse_address, armed)
+        if not any(a.matches(host, point) for host, point in fired)
+    ]
 
 
 def run(
@@ -198,7 +215,7 @@ def run(
     run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
     result = Result(scenario.name, config.cluster.tracker, run_dir)
     started = time.monotonic()
-    cluster = Cluster(config, Path(run_dir), verbose)
+    cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
     ledger = Ledger(cluster)
     cluster.api.guard = ledger.guard
     try:

@@ -1,111 +1,103 @@
-"""The kill sweep: for each point on the evacuation and audit paths, kill the source or the
-destination there, bring it back, let the cluster settle, and check the invariants.
+"""The kill sweep: a generator of scenarios, one per point on the evacuation and audit paths,
+each killing the source or the destination at that point, and each run by the runner
+(``orchestrator.run.runner``) exactly as ``testbed run`` runs a scenario file.
 
-Each trial runs on a fresh cluster with one ``kill`` fault (it fires in the host's first
-process only, so the restarted host recovers):
+The scenario of a trial (``scenario``) is data: its ``[config]`` arms one ``kill`` fault (a
+fault fires in the host's first process only, so the restarted host recovers) and gives every
+host room for two servers; its steps
 
 1. build ``vm1`` on the source and ``vm2`` on the destination;
 2. run the source's audit (the source's audit path);
-3. kill the source (if the fault has not already) and wait until it is seen down;
+3. kill the source (it may be dead already) and wait until it is seen down;
 4. evacuate ``vm1`` to the destination while the destination's audit runs;
-5. recover: restart a dead destination (``init_host`` fails a cut-off evacuation and frees its
-   claim), evacuate ``vm1`` again if it is not active on the destination, restart the source
-   (``init_host`` frees what it held for ``vm1``), audit both;
-6. check: the invariants, ``vm2`` keeps its devices, and no device is leaked (bound to a
-   server that is gone or elsewhere) or double-bound (a server bound on two hosts, or more
-   than it asked for).
+5. recover: restart the destination when it is the one killed (``init_host`` fails a
+   cut-off evacuation and frees its claim), evacuate ``vm1`` again (refused when it is
+   already there), restart the source (``init_host`` frees what it held for ``vm1``), audit
+   both;
+6. check that ``vm2`` keeps its devices and that no device is leaked (bound to a server that
+   is gone or elsewhere) or bound beyond its server's request (``no_leaks``); the runner then
+   checks the invariants.
 
-The source runs no evacuation step, so only its audit points are swept. Every host gets
-room for two servers. A trial is *inconclusive* (neither ok nor violated) when it did not test
-what it meant to: its kill never fired, or a task ended failed that the kill did not cut off
-(only tasks of a host that was killed, made before it came back, may fail). The points swept
-are those the catalogue puts on the audit and evacuate paths.
+Only a step whose host the trial kills says ``may_fail``: its tasks may be cut off, its
+refusal is a note. So a trial is *inconclusive*, by the runner's own rules, when its kill
+never fired or a task of a host it did not kill ended failed. The source runs no evacuation
+step, so only its audit points are swept; the points are those the catalogue puts on the
+audit and evacuate paths.
 
-A trial must change nothing in the configuration but the one fault and that room, and leave
-nothing behind but the run directory of a failed trial.
+A trial changes nothing in the configuration but its fault and that room (the base scenario's
+delays and holds are dropped: the kill is the only thing set up) and leaves nothing behind
+but the run directory of a trial that did not pass.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import shutil
-import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from orchestrator.cluster.cluster import Cluster
-from orchestrator.cluster.invariants import check_invariants
-from orchestrator.run.checks import Expect, check_allocations
-from orchestrator.run.scenario import Scenario
-from orchestrator.run.verdict import FAIL, INCONCLUSIVE, PASS, TaskEnd, end_state, reasons
-from testbed.config import Config
-from testbed.errors import ConfigError, TestbedError
+from orchestrator.run import runner
+from orchestrator.run.scenario import Scenario, Step
+from testbed.config import Config, apply_layer, validate
+from testbed.errors import ConfigError
 from testbed.points import on_path
-from testbed.vocabulary import Fault, HostState, Until, VmState
-
-log = logging.getLogger("testbed.sweep")
+from testbed.vocabulary import Fault, Until
 
 EVACUATION = on_path("evacuate")
 AUDIT = on_path("audit")
+LEAKS = "no_leaks"  # the step whose check counts what is leaked or bound twice
 
 
 @dataclass
 class Trial:
+    """A runner result and the fault point it was run for."""
+
     role: str
     host: str
     point: str
-    fired: bool = False
-    violations: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # refusals met on the way (expected ones)
-    leaked: int = 0
-    double_bound: int = 0
-    seconds: float = 0.0
-    run_dir: str = ""
-    tasks: list[TaskEnd] = field(default_factory=list)
-    inconclusive: list[str] = field(default_factory=list)  # why it tested nothing
+    result: runner.Result
+    kills: list[tuple[str, str]] = field(default_factory=list)  # (host, point) that fired
 
     @property
-    def violated(self) -> bool:
-        return bool(self.violations or self.leaked or self.double_bound)
-
-    @property
-    def verdict(self) -> str:
-        if self.violated:
-            return FAIL
-        return INCONCLUSIVE if self.inconclusive else PASS
-
-    timeline: str = ""  # timeline.html of a failed trial
-
-    @property
-    def ok(self) -> bool:
-        """The kill happened as planned and nothing was lost, leaked or bound twice."""
-        return self.verdict == PASS
+    def fired(self) -> bool:
+        return (self.host, self.point) in self.kills
 
     @property
     def outcome(self) -> str:
-        return {PASS: "ok", FAIL: "VIOLATED", INCONCLUSIVE: "INCONCLUSIVE"}[self.verdict]
+        return self.result.outcome
+
+    def counts(self) -> tuple[int, int] | None:
+        """(leaked, bound beyond the request) devices, from the ``no_leaks`` check; None when
+        the run did not get that far."""
+        r = self.result
+        if r.last_check is None or r.error or (r.failed_step and r.failed_step.do != LEAKS):
+            return None
+        rows = r.last_check.rows
+        leaked = sum(x.actual for x in rows if x.expect.count == 0)
+        return leaked, sum(x.actual - x.expect.count for x in rows if x.expect.count)
+
+    def lines(self) -> list[str]:
+        """Why it did not pass, where its run directory and timeline are: one line each."""
+        r = self.result
+        out = [f"{r.failed_step}: {r.error}"] if r.error else []
+        if r.last_check and not r.last_check.ok:
+            out += [f"{r.failed_step} failed:", *r.last_check.diff()]
+        out += r.invariants.violations if r.invariants else []
+        out += [f"inconclusive: {line}" for line in r.inconclusive]
+        out += [f"run dir: {r.run_dir}"] if r.kept else []
+        return out + ([f"timeline: {r.timeline}"] if r.timeline else [])
 
     def to_dict(self) -> dict[str, Any]:
+        leaked, double = self.counts() or (None, None)
         return {
+            **self.result.to_dict(),
             "role": self.role,
             "host": self.host,
             "point": self.point,
             "fired": self.fired,
-            "ok": self.ok,
-            "outcome": self.verdict,
-            "inconclusive": self.inconclusive,
-            "tasks": [t.to_dict() for t in self.tasks],
-            "violations": self.violations,
-            "leaked": self.leaked,
-            "double_bound": self.double_bound,
-            "notes": self.notes,
-            "seconds": round(self.seconds, 3),
-            "run_dir": self.run_dir,
-            "timeline": self.timeline,
+            "leaked": leaked,
+            "double_bound": double,
         }
 
 
@@ -134,24 +126,60 @@ def plan(source: str, dest: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def leaks(devices: list[dict[str, Any]], servers: list[dict[str, Any]]) -> tuple[int, int]:
-    """(leaked, double-bound) device counts, all hosts being up."""
-    by_uuid = {s["uuid"]: s for s in servers}
-    leaked, hosts_of, count = 0, {}, {}
-    for d in devices:
-        if not d["instance_uuid"]:
-            continue
-        s = by_uuid.get(d["instance_uuid"])
-        if s is None or s["deleted"] or s["host"] != d["host"]:
-            leaked += 1
-        hosts_of.setdefault(d["instance_uuid"], set()).add(d["host"])
-        count[d["instance_uuid"]] = count.get(d["instance_uuid"], 0) + 1
-    double = sum(
-        count[u]
-        for u, hs in hosts_of.items()
-        if len(hs) > 1 or count[u] > by_uuid.get(u, {}).get("pci_count", 0)
+def scenario(config: Config, role: str, host: str, point: str, source: str, dest: str) -> Scenario:
+    """The trial's scenario: what a scenario file killing ``host`` at ``point`` would say."""
+    n = config.devices.per_server
+    room = 2 * n  # the destination takes vm2 and then vm1
+    devices = {
+        "per_host": max(config.devices.per_host, room),
+        "hosts": {h: max(n, room) for h, n in config.devices.hosts.items()},
+    }
+    dies = {source, host}.__contains__  # the source always dies: by the fault or the kill step
+    raw: list[tuple[str, dict[str, Any], bool]] = [  # (do, fields, may_fail)
+        ("create_server", {"server": "vm1", "host": source}, dies(source)),
+        ("create_server", {"server": "vm2", "host": dest}, dies(dest)),
+        ("audit", {"host": source}, dies(source)),
+        ("kill", {"host": source}, dies(source)),
+        ("wait_down", {"host": source}, dies(source)),
+        ("evacuate", {"server": "vm1", "to": dest, "until": Until.ACCEPTED}, dies(dest)),
+        ("audit", {"host": dest, "wait": False}, dies(dest)),
+        ("wait_idle", {}, False),
+    ]
+    if role == "destination":
+        raw.append(("restart", {"host": dest}, False))
+    raw += [
+        ("evacuate", {"server": "vm1", "to": dest}, True),  # refused when vm1 is there already
+        ("restart", {"host": source}, False),
+        ("audit", {"host": dest}, False),
+        ("audit", {"host": source}, False),
+        ("wait_idle", {}, False),
+        ("check", {"expect": [f"vm2:{dest}={n}"]}, False),
+        (LEAKS, {}, False),
+    ]
+    steps = [Step(n, do, args, may_fail) for n, (do, args, may_fail) in enumerate(raw, 1)]
+    return Scenario(
+        f"sweep-{host}-{point}",
+        f"kill the {role} {host} at {point}, recover, check for leaks and the invariants",
+        {"faults": {f"{host}:{point}": str(Fault.KILL)}, "devices": devices},
+        steps,
     )
-    return leaked, double
+
+
+def trial_config(config: Config, trial: Scenario) -> Config:
+    """The base configuration without its delays, holds and faults, then the trial's."""
+    cfg = copy.deepcopy(config)
+    cfg.delays, cfg.holds, cfg.faults = {}, {}, {}
+    apply_layer(cfg, trial.config, f"sweep trial '{trial.name}'")
+    return validate(cfg)
+
+
+@contextmanager
+def _kills(cluster: Any, seen: list[tuple[str, str]]) -> Iterator[None]:
+    """A runner observer: the kills that fired, read before the cluster is torn down."""
+    try:
+        yield
+    finally:
+        seen.extend(cluster.kills())
 
 
 def trial(
@@ -163,77 +191,9 @@ def trial(
     dest: str,
     run_base: str | None = None,
 ) -> Trial:
-    result = Trial(role, host, point)
-    cfg = copy.deepcopy(config)
-    cfg.delays, cfg.holds, cfg.faults = {}, {}, {f"{host}:{point}": Fault.KILL}
-    room = 2 * cfg.devices.per_server  # the destination takes vm2 and then vm1
-    cfg.devices.per_host = max(cfg.devices.per_host, room)
-    cfg.devices.hosts = {h: max(n, room) for h, n in cfg.devices.hosts.items()}
-    run_dir = Path(tempfile.mkdtemp(prefix=f"testbed-sweep-{host}-{point}-", dir=run_base))
-    result.run_dir = str(run_dir)
-    started = time.monotonic()
-    with Cluster(cfg, run_dir) as c:
-        api = c.api
-
-        def attempt(what: str, fn: Callable[[], Any]) -> None:
-            try:
-                fn()
-            except TestbedError as exc:  # a refusal the fault can cause: noted, not fatal
-                result.notes.append(f"{what}: {exc}")
-
-        c.start()
-        attempt("create vm1", lambda: api.create_server("vm1", source))
-        attempt("create vm2", lambda: api.create_server("vm2", dest))
-        attempt("source audit", lambda: api.audit(source))
-        if c.alive(source):
-            c.kill(source)
-        attempt("wait source down", lambda: api.wait_host(source, HostState.DOWN))
-        attempt("evacuate", lambda: api.evacuate("vm1", dest, until=Until.ACCEPTED))
-        attempt("destination audit", lambda: api.audit(dest, wait=False))
-        attempt("settle", api.wait_idle)
-        # what the kills cut off: the tasks of every host that is dead now
-        cut_off = {t["id"] for t in c.state.tasks() if c.exited(t["host"])}
-        if not c.alive(dest):
-            c.start_host(dest)
-        vm1 = api.server("vm1")
-        if (vm1["host"], vm1["vm_state"]) != (dest, VmState.ACTIVE):
-            attempt("evacuate again", lambda: api.evacuate("vm1", dest))
-        c.start_host(source)
-        for h in (dest, source):
-            attempt(f"audit {h}", lambda h=h: api.audit(h))
-        attempt("settle", api.wait_idle)
-        result.fired = (host, point) in c.kills()
-        result.tasks = [
-            TaskEnd(
-                t["id"],
-                t["host"],
-                t["op"],
-                end_state(t, c.exited(t["host"])),
-                t["error"],
-                may_fail=t["id"] in cut_off,
-            )
-            for t in c.state.tasks()
-        ]
-        result.inconclusive = reasons(result.tasks, [])
-        if not result.fired:
-            result.inconclusive.insert(0, f"the kill at {host}:{point} never fired")
-        inv = check_invariants(api.invariant_violations, cfg, c.settled)
-        kept = check_allocations(
-            api.allocations, [Expect("vm2", dest, cfg.devices.per_server)], cfg.checks, c.settled
-        )
-        result.violations = inv.violations + ([] if kept.ok else kept.diff()[:1])
-        result.leaked, result.double_bound = leaks(
-            c.state.devices(), c.state.instances(include_deleted=True)
-        )
-    result.seconds = time.monotonic() - started
-    if result.ok:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        result.run_dir = ""
-    elif cfg.cluster.history:
-        from orchestrator.history.timeline import write_page
-
-        result.timeline = str(write_page(run_dir))
-    return result
+    s, kills = scenario(config, role, host, point, source, dest), []
+    result = runner.run(s, trial_config(config, s), run_base, observer=lambda c: _kills(c, kills))
+    return Trial(role, host, point, result, kills)
 
 
 def sweep(

@@ -1,32 +1,14 @@
-"""The invariants that hold whenever the cluster is quiet (docs/design.md §2), checked on the
-orchestrator's state and on each live host's own view. Each violation names the invariant,
+"""The model's invariants, which hold whenever the cluster is quiet (docs/design.md §2), checked
+on the orchestrator's state and on each live host's own view. Each violation names the invariant,
 the server, the host and the device address where there is one. ``violations`` is a pure
 function of the data it is given: it must not read or change the cluster itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.run.retry import until_ok
 from testbed.config import Config
 from testbed.vocabulary import BOUND, DeviceStatus, HostState, VmState
-
-
-@dataclass
-class InvariantResult:
-    violations: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-    def diff(self) -> list[str]:
-        return list(self.violations)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "violations": self.violations}
 
 
 def violations(
@@ -114,11 +96,3 @@ def _fmt(entry: tuple[str, str | None] | None) -> str:
     if entry is None:
         return "missing"
     return entry[0] + (f" by {entry[1]}" if entry[1] else "")
-
-
-def check_invariants(
-    observe: Callable[[], list[str]], config: Config, settled: Callable[[], bool] | None = None
-) -> InvariantResult:
-    """Retry under the configured policy until no invariant is violated (or, with ``settled``,
-    until nothing can change any more); the last result wins."""
-    return until_ok(lambda: InvariantResult(observe()), config.checks, settled)

@@ -1,5 +1,5 @@
 """The API's move operations: cold migration (resize, no new flavor) with confirm and revert,
-live migration, shelve (offload at once) and unshelve. Mixed into ``orchestrator.cluster.api.API``.
+live migration, shelve (offload at once) and unshelve. Mixed into ``orchestrator.model.api``.
 
 Like Nova's API and conductor it writes only what they write (a migration, the server's task
 state) and sends each host its part, one task after the other, in the order Nova's hosts call
@@ -25,7 +25,7 @@ from testbed.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from orchestrator.cluster.state import State
+    from orchestrator.model.store import ModelStore
     from testbed.config import Config
 
 log = logging.getLogger("testbed.api")
@@ -34,7 +34,7 @@ log = logging.getLogger("testbed.api")
 class MovesAPI:
     _moves: set[str]
     _move_threads: set[threading.Thread]
-    state: State
+    state: ModelStore
     config: Config
     server: Callable[[str], dict[str, Any]]
     is_up: Callable[[str], bool]

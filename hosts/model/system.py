@@ -1,0 +1,32 @@
+"""The model's host side of the seam (``testbed.system.HostSystem``): the compute manager,
+with the task commands its methods declare (``testbed.system.command``).
+
+It adds nothing to what the manager does: it only says, in the seam's words, how the host
+process starts it, audits, shows its devices and describes itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hosts.model.manager import ComputeManager
+from hosts.model.pci import PciDeviceUnavailable
+from testbed.system import commands_of
+
+
+class ModelHost(ComputeManager):
+    expected_failures = (PciDeviceUnavailable,)
+
+    def start(self) -> None:
+        self.init_host()
+
+    def audit(self) -> list[str]:
+        return self.update_available_resource()
+
+    def resource_view(self) -> list[dict[str, Any]]:
+        return self.pci_view()
+
+    def report(self) -> dict[str, Any]:
+        return {"system": "model", "tracker": self.config.cluster.tracker}
+
+
+ModelHost.commands = commands_of(ModelHost)
