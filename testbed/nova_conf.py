@@ -20,7 +20,7 @@ def pci_extra_spec(count: int) -> dict[str, str]:
     return {"pci_passthrough:alias": f"{ALIAS}:{count}"} if count else {}
 
 
-def nova_conf(config: Config, lock_path: str) -> str:
+def nova_conf(config: Config, lock_path: str | None = None) -> str:
     """The ``nova.conf`` of either side (the orchestrator's database is not in it: each
     request context carries it).
 
@@ -35,8 +35,7 @@ def nova_conf(config: Config, lock_path: str) -> str:
         "compute_driver = fake.SmallFakeDriver",
         "[oslo_messaging_notifications]",
         "driver = noop",
-        "[oslo_concurrency]",
-        f"lock_path = {lock_path}",
+        *(["[oslo_concurrency]", f"lock_path = {lock_path}"] if lock_path else []),
         "[pci]",
         f"device_spec = {json.dumps(spec)}",
         f"alias = {json.dumps(alias)}",

@@ -2,9 +2,10 @@
 sequence ``nova/compute/manager.py`` (nova 34.0.0) makes around the tracker, trimmed of what
 touches no shared state (networks, volumes, notifications, the hypervisor).
 
-Same method names as the model's manager (``hosts.model.manager``), so the host process runs
-either. Every object call goes through ``NovaObject.indirection_api`` to the orchestrator; the
-injection points fire inside these sequences (``hosts.nova.tracing``).
+Its commands are marked as the seam marks them (``testbed.system.command``); the host process
+serves them (``hosts.nova.system``). Every object call goes through
+``NovaObject.indirection_api`` to the orchestrator; the injection points fire inside these
+sequences (``hosts.nova.tracing``).
 
 Fixes: 1896463 is Nova's as shipped; with it off, ``finish_evacuation`` runs without its lock
 (the function ``@utils.synchronized`` decorated, kept as ``__wrapped__``: no edited copy of
@@ -25,14 +26,11 @@ from hosts.nova.driver import make_driver_class
 from hosts.nova.setup import StubReportClient
 from hosts.nova.tracing import Tracer, install
 from testbed.config import Config
+from testbed.system import command
 
 log = logging.getLogger("testbed.host.nova")
 
 EXPECTED_ATTRS = ["flavor", "pci_requests", "numa_topology", "migration_context", "pci_devices"]
-
-
-class NotWired(LookupError):
-    """An operation the nova system does not run (yet)."""
 
 
 class NovaComputeManager:
@@ -81,6 +79,7 @@ class NovaComputeManager:
                 migration.save()
 
     # -- commands -------------------------------------------------------------------------
+    @command("build")
     def build_and_run_instance(self, uuid: str) -> None:
         """``_build_and_run_instance``: the claim (sets host and node), spawn, active."""
         ctx = self._context()
@@ -99,12 +98,13 @@ class NovaComputeManager:
         instance.vm_state, instance.task_state = vm_states.ACTIVE, None
         instance.save(expected_task_state=task_states.SPAWNING)
 
-    def evacuate_instance(self, uuid: str, migration_id: int) -> None:
+    @command("evacuate")
+    def evacuate_instance(self, uuid: str, migration: int) -> None:
         """``rebuild_instance`` with ``evacuate=True`` on the destination: ``rebuild_claim``
         with the migration, the task-state saves, spawn, then ``finish_evacuation``."""
         ctx = self._context()
         instance = objects.Instance.get_by_uuid(ctx, uuid, expected_attrs=EXPECTED_ATTRS)
-        migration = objects.Migration.get_by_id(ctx, migration_id)
+        migration = objects.Migration.get_by_id(ctx, migration)
         try:
             self.inject("evacuate.claim")
             self.rt.rebuild_claim(
@@ -130,6 +130,7 @@ class NovaComputeManager:
         with self.tracer.on("finish_evacuation"):
             self.rt.finish_evacuation(instance, self.node, migration)
 
+    @command("rebuild")
     def rebuild_instance(self, uuid: str) -> None:
         """Rebuild on the same host: no claim, the server keeps its devices."""
         ctx = self._context()
@@ -138,6 +139,7 @@ class NovaComputeManager:
         instance.vm_state, instance.task_state = vm_states.ACTIVE, None
         instance.save()
 
+    @command("delete")
     def terminate_instance(self, uuid: str) -> None:
         """``_delete_instance``: deleted state saved, the tracker's ``update_usage`` frees the
         devices, the instance destroyed."""
@@ -172,19 +174,3 @@ class NovaComputeManager:
             for d in tracker.pci_devs
         ]
 
-
-def _not_wired(name: str) -> Any:
-    def command(self: NovaComputeManager, *args: Any) -> None:
-        raise NotWired(f"'{name}' is not wired for system 'nova'")
-
-    return command
-
-
-# the model's move commands, not wired for nova yet: each fails naming itself and the system
-NOT_WIRED = (
-    "prep_resize", "resize_instance", "finish_resize", "confirm_resize", "revert_resize",
-    "finish_revert_resize", "pre_live_migration", "post_live_migration",
-    "shelve_offload_instance", "unshelve_instance",
-)  # fmt: skip
-for _name in NOT_WIRED:
-    setattr(NovaComputeManager, _name, _not_wired(_name))

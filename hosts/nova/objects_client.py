@@ -38,9 +38,11 @@ def to_wire(context: Any, **entities: Any) -> dict[str, Any]:
 
 def raise_remote(error: str) -> None:
     """Raise the exception a reply carries, as oslo.messaging would; a transport error (not in
-    the remote-exception form) is raised as it came."""
-    if error.startswith("{"):
-        raise rpc_common.deserialize_remote_exception(error, rpc.get_allowed_exmods())
+    the remote-exception form) is raised as it came. The conductor sends the form as the text
+    of its error reply (``RemoteError: {...}``)."""
+    _, _, form = error.partition("RemoteError: ")
+    if form.startswith("{"):
+        raise rpc_common.deserialize_remote_exception(form, rpc.get_allowed_exmods())
     raise RemoteError(error)
 
 

@@ -5,7 +5,7 @@ orchestrator's conductor. A call path that is missed raises instead of touching 
 
 from __future__ import annotations
 
-import os
+import tempfile
 from typing import Any
 
 import nova.conf
@@ -23,14 +23,15 @@ from testbed.nova_conf import nova_conf
 CONF = nova.conf.CONF
 
 
-def configure(host: str, config: Config, workdir: str, caller: Caller) -> None:
-    """Configure Nova in this process for ``host``; ``workdir`` holds its ``nova.conf`` and
-    lock files (the run's own directory: nothing shared with another run)."""
-    path = os.path.join(workdir, f"nova-{host}.conf")
-    with open(path, "w") as fh:
-        fh.write(nova_conf(config, lock_path=workdir))
-    CONF.clear()  # the process it was forked from may have parsed its own
-    nova.config.parse_args(["nova-compute", "--config-file", path])
+def configure(host: str, config: Config, caller: Caller) -> None:
+    """Configure Nova in this process for ``host``. Its ``nova.conf`` is read from a private
+    temporary file removed at once (oslo.config reads it when parsing; the compute part takes
+    no file lock: ``compute_resources`` is a lock inside the process)."""
+    with tempfile.NamedTemporaryFile("w", prefix=f"nova-{host}-", suffix=".conf") as fh:
+        fh.write(nova_conf(config))
+        fh.flush()
+        CONF.clear()  # the process it was forked from parsed its own
+        nova.config.parse_args(["nova-compute", "--config-file", fh.name])
     CONF.set_override("host", host)
     objects.register_all()
     db_api.DISABLE_DB_ACCESS = True
