@@ -18,6 +18,7 @@ from nova import objects  # noqa: E402
 
 from orchestrator.nova.api import NovaAPI  # noqa: E402
 from orchestrator.nova.conductor import OPS  # noqa: E402
+from orchestrator.nova.describe import describe  # noqa: E402
 from orchestrator.nova.store import NovaStore  # noqa: E402
 from testbed.config import Config  # noqa: E402
 from testbed.transport import RouterCaller  # noqa: E402
@@ -41,6 +42,7 @@ objects.register_all()
 class NovaSystem:
     name = "nova"
     ops = OPS
+    describe = staticmethod(describe)  # how the run's history names its requests
 
     def open_store(self, path: Path) -> NovaStore:
         return NovaStore(path)
