@@ -173,4 +173,3 @@ class NovaComputeManager:
             }
             for d in tracker.pci_devs
         ]
-

@@ -111,9 +111,7 @@ def install(tracer: Tracer) -> None:
         tracer.on_path("finish_evacuation") and tracer.inject("instance.drop_migration_context")
 
     _before(objects.InstanceList, "get_by_host_and_node", list_instances, classmethod_=True)
-    _before(
-        objects.MigrationList, "get_in_progress_and_error", list_migrations, classmethod_=True
-    )
+    _before(objects.MigrationList, "get_in_progress_and_error", list_migrations, classmethod_=True)
     _before(objects.Instance, "save", instance_save)
     _before(objects.Instance, "drop_migration_context", drop_context)
     _before(

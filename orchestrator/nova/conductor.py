@@ -88,9 +88,7 @@ def object_action(
     return _answer(store, "object_action", body | {"args": args, "kwargs": kwargs})
 
 
-@OPS.declare(
-    "object_backport_versions", footprint=lambda b: footprint.object_action(b, "backport")
-)
+@OPS.declare("object_backport_versions", footprint=lambda b: footprint.object_action(b, "backport"))
 def object_backport_versions(
     store: NovaStore, context: dict, objinst: dict, object_versions: dict
 ) -> Any:

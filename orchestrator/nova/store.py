@@ -87,5 +87,3 @@ class NovaStore(State):
     def close(self) -> None:
         super().close()
         self.manager.dispose_pool()  # the file stays for inspection; no connection does
-
-
