@@ -186,6 +186,16 @@ def check(name: str, names: Iterable[str] = ()) -> str:
     return name
 
 
+def installed(name: str) -> bool:
+    """Is what system ``name`` requires installed? A directory of that name on the path (a
+    namespace package: no ``__init__``, e.g. a test folder) is no installation."""
+    requires = SYSTEMS[check(name)].requires
+    if not requires:
+        return True
+    spec = importlib.util.find_spec(requires)
+    return spec is not None and spec.origin is not None
+
+
 def check_action(name: str, action: str) -> None:
     """A ``ConfigError`` naming the action and the system when system ``name`` does not wire
     user action ``action``."""
@@ -201,7 +211,7 @@ def fires(name: str, point: str) -> bool:
 
 def _load(name: str, side: str) -> Any:
     entry = SYSTEMS[check(name)]
-    if entry.requires and importlib.util.find_spec(entry.requires) is None:
+    if not installed(name):
         raise ConfigError(
             f"'cluster.system' = '{name}' needs {entry.requires}, which is not installed: "
             f"{entry.install}"

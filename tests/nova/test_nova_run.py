@@ -10,7 +10,7 @@ import json
 import pytest
 from helpers import run_cli
 
-pytest.importorskip("nova", reason="the nova system needs: pip install '.[nova]'")
+pytest.importorskip("nova.version", reason="the nova system needs: pip install '.[nova]'")
 
 NOVA = ("--set", "cluster.system=nova")
 

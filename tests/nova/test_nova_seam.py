@@ -11,7 +11,7 @@ import sys
 import pytest
 from helpers import run_cli
 
-pytest.importorskip("nova", reason="the nova system needs: pip install '.[nova]'")
+pytest.importorskip("nova.version", reason="the nova system needs: pip install '.[nova]'")
 
 from orchestrator.cluster.footprint import conflicts  # noqa: E402
 from orchestrator.nova import footprint  # noqa: E402
