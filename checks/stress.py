@@ -1,15 +1,15 @@
-"""Determinism under load, checked and in numbers: orderings against sleeps.
+"""Determinism under load, checked and in numbers: holds against sleeps.
 
 Busy loops hold every core (``--busy``, default one per core) while ``testbed run`` runs
 ``--concurrency`` at a time (default 4):
 
-1. ``evacuate-race`` (orderings), ``--runs`` times per tracker (default 1000): ``buggy``
+1. ``evacuate-race`` (holds), ``--runs`` times per tracker (default 1000): ``buggy``
    must lose every run (exit 1) and ``fixed`` pass every run (exit 0);
 2. ``evacuate-race-delays`` (sleeps, as Nova's test does it), ``--delay-runs`` times with the
    ``buggy`` tracker at each delay scale (default x1, x0.3, x0.1, x0.03): how often it still
-   detects the bug (exit 1), next to the ordering-based scenario.
+   detects the bug (exit 1), next to the hold-based scenario.
 
-Prints a table (``--json``: one JSON object). Exit 1 when an ordering-based run did not end as
+Prints a table (``--json``: one JSON object). Exit 1 when a hold-based run did not end as
 its tracker must (the delay rows are figures, never judged). Every run directory goes to a
 private temporary directory, removed at the end.
 
@@ -145,7 +145,7 @@ def main() -> int:
         "concurrency": args.concurrency,
         "seconds": round(seconds, 1),
     }
-    # orderings make the race happen every time: buggy loses every run, fixed passes every run
+    # holds make the race happen every time: buggy loses every run, fixed passes every run
     must = {"buggy": "exit_1", "fixed": "exit_0"}
     held = all(r[must[r["tracker"]]] == r["runs"] for r in rows if r["scale"] is None)
     if args.json:

@@ -130,7 +130,7 @@ def test_buggy_output_names_host_and_count(tmp_path) -> None:
 def test_without_the_delays_the_race_is_missed(tmp_path) -> None:
     """The delay-based scenario's delays are what makes the overlap happen: with the migration
     query not delayed, the audit sees the evacuation in progress and the buggy tracker keeps
-    the device. (The default evacuate-race uses orderings instead; see test_hold_policy.py.)"""
+    the device. (The default evacuate-race uses holds instead; see test_hold_policy.py.)"""
     rc, out = run_json(
         "run",
         "evacuate-race-delays",
@@ -193,7 +193,7 @@ def test_holds_too_short_for_the_race_are_inconclusive(tmp_path) -> None:
 
 
 def test_holds_on_a_host_the_scheduler_did_not_pick_are_inconclusive(tmp_path) -> None:
-    """The user's orderings name host3; the evacuation goes to host2. host3's audit waits for
+    """The user's holds name host3; the evacuation goes to host2. host3's audit waits for
     a claim that never comes, host3's evacuation points are never reached."""
     out, first = _inconclusive(
         tmp_path, str(DATA / "holds-on-the-wrong-host.toml"), "--set", "timeouts.hold=0.3"

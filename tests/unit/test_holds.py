@@ -39,7 +39,7 @@ def test_ordering_holds_until_the_point_has_passed() -> None:
     assert board.take_replies() == []  # reached, not passed
     assert not report(board, "evac", "point", "evacuate.spawn")  # now the claim has passed
     assert board.take_replies() == ["audit"]
-    assert not report(board, "x", "lock.request")  # lock requests are never held by orderings
+    assert not report(board, "x", "lock.request")  # lock requests are never held by [holds]
 
 
 def test_ordering_releases_a_holder_everyone_else_waits_for() -> None:
