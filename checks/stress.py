@@ -161,13 +161,13 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        scale = "orderings" if r["scale"] is None else f"x{r['scale']:g}"
+        scale = "holds" if r["scale"] is None else f"x{r['scale']:g}"
         print(
             f"| {r['scenario']} | {r['tracker']} | {scale} | {r['runs']} | {r['exit_1']} "
             f"| {r['exit_0']} | {r['exit_3']} | {r['other']} | {r['median_s']} |"
         )
     if not held:
-        print("orderings: not every run ended as its tracker must (--json says why runs failed)")
+        print("holds: not every run ended as its tracker must (--json says why runs failed)")
     return 0 if held else 1
 
 

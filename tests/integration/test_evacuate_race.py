@@ -14,7 +14,7 @@ import pytest
 from helpers import run_cli, run_json, wait_gone
 
 DATA = Path(__file__).parents[1] / "data"
-ORDERINGS = {  # evacuate-race's [holds]: held point -> what it waits for
+HOLDS = {  # evacuate-race's [holds]: held point -> what it waits for
     "host2:audit.start": ["host2:evacuate.claim"],
     "host2:evacuate.finish": ["host2:audit.start"],
     "host2:evacuate.set_host": ["host2:audit.instance_list"],
@@ -80,7 +80,7 @@ def test_the_race_ran(tracker: str, plain_run) -> None:
     assert evacuate["state"] == "done" and evacuate["points"][-1] == "evacuate.migration_done"
     assert all(t["state"] == "done" and t["expected"] for t in out["tasks"]), out["tasks"]
     holds = {h["point"]: h for h in out["holds"]}
-    assert {p: h["after"] for p, h in holds.items()} == ORDERINGS
+    assert {p: h["after"] for p, h in holds.items()} == HOLDS
     lock_released = "host2:audit.migration_list"
     for point, h in holds.items():
         status = LOCK if (tracker == "fixed" and point == lock_released) else MET
@@ -88,7 +88,7 @@ def test_the_race_ran(tracker: str, plain_run) -> None:
         assert [hit["status"] for hit in h["hits"]] == [status], (point, h)
     # the race's own order: the audit waited at the migration list for the evacuation to be
     # done (buggy), or could not, holding the lock the evacuation needed (fixed)
-    assert holds[lock_released]["hits"][0]["waited_for"] == ORDERINGS[lock_released]
+    assert holds[lock_released]["hits"][0]["waited_for"] == HOLDS[lock_released]
     assert holds[lock_released]["hits"][0]["task"] == audit["task"]
 
 
