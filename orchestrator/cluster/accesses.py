@@ -105,8 +105,13 @@ class Watch:
     def _triggers(self, db: sqlite3.Connection, table: str) -> None:
         cols = [r[1] for r in db.execute(f"PRAGMA main.table_info({_q(table)})")]
 
-        def obj(which: str) -> str:
-            return "json_object(" + ", ".join(f"'{c}', {which}.{_q(c)}" for c in cols) + ")"
+        def obj(which: str) -> str:  # a row as JSON (which holds no BLOB: those as hex)
+            values = (f"{which}.{_q(c)}" for c in cols)
+            pairs = (
+                f"{_text(c)}, CASE typeof({v}) WHEN 'blob' THEN hex({v}) ELSE {v} END"
+                for c, v in zip(cols, values, strict=True)
+            )
+            return f"json_object({', '.join(pairs)})"
 
         for kind, old, new in (
             ("insert", "NULL", obj("NEW")),
@@ -114,8 +119,9 @@ class Watch:
             ("delete", obj("OLD"), "NULL"),
         ):
             db.execute(
-                f"CREATE TEMP TRIGGER {PREFIX}{table}_{kind} AFTER {kind.upper()} ON "
-                f"main.{_q(table)} BEGIN SELECT {PREFIX}row('{table}', '{kind}', {old}, {new}); END"
+                f"CREATE TEMP TRIGGER {_q(PREFIX + table + '_' + kind)} AFTER {kind.upper()} "
+                f"ON main.{_q(table)} BEGIN SELECT {PREFIX}row({_text(table)}, '{kind}', {old}, "
+                f"{new}); END"
             )
 
     def _trace(self, db: sqlite3.Connection, sql: str) -> None:
@@ -289,6 +295,10 @@ def _line(op: str, verb: str, table: str, column: str, row: str) -> str:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _text(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
 
 
 def _literal(db: sqlite3.Connection, value: Any) -> str:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
+import zmq
 
 from orchestrator.cli.options import CHECK_FOOTPRINTS_ENV, load
 from orchestrator.cluster.accesses import Watch
+from orchestrator.cluster.conductor import Conductor
 from orchestrator.cluster.footprint import reads, writes
 from orchestrator.model.conductor import OPS
 from orchestrator.model.store import ModelStore
@@ -136,3 +139,32 @@ def test_the_environment_turns_the_check_on_for_every_configuration(monkeypatch)
     assert load(sets=["cluster.check_footprints=false"]).cluster.check_footprints is False
     monkeypatch.setenv(CHECK_FOOTPRINTS_ENV, "0")
     assert load().cluster.check_footprints is False
+
+
+def test_any_store_any_schema_even_blobs(tmp_path) -> None:
+    """The check knows no table of its own: a plain connection, a schema of its own."""
+    db = sqlite3.connect(tmp_path / "any.sqlite", isolation_level=None)
+    db.execute("CREATE TABLE things (k TEXT PRIMARY KEY, owner TEXT, data BLOB)")
+    watch = Watch()
+    watch.attach(db, threading.RLock())
+    with watch.request("thing.put", lambda: [writes("things", owner="a")]):
+        db.execute("INSERT INTO things VALUES ('x', 'a', ?)", (b"\x00\xff",))
+        db.execute("INSERT INTO things VALUES ('y', 'b', ?)", (b"\x01",))
+    assert watch.violations == ["footprint: thing.put wrote things.* of k=y not declared"]
+    db.close()
+
+
+def test_nothing_is_installed_while_the_check_is_off(store, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(CHECK_FOOTPRINTS_ENV)
+    ctx = zmq.Context()
+    try:
+        off = Conductor(ctx, store, load(), str(tmp_path), ops=OPS)
+        on = Conductor(ctx, store, load(sets=["cluster.check_footprints=true"]), str(tmp_path))
+        assert off.watch is None and off.footprint_violations() == []
+        assert isinstance(on.watch, Watch)
+        for c in (off, on):
+            c.sock.close(linger=0)
+            c.wake_rx.close(linger=0)
+            c.wake_tx.close(linger=0)
+    finally:
+        ctx.term()
