@@ -215,6 +215,9 @@ class Driver:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(5)
+        wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them
+        if wrong and self.error is None:
+            self.error = wrong[0]
 
     def _roles(self) -> dict[str, str]:
         """Task id -> ``host:op`` (``op#n`` from a host's second task of an op on), in

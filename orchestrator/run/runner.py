@@ -56,6 +56,7 @@ class Result:
     inconclusive: list[str] = field(default_factory=list)  # why, one line each
     notes: list[str] = field(default_factory=list)  # refusals of steps that may fail
     timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
+    footprint_hints: list[str] = field(default_factory=list)  # wider than needed (a hint)
 
     @property
     def outcome(self) -> str:
@@ -86,6 +87,7 @@ class Result:
             "holds": self.holds,
             "tasks": [t.to_dict() for t in self.tasks],
             "notes": self.notes,
+            "footprint_hints": self.footprint_hints,
         }
 
 
@@ -231,6 +233,11 @@ def run(
             _judge(result, cluster, ledger)
         except Exception as exc:  # the state may be unreadable after an interrupted start
             log.warning("could not read how the run ended: %s", exc)
+        # an access outside a footprint: the explorer may have missed races, the run fails
+        wrong = cluster.conductor.footprint_violations()
+        if wrong:
+            result.error, result.held = wrong[0], False
+        result.footprint_hints = cluster.conductor.footprint_hints()
         result.pids = cluster.pids()
         result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
         failed = str(result.failed_step) if result.failed_step else None
