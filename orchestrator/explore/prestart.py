@@ -1,0 +1,123 @@
+"""The next schedule's cluster, started while the current schedule runs.
+
+Every schedule runs on a fresh cluster from the scenario's start state: a new run directory,
+state file, conductor and host processes, forked and registered. None of that depends on the
+schedule, only on the configuration, so the explorer makes the next one in a thread of its own
+while the current schedule's steps run, and the next schedule begins with its hosts already
+up. Nothing is shared or reused between schedules: each still gets its own processes and
+sockets, and the one made for a schedule that never comes is closed and removed.
+
+The hosts are forked from a warm orchestrator: the host half of the system under test is
+loaded here (by name, through the kernel's registry) before the first fork, so each host
+inherits it instead of importing it again, once per host and schedule.
+
+Two clusters live at once for a moment, and the orchestrator's log records all reach every
+run log's handlers (one logger): each run log keeps only its own threads' records while the
+other cluster lives (the hosts' records come through their own queues, to their own log).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from orchestrator.cluster.cluster import Cluster
+from orchestrator.history import recorder
+from testbed import system
+from testbed.config import Config
+
+
+class EarlyCluster(Cluster):
+    """A cluster whose start runs in a thread from ``begin``; ``start`` waits for it to end
+    (and raises what it raised), so the runner uses it as any other cluster."""
+
+    taken = False  # handed to a schedule: its run log keeps every record of the orchestrator
+
+    def begin(self) -> None:
+        self._error: BaseException | None = None
+        self._starter = threading.Thread(target=self._start_early, name="prestart", daemon=True)
+        self._starter.start()
+
+    def _start_early(self) -> None:
+        try:
+            super().start()
+        except BaseException as exc:  # raised again in the thread that takes the cluster
+            self._error = exc
+
+    def start(self) -> None:
+        self._starter.join()
+        if self._error is not None:
+            raise self._error
+
+    def owns(self, thread: int | None) -> bool:
+        """A record of this thread is this cluster's: its starter, conductor or history."""
+        mine = [self._starter, self.conductor.thread, getattr(self.history, "reader", None)]
+        return any(t is not None and t.ident == thread for t in mine)
+
+    def close(self) -> None:
+        self._starter.join()  # a start under way must end before its hosts can be stopped
+        super().close()
+
+
+class _Only(logging.Filter):
+    """A run log's filter while two clusters live: the cluster not yet taken keeps its own
+    threads' records, the other every record but those. A host's record (another process)
+    came through its run's own queue and is always kept."""
+
+    def __init__(self, cluster: EarlyCluster, prestart: Prestart) -> None:
+        super().__init__()
+        self.cluster, self.prestart = cluster, prestart
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.process != os.getpid():
+            return True
+        if not self.cluster.taken:
+            return self.cluster.owns(record.thread)
+        early = self.prestart.early
+        return early is None or early is self.cluster or not early.owns(record.thread)
+
+
+class Prestart:
+    """Hands out clusters for the schedules of one exploration, one started ahead."""
+
+    def __init__(self, name: str, config: Config, run_base: str | None) -> None:
+        self.name, self.config, self.run_base = name, config, run_base
+        system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
+        self.early: EarlyCluster | None = None
+        self.taken = 0
+
+    def take(self) -> EarlyCluster:
+        """The cluster for the next schedule (its start under way or done). From the second
+        schedule on, the one after it starts now: an exploration of one schedule starts
+        nothing it does not use."""
+        current, self.early = self.early, None
+        if current is None:
+            current = self._make()
+            current.taken = True
+            current.begin()
+        current.taken = True
+        self.taken += 1
+        if self.taken >= 2:
+            self.early = self._make()
+            self.early.begin()
+        return current
+
+    def _make(self) -> EarlyCluster:
+        if self.run_base:
+            Path(self.run_base).mkdir(parents=True, exist_ok=True)
+        run_dir = tempfile.mkdtemp(prefix=f"testbed-{self.name}-", dir=self.run_base)
+        cluster = EarlyCluster(self.config, Path(run_dir), recorder=recorder.for_run)
+        for handler in cluster.runlog.handlers:
+            handler.addFilter(_Only(cluster, self))
+        return cluster
+
+    def close(self) -> None:
+        """Close and remove the cluster started for a schedule that never came."""
+        if self.early is not None:
+            self.early.close()
+            shutil.rmtree(self.early.run_dir, ignore_errors=True)
+            self.early = None
