@@ -11,9 +11,14 @@ The hosts are forked from a warm orchestrator: the host half of the system under
 loaded here (by name, through the kernel's registry) before the first fork, so each host
 inherits it instead of importing it again, once per host and schedule.
 
-Two clusters live at once for a moment, and the orchestrator's log records all reach every
-run log's handlers (one logger): each run log keeps only its own threads' records while the
-other cluster lives (the hosts' records come through their own queues, to their own log).
+Two clusters live at once, in two threads of one process, which brings two duties. A fork
+copies every descriptor the process has open, and a host's history pipe and exit sentinel
+are open at both ends from just before its fork to just after: a host of the other cluster
+forked then would keep that pipe open, and its reader would wait for an end that does not
+come. So a host's launch, pipe to fork to closing our end, holds a lock the other cluster's
+launches wait for. And the orchestrator's log records all reach every run log's handlers (one
+logger): each run log keeps only its own threads' records while the other cluster lives (the
+hosts' records come through their own queues, to their own log).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from orchestrator.cluster.cluster import Cluster
 from orchestrator.history import recorder
 from testbed import system
 from testbed.config import Config
+
+_LAUNCH = threading.Lock()  # one host launch at a time, whichever cluster it is for
 
 
 class EarlyCluster(Cluster):
@@ -52,6 +59,10 @@ class EarlyCluster(Cluster):
         self._starter.join()
         if self._error is not None:
             raise self._error
+
+    def _launch(self, host: str) -> int:
+        with _LAUNCH:
+            return super()._launch(host)
 
     def owns(self, thread: int | None) -> bool:
         """A record of this thread is this cluster's: its starter, conductor or history."""
