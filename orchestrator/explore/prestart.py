@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 from orchestrator.cluster.cluster import Cluster
@@ -35,6 +36,7 @@ from orchestrator.history import recorder
 from testbed import system
 from testbed.config import Config
 
+OWNER = "testbed_cluster"  # the attribute that marks a thread working for one cluster
 _LAUNCH = threading.Lock()  # one host launch at a time, whichever cluster it is for
 
 
@@ -47,6 +49,7 @@ class EarlyCluster(Cluster):
     def begin(self) -> None:
         self._error: BaseException | None = None
         self._starter = threading.Thread(target=self._start_early, name="prestart", daemon=True)
+        setattr(self._starter, OWNER, self)
         self._starter.start()
 
     def _start_early(self) -> None:
@@ -64,32 +67,28 @@ class EarlyCluster(Cluster):
         with _LAUNCH:
             return super()._launch(host)
 
-    def owns(self, thread: int | None) -> bool:
-        """A record of this thread is this cluster's: its starter, conductor or history."""
-        mine = [self._starter, self.conductor.thread, getattr(self.history, "reader", None)]
-        return any(t is not None and t.ident == thread for t in mine)
-
     def close(self) -> None:
         self._starter.join()  # a start under way must end before its hosts can be stopped
         super().close()
 
 
 class _Only(logging.Filter):
-    """A run log's filter while two clusters live: the cluster not yet taken keeps its own
-    threads' records, the other every record but those. A host's record (another process)
-    came through its run's own queue and is always kept."""
+    """A run log's filter while two clusters live. A thread working for one cluster (its
+    starter, conductor, history reader) is marked with it, and its records go to that cluster's
+    log alone; any other thread of the orchestrator (the steps, the explorer) works for the
+    schedule that runs, so its records go to the log of the cluster taken for it. A host's
+    record (another process) came through its run's own queue and is always kept. The filter
+    runs in the thread that logs."""
 
-    def __init__(self, cluster: EarlyCluster, prestart: Prestart) -> None:
+    def __init__(self, cluster: EarlyCluster) -> None:
         super().__init__()
-        self.cluster, self.prestart = cluster, prestart
+        self.cluster = cluster
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.process != os.getpid():
             return True
-        if not self.cluster.taken:
-            return self.cluster.owns(record.thread)
-        early = self.prestart.early
-        return early is None or early is self.cluster or not early.owns(record.thread)
+        owner = getattr(threading.current_thread(), OWNER, None)
+        return owner is self.cluster if owner is not None else self.cluster.taken
 
 
 class Prestart:
@@ -110,7 +109,7 @@ class Prestart:
             current = self._make()
             current.taken = True
             current.begin()
-        current.taken = True
+        current.taken = True  # from now on the steps' records are its own
         self.taken += 1
         if self.taken >= 2:
             self.early = self._make()
@@ -122,8 +121,17 @@ class Prestart:
             Path(self.run_base).mkdir(parents=True, exist_ok=True)
         run_dir = tempfile.mkdtemp(prefix=f"testbed-{self.name}-", dir=self.run_base)
         cluster = EarlyCluster(self.config, Path(run_dir), recorder=recorder.for_run)
+        for thread in (cluster.conductor.thread, getattr(cluster.history, "reader", None)):
+            if thread is not None:
+                setattr(thread, OWNER, cluster)
         for handler in cluster.runlog.handlers:
-            handler.addFilter(_Only(cluster, self))
+            # the log was attached while the cluster was made, and another cluster's threads
+            # may have logged into it since: filter, then empty it (nothing of its own is in it)
+            with handler.lock or nullcontext():
+                handler.addFilter(_Only(cluster))
+                if isinstance(handler, logging.FileHandler) and handler.stream is not None:
+                    handler.stream.seek(0)
+                    handler.stream.truncate()
         return cluster
 
     def close(self) -> None:
