@@ -32,6 +32,7 @@ from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.cluster.footprint import LOCKS, lock
+from orchestrator.explore.prestart import Prestart
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.strategies import Diverged, Option, Strategy, dependent
 from orchestrator.holds.board import Trace
@@ -313,18 +314,23 @@ def explore(
     run_base: str | None = None,
     progress: Callable[[Schedule], None] | None = None,
     strategy_name: str = "dpor",
+    prestart: bool = True,
 ) -> Summary:
+    """``prestart``: each schedule's cluster is started while the one before runs
+    (``orchestrator.explore.prestart``); False starts each when its schedule begins."""
     config = explore_config(config, hosts)
     hosts = config.cluster.trace
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
+    early = Prestart(scenario.name, config, run_base) if prestart else None
     while strategy.next_run():
         drivers: list[Driver] = []
         # The driver is woken by every report, not by the runner starting to wait: it looks
         # again this often (cheap: nothing is read while no caller waits).
         tick = min(TICK, config.timeouts.heartbeat_interval)
         observer = partial(_new_driver, drivers, hosts, strategy, tick)
-        result = runner.run(scenario, config, run_base, observer=observer)
+        cluster = early.take() if early else None
+        result = runner.run(scenario, config, run_base, observer=observer, cluster=cluster)
         driver = drivers[0] if drivers else None
         sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
         sched.seen = driver.seen if driver else {}
@@ -350,5 +356,7 @@ def explore(
                 shutil.copyfile(result.timeline, sched.timeline)
         if progress:
             progress(sched)
+    if early:
+        early.close()  # the cluster started for a schedule that never came
     summary.seconds = time.monotonic() - started
     return summary

@@ -207,17 +207,22 @@ def run(
     keep: bool = False,
     observer: Callable[[Cluster], AbstractContextManager] | None = None,
     timeline: bool = False,
+    cluster: Cluster | None = None,
 ) -> Result:
     """Start the cluster, run every step, stop at the first failing one, then check the
     invariants; always tear down. The run directory is removed when everything held, unless
     ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks.
-    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history."""
-    if run_base:
-        Path(run_base).mkdir(parents=True, exist_ok=True)
-    run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
+    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history.
+    ``cluster``: one the caller made for this run from ``config`` (the explorer starts the next
+    schedule's early); its directory is the run's, and its ``start`` is still called here."""
+    if cluster is None:
+        if run_base:
+            Path(run_base).mkdir(parents=True, exist_ok=True)
+        run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
+        cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
+    run_dir = str(cluster.run_dir)
     result = Result(scenario.name, config.cluster.tracker, run_dir)
     started = time.monotonic()
-    cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
     ledger = Ledger(cluster)
     cluster.api.guard = ledger.guard
     try:
