@@ -6,6 +6,7 @@ Nova's own ``PciDevTracker`` discovers, claims, allocates and frees them."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from nova.virt import fake
@@ -17,6 +18,13 @@ from testbed.config import Config
 def pci_address(index: int) -> str:
     """The address of this host's ``index``-th device (one function per slot, as VFs are)."""
     return f"0000:81:{index // 8:02x}.{index % 8}"
+
+
+def node_uuid(host: str) -> str:
+    """This host's compute node uuid, the same every time it starts (what Nova's ``compute_id``
+    file keeps; the fake driver's own is new in every process, so a restarted host would try
+    to create a second compute node for the same name)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"testbed:compute-node:{host}"))
 
 
 def make_driver_class(host: str, config: Config) -> type:
@@ -41,6 +49,10 @@ def make_driver_class(host: str, config: Config) -> type:
         def get_available_resource(self, nodename: str) -> dict[str, Any]:
             status = super().get_available_resource(nodename)
             status["pci_passthrough_devices"] = jsonutils.dumps(devices)
+            status["uuid"] = node_uuid(nodename)
             return status
+
+        def get_nodenames_by_uuid(self, refresh: bool = False) -> dict[str, str]:
+            return {node_uuid(n): n for n in self.get_available_nodes()}
 
     return TestbedFakeDriver

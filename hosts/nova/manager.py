@@ -14,12 +14,12 @@ Nova). Nova 34 has every other fix of the catalogue, and none of them is reverte
 
 from __future__ import annotations
 
-import logging
 import types
 from typing import Any
 
 from nova import context as nova_context
 from nova import objects
+from nova.compute import manager as compute_manager
 from nova.compute import resource_tracker, task_states, vm_states
 
 from hosts.nova.driver import make_driver_class
@@ -28,19 +28,27 @@ from hosts.nova.tracing import Tracer, install
 from testbed.config import Config
 from testbed.system import command
 
-log = logging.getLogger("testbed.host.nova")
-
 EXPECTED_ATTRS = ["flavor", "pci_requests", "numa_topology", "migration_context", "pci_devices"]
+NOVA = compute_manager.ComputeManager
 
 
 class NovaComputeManager:
+    # Nova's own ComputeManager methods, run on this object as they are: they use only what it
+    # has (host, driver, rt, reportclient). Building a whole ComputeManager would need the
+    # network, volume, image and scheduler clients of a real deployment.
+    _get_nodes = NOVA._get_nodes
+    _get_instances_on_driver = NOVA._get_instances_on_driver
+    _destroy_evacuated_instances = NOVA._destroy_evacuated_instances
+    _update_resource_tracker = NOVA._update_resource_tracker
+
     def __init__(self, host: str, config: Config, inject: Any) -> None:
         self.host, self.node, self.config = host, host, config
         self.inject = inject
         self.tracer = Tracer(inject)
         install(self.tracer)
         self.driver = make_driver_class(host, config)(virtapi=None)
-        self.rt = resource_tracker.ResourceTracker(host, self.driver, StubReportClient())
+        self.reportclient = StubReportClient()
+        self.rt = resource_tracker.ResourceTracker(host, self.driver, self.reportclient)
         if "1896463" not in config.cluster.fixes:  # Nova before the fix: no lock
             unlocked = resource_tracker.ResourceTracker.finish_evacuation.__wrapped__
             self.rt.finish_evacuation = types.MethodType(unlocked, self.rt)
@@ -51,8 +59,10 @@ class NovaComputeManager:
 
     # -- start ----------------------------------------------------------------------------
     def init_host(self) -> None:
-        """Nova ``init_host`` (the service record, ``_destroy_evacuated_instances``) and then
-        ``pre_start_hook``'s first audit (``startup=True``)."""
+        """Nova ``init_host``: the service record, ``_destroy_evacuated_instances`` (Nova's
+        own: evacuations away from here, accepted, pre-migrating or done, become
+        ``completed``), then ``pre_start_hook``'s first audit (``startup=True``), whose
+        ``clean_usage`` frees the devices of servers that left while this host was down."""
         ctx = self._context()
         self.driver.init_host(self.host)
         service = objects.Service.get_by_host_and_binary(ctx, self.host, "nova-compute")
@@ -61,22 +71,9 @@ class NovaComputeManager:
             service.create()
         self.rt.set_service_ref(service)  # pre_start_hook
         self.inject("init_host.cleanup")
-        self._destroy_evacuated_instances(ctx)
+        if self.driver.capabilities.get("supports_evacuate", False):
+            self._destroy_evacuated_instances(ctx, self._get_nodes(ctx))
         self.rt.update_available_resource(ctx, self.node, startup=True)
-
-    def _destroy_evacuated_instances(self, ctx: Any) -> None:
-        """Servers evacuated away while this host was down: their migrations become
-        ``completed``; the next audit frees their devices here (neither listed nor migrating)."""
-        filters = {
-            "source_compute": self.host,
-            "status": ["accepted", "pre-migrating", "done"],
-            "migration_type": "evacuation",
-        }
-        for migration in objects.MigrationList.get_by_filters(ctx, filters):
-            if migration.status == "done":
-                log.info("%s was evacuated away from here", migration.instance_uuid)
-                migration.status = "completed"
-                migration.save()
 
     # -- commands -------------------------------------------------------------------------
     @command("build")
@@ -141,14 +138,18 @@ class NovaComputeManager:
 
     @command("delete")
     def terminate_instance(self, uuid: str) -> None:
-        """``_delete_instance``: deleted state saved, the tracker's ``update_usage`` frees the
-        devices, the instance destroyed."""
+        """``_delete_instance``: deleted state saved, then ``_complete_deletion``'s
+        ``_update_resource_tracker`` (Nova's own: the tracker's ``update_usage``, which frees
+        the devices of a server it tracks), the instance destroyed. A server the tracker does
+        not track yet (evacuated here, no audit since) keeps its devices until the next
+        audit's ``clean_usage``: Nova's behaviour."""
         ctx = self._context()
         instance = objects.Instance.get_by_uuid(ctx, uuid, expected_attrs=EXPECTED_ATTRS)
         instance.vm_state, instance.task_state = vm_states.DELETED, None
         instance.save()
         self.inject("delete.free")
-        self.rt.update_usage(ctx, instance, self.node)
+        self._update_resource_tracker(ctx, instance)
+        self.reportclient.delete_allocation_for_instance(ctx, instance.uuid, force=True)
         instance.destroy()
 
     def update_available_resource(self) -> list[str]:

@@ -62,12 +62,14 @@ class NovaAPI(Views):
         return self.record(self._instance(name))
 
     def _pick(self, count: int, exclude: str | None = None) -> str:
+        """The up host with the most free devices that fit, ties to the first name (the
+        model's scheduler rule, so that scenarios place servers alike on both systems)."""
         up = [h for h, s in self.host_states().items() if s == HostState.UP and h != exclude]
         free = self.free_devices()
-        for host in up:
-            if free.get(host, 0) >= count:
-                return host
-        raise ApiError(f"no host up with {count} free PCI device(s)")
+        fits = sorted((h for h in up if free.get(h, 0) >= count), key=lambda h: (-free[h], h))
+        if not fits:
+            raise ApiError(f"no host up with {count} free PCI device(s)")
+        return fits[0]
 
     def create_server(
         self, name: str, host: str | None = None, pci: int | None = None, wait: bool = True
@@ -123,11 +125,16 @@ class NovaAPI(Views):
             instance.save(expected_task_state=[None])
             self.state.written({})
         task = self._task(target, "evacuate", uuid=instance.uuid, migration=migration.id)
-        if until == Until.CLAIMED:
-            self.wait_for(
-                f"the move claim of {name} on {target}",
-                lambda: self._migration(migration.id)["status"] != "accepted",
-            )
+        if until == Until.CLAIMED:  # the claim's devices saved (the tracker's _update), or failed
+            count = self.record(instance)["pci_count"]
+
+            def claimed() -> bool:
+                status = self._migration(migration.id)["status"]
+                bound = sum(d["host"] == target and d["instance_uuid"] == instance.uuid
+                            for d in self.devices())  # fmt: skip
+                return status in ("failed", "error") or (status != "accepted" and bound >= count)
+
+            self.wait_for(f"the move claim of {name} on {target}", claimed)
         elif until == Until.DONE:
             self.wait_task(task)
         return {"migration": migration.id, "task": task, "source": source, "dest": target}

@@ -26,6 +26,7 @@ from testbed.transport import RouterCaller  # noqa: E402
 # What a compute host of the nova system runs of Nova (hosts.nova), loaded here so that the
 # forked hosts share it.
 PRELOAD = (
+    "nova.compute.manager",
     "nova.compute.resource_tracker",
     "nova.compute.provider_tree",
     "nova.pci.manager",
