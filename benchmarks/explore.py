@@ -5,8 +5,11 @@ lifetimes overlap, ignoring the lock) and the ratio between the two.
 
     python benchmarks/explore.py [--scenario NAME ...] [--reps 3] [--json]
 
-Each exploration runs ``--reps`` times; the figures are medians. Every schedule starts a fresh
-cluster, so the seconds include starting and stopping it for each schedule.
+Each exploration runs ``--reps`` times; the figures are medians. Every schedule runs on a
+cluster of its own, so the seconds include starting and stopping one for each schedule; the
+next schedule's is started while the current one runs (``orchestrator.explore.prestart``).
+``--fresh`` adds a column: the same exploration with each cluster started when its schedule
+begins, interleaved with the other in each repetition.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ class Part:
             help="a scenario to explore (repeatable; default: every built-in one)",
         )
         p.add_argument("--reps", type=int, default=3, help="explorations per row (median)")
+        p.add_argument(
+            "--fresh",
+            action="store_true",
+            help="also time each exploration with a cluster started as each schedule begins",
+        )
 
     @staticmethod
     def check_args(p: Any, args: Any) -> None:
@@ -44,7 +52,7 @@ class Part:
             p.error("--reps must be at least 1")
 
 
-def measure(names: list[str], reps: int, quiet: bool) -> list[dict[str, Any]]:
+def measure(names: list[str], reps: int, quiet: bool, fresh: bool = False) -> list[dict[str, Any]]:
     rows = []
     base = tempfile.mkdtemp(prefix="tb-explore-")
     bar = progress("explore", len(names) * len(PRESETS) * reps, quiet)
@@ -52,9 +60,14 @@ def measure(names: list[str], reps: int, quiet: bool) -> list[dict[str, Any]]:
         for name in names:
             for tracker in PRESETS:
                 scenario, config = sc.load_with_config(name, *option_layers(tracker=tracker))
-                runs = []
+                runs, slow = [], []
                 for _ in range(reps):
                     runs.append(explorer.explore(scenario, config, Dpor(), run_base=base))
+                    if fresh:
+                        again = explorer.explore(
+                            scenario, config, Dpor(), run_base=base, prestart=False
+                        )
+                        slow.append(again)
                     bar.step(f"{name} {tracker}")
                 d = [r.to_dict() for r in runs]
                 seconds = statistics.median(x["seconds"] for x in d)
@@ -72,6 +85,9 @@ def measure(names: list[str], reps: int, quiet: bool) -> list[dict[str, Any]]:
                         "same_every_time": len({(x["schedules"], x["losing"]) for x in d}) == 1,
                     }
                 )
+                if fresh:
+                    fresh_seconds = statistics.median(r.seconds for r in slow)
+                    rows[-1]["fresh_seconds_median"] = round(fresh_seconds, 3)
     finally:
         bar.close()
         shutil.rmtree(base, ignore_errors=True)
@@ -81,7 +97,7 @@ def measure(names: list[str], reps: int, quiet: bool) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse("explore.py", __doc__, argv, [Part])
     names = args.scenario or sc.builtin_names()
-    rows = measure(names, args.reps, args.quiet)
+    rows = measure(names, args.reps, args.quiet, args.fresh)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -94,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['scenario']:<{width}}  {r['tracker']:<7}  {r['schedules']:>5}  {r['losing']:>6}  "
             f"{r['seconds_median']:>7.2f}  {r['schedules_per_second']:>7.1f}  "
             f"{r['interleavings_bound']:>17}  {r['reduction']:>5}"
+            + (f"  fresh {r['fresh_seconds_median']:.2f} s" if "fresh_seconds_median" in r else "")
             + ("" if r["same_every_time"] else "  (counts varied between repetitions)")
         )
     return 0

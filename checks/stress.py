@@ -1,15 +1,15 @@
-"""Determinism under load, checked and in numbers: orderings against sleeps.
+"""Determinism under load, checked and in numbers: holds against sleeps.
 
 Busy loops hold every core (``--busy``, default one per core) while ``testbed run`` runs
 ``--concurrency`` at a time (default 4):
 
-1. ``evacuate-race`` (orderings), ``--runs`` times per tracker (default 1000): ``buggy``
+1. ``evacuate-race`` (holds), ``--runs`` times per tracker (default 1000): ``buggy``
    must lose every run (exit 1) and ``fixed`` pass every run (exit 0);
 2. ``evacuate-race-delays`` (sleeps, as Nova's test does it), ``--delay-runs`` times with the
    ``buggy`` tracker at each delay scale (default x1, x0.3, x0.1, x0.03): how often it still
-   detects the bug (exit 1), next to the ordering-based scenario.
+   detects the bug (exit 1), next to the hold-based scenario.
 
-Prints a table (``--json``: one JSON object). Exit 1 when an ordering-based run did not end as
+Prints a table (``--json``: one JSON object). Exit 1 when a hold-based run did not end as
 its tracker must (the delay rows are figures, never judged). Every run directory goes to a
 private temporary directory, removed at the end.
 
@@ -145,7 +145,7 @@ def main() -> int:
         "concurrency": args.concurrency,
         "seconds": round(seconds, 1),
     }
-    # orderings make the race happen every time: buggy loses every run, fixed passes every run
+    # holds make the race happen every time: buggy loses every run, fixed passes every run
     must = {"buggy": "exit_1", "fixed": "exit_0"}
     held = all(r[must[r["tracker"]]] == r["runs"] for r in rows if r["scale"] is None)
     if args.json:
@@ -161,13 +161,13 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        scale = "orderings" if r["scale"] is None else f"x{r['scale']:g}"
+        scale = "holds" if r["scale"] is None else f"x{r['scale']:g}"
         print(
             f"| {r['scenario']} | {r['tracker']} | {scale} | {r['runs']} | {r['exit_1']} "
             f"| {r['exit_0']} | {r['exit_3']} | {r['other']} | {r['median_s']} |"
         )
     if not held:
-        print("orderings: not every run ended as its tracker must (--json says why runs failed)")
+        print("holds: not every run ended as its tracker must (--json says why runs failed)")
     return 0 if held else 1
 
 

@@ -79,6 +79,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="explore a scenario (built-in name, file, or 'all') with both trackers, one "
         "test item each, so that -n spreads exploration over workers; repeatable",
     )
+    group.addoption(
+        "--testbed-explore-split",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split each --testbed-explore exploration by schedule prefix into N items, so "
+        "that -n spreads one scenario over workers",
+    )
     parser.addini(
         "testbed_config", "testbed: TOML configuration file, relative to the ini file", default=""
     )
@@ -100,7 +108,10 @@ def pytest_collection_modifyitems(
     if wanted:
         from orchestrator.explore.pytest_items import add_items
 
-        add_items(session, items, wanted)
+        parts = config.getoption("testbed_explore_split")
+        if parts < 1:
+            raise pytest.UsageError(f"--testbed-explore-split must be at least 1, got {parts}")
+        add_items(session, items, wanted, parts)
 
 
 def pytest_configure(config: pytest.Config) -> None:

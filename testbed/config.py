@@ -41,6 +41,8 @@ class Cluster:
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
     trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
     history: bool = True  # record history.jsonl in the run directory (every process's events)
+    # record what each conductor request touches; an access outside its footprint fails the run
+    check_footprints: bool = False
     joined: list[str] = field(default_factory=list)  # hosts that join (testbed host --join)
     listen: str = ""  # tcp://ADDR:PORT; empty: loopback, port picked at bind
     curve: bool = True  # tcp: ZeroMQ CURVE with keys issued per cluster; false: loopback only

@@ -6,8 +6,8 @@ named sets are ``PRESETS``: ``tracker = "fixed"`` is every fix on, ``tracker = "
 fix off; ``--fix BUG`` / ``--no-fix BUG`` turn one on or off on top of whatever the earlier
 layers said. ``tracker`` is an input that sets the fixes and, once layered, only their
 ``label``. Each entry names the race, what Nova's fix does, the built-in scenario that makes
-the race happen and Nova's regression test it mirrors; the README's catalogue table is checked
-against it.
+the race happen and Nova's regression test it mirrors; the table of docs/catalogue.md is
+checked against it.
 
 Data and naming only: it must not import the hosts or the orchestrator, nor decide anything at
 run time.

@@ -5,7 +5,7 @@ hold, delay or kill; it fires *before* its step. Each entry says which path it i
 step it comes before and what that step does. Point names follow the steps of Nova's resource
 tracker and compute manager; the two Nova names (``instance.drop_migration_context``,
 ``migration_list.get_in_progress_and_error``) are where Nova's regression test for bug 1896463
-sleeps. ``tests/test_points.py`` checks the catalogue against the ``inject()`` calls in
+sleeps. ``tests/unit/test_points.py`` checks the catalogue against the ``inject()`` calls in
 ``hosts/``, both ways.
 
 This module is data and parsing only: it must not import the hosts or the orchestrator, and

@@ -131,6 +131,10 @@ class Entry:
     orchestrator: str  # module:attribute of its OrchestratorSystem
     requires: str = ""  # a top-level module it cannot run without
     install: str = ""  # how to get that module
+    # what it offers, as data (checked before anything is loaded): the user actions its API
+    # does not wire, and the injection points its hosts fire (None: the whole catalogue)
+    unwired: tuple[str, ...] = ()
+    points: tuple[str, ...] | None = None
 
 
 SYSTEMS: dict[str, Entry] = {
@@ -140,6 +144,35 @@ SYSTEMS: dict[str, Entry] = {
         "orchestrator.nova.system:SYSTEM",
         requires="nova",
         install="pip install '.[nova]'",
+        unwired=(
+            "resize",
+            "confirm_resize",
+            "revert_resize",
+            "live_migrate",
+            "shelve",
+            "unshelve",
+        ),  # fmt: skip
+        points=(
+            "build.claim",
+            "build.spawn",
+            "build.active",
+            "evacuate.claim",
+            "evacuate.spawn",
+            "evacuate.finish",
+            "evacuate.set_host",
+            "instance.drop_migration_context",
+            "evacuate.migration_done",
+            "audit.start",
+            "audit.instance_list",
+            "audit.migration_list",
+            "migration_list.get_in_progress_and_error",
+            "audit.update_usage",
+            "audit.clean_usage",
+            "audit.save",
+            "init_host.cleanup",
+            "rebuild.spawn",
+            "delete.free",
+        ),  # fmt: skip
     ),
 }
 DEFAULT = "model"
@@ -153,9 +186,32 @@ def check(name: str, names: Iterable[str] = ()) -> str:
     return name
 
 
+def installed(name: str) -> bool:
+    """Is what system ``name`` requires installed? A directory of that name on the path (a
+    namespace package: no ``__init__``, e.g. a test folder) is no installation."""
+    requires = SYSTEMS[check(name)].requires
+    if not requires:
+        return True
+    spec = importlib.util.find_spec(requires)
+    return spec is not None and spec.origin is not None
+
+
+def check_action(name: str, action: str) -> None:
+    """A ``ConfigError`` naming the action and the system when system ``name`` does not wire
+    user action ``action``."""
+    if action in SYSTEMS[check(name)].unwired:
+        raise ConfigError(f"action '{action}' is not wired for system '{name}'")
+
+
+def fires(name: str, point: str) -> bool:
+    """Do system ``name``'s hosts fire injection point ``point``?"""
+    points = SYSTEMS[check(name)].points
+    return points is None or point in points
+
+
 def _load(name: str, side: str) -> Any:
     entry = SYSTEMS[check(name)]
-    if entry.requires and importlib.util.find_spec(entry.requires) is None:
+    if not installed(name):
         raise ConfigError(
             f"'cluster.system' = '{name}' needs {entry.requires}, which is not installed: "
             f"{entry.install}"

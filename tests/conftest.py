@@ -2,10 +2,14 @@
 tests/integration (clusters, subprocesses, forks): fixtures, and this folder on the path for
 helpers.py and planted_race.py."""
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
+# Every cluster the suite starts checks what each conductor request touches against its
+# footprint, in this process and in every testbed command it runs (they inherit it).
+os.environ["TESTBED_CHECK_FOOTPRINTS"] = "1"
 
 import pytest  # noqa: E402
 

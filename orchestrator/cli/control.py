@@ -151,7 +151,8 @@ def _show_status(args: argparse.Namespace, out: dict[str, Any]) -> int:
 
 
 def _show_check(args: argparse.Namespace, out: dict[str, Any]) -> int:
-    print("\n".join(out["check"]["lines"]))
+    for line in out["check"]["lines"]:
+        print(line)
     for line in out["diff"] + out["invariants"]["violations"]:
         print(f"  {line}")
     print("\n".join(verdict(out["outcome"], out["invariants"]["ok"])))
@@ -160,7 +161,7 @@ def _show_check(args: argparse.Namespace, out: dict[str, Any]) -> int:
     return EXIT_CODES[out["outcome"]]
 
 
-SHOW = {"status": _show_status, "check": _show_check}
+SHOW = {"status": _show_status, "check": _show_check, "no_leaks": _show_check}
 
 
 def _runner(a: Action, notice: str = "") -> Any:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.options import check_footprints_arg
 from orchestrator.run.verdict import EXIT_CODES
 from testbed.errors import ConfigError
 from testbed.fixes import PRESETS
@@ -64,6 +65,7 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
         "explored fixes and passes 10/10 with every fix on",
     )
     exp.add_argument("--json", action="store_true", help="print one JSON object")
+    check_footprints_arg(exp)
     exp.set_defaults(func=cmd_explore)
 
 
@@ -127,7 +129,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
     summary = _one(args, scenario, config, out, f"{scenario.name} ({config.cluster.tracker})")
     emitted = _emit(args, scenario, config, summary) if args.emit_scenario else []
     if args.json:
-        print(json.dumps(summary.to_dict() | {"emitted": emitted}, indent=2))
+        hints = sorted({h for s in summary.schedules for h in s.result.footprint_hints})
+        extra = {"emitted": emitted, "footprint_hints": hints}
+        print(json.dumps(summary.to_dict() | extra, indent=2))
     else:
         _print_summary(summary)
         for n, e in enumerate(emitted, 1):

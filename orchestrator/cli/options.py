@@ -10,6 +10,7 @@ command that takes a configuration loads it before anything heavy.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,21 @@ def config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Turns the footprint check on for every run of this process and its children (the test suite
+# sets it, so that every cluster a test starts checks what it touches): a layer under all others.
+CHECK_FOOTPRINTS_ENV = "TESTBED_CHECK_FOOTPRINTS"
+CHECK_FOOTPRINTS = {"cluster": {"check_footprints": True}}
+
+
+def check_footprints_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--check-footprints",
+        action="store_true",
+        help="record what each conductor request touches; an access outside its operation's "
+        "footprint fails the run (same as --set cluster.check_footprints=true)",
+    )
+
+
 def scenario_args(
     p: argparse.ArgumentParser, default: str | None = "evacuate-race", what: str = "to run"
 ) -> None:
@@ -117,6 +133,8 @@ def option_layers(
     ``--fix`` and ``--no-fix``. ``where`` names where they came from ("ini ", "command line ")
     in front of each layer's name."""
     layers: list[Layer] = []
+    if os.environ.get(CHECK_FOOTPRINTS_ENV, "") not in ("", "0"):
+        layers.append((f"environment {CHECK_FOOTPRINTS_ENV}", CHECK_FOOTPRINTS))
     if config_file:
         layers.append((f"{where}config file '{config_file}'", read_toml(config_file)))
     layers += [(f"{where}--set '{text}'", parse_set(text)) for text in sets]
@@ -154,4 +172,6 @@ def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
     layers = option_layers(
         args.config, args.sets, args.delays, args.tracker, fix=args.fix, no_fix=args.no_fix
     )
+    if getattr(args, "check_footprints", False):
+        layers.append(("--check-footprints", CHECK_FOOTPRINTS))
     return load_with_config(name, *layers)

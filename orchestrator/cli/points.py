@@ -1,4 +1,6 @@
-"""``testbed points``: the injection points, by path (``testbed.points``' catalogue)."""
+"""``testbed points``: the injection points, by path (``testbed.points``' catalogue); with
+``--set cluster.system=NAME``, those that system's hosts fire (the registry says which, without
+loading the system)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import argparse
 import json
 from typing import Any
 
+from testbed import system
 from testbed.points import CATALOGUE, PATHS
 
 
@@ -14,16 +17,29 @@ def add_parser(sub: Any) -> None:
     points.add_argument(
         "--json", action="store_true", help="print a JSON list of {name, path, before, doc}"
     )
+    points.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config key; cluster.system=NAME lists the points that system fires",
+    )
     points.set_defaults(func=cmd_points)
 
 
 def cmd_points(args: argparse.Namespace) -> int:
+    from orchestrator.cli.options import load
+
+    name = load(sets=args.set).cluster.system if args.set else system.DEFAULT
+    shown = [p for p in CATALOGUE if system.fires(name, p.name)]
     if args.json:
-        print(json.dumps([p.to_dict() for p in CATALOGUE], indent=2))
+        print(json.dumps([p.to_dict() for p in shown], indent=2))
         return 0
-    width = max(len(p.name) for p in CATALOGUE)
+    width = max(len(p.name) for p in shown)
     for path, what in PATHS.items():
+        if not any(p.path == path for p in shown):
+            continue
         print(f"{path}  ({what})")
-        for p in (p for p in CATALOGUE if p.path == path):
+        for p in (p for p in shown if p.path == path):
             print(f"  {p.name:<{width}}  {p.doc}  [{p.before}]")
     return 0

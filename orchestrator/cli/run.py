@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from orchestrator.cli.options import scenario_and_config, scenario_args
+from orchestrator.cli.options import check_footprints_arg, scenario_and_config, scenario_args
 from orchestrator.run.render import verdict
 from orchestrator.run.verdict import EXIT_CODES
 from testbed.errors import ApiError, ConfigError
@@ -41,10 +41,11 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="replay a schedule the explorer wrote (its scenario, tracker and exact release order)",
     )
+    check_footprints_arg(run)
     run.set_defaults(func=cmd_run)
 
 
-def _print_result(r: Any) -> None:
+def _print_result(r: Any, verbose: bool = False) -> None:
     print(f"scenario  {r.scenario}")
     print(f"fixes     {r.tracker}")
     if r.last_check is not None:
@@ -66,6 +67,8 @@ def _print_result(r: Any) -> None:
             print(f"  {line}")
         if r.failed_step:
             print(f"  (failed at {r.failed_step})")
+    for hint in r.footprint_hints if verbose else ():
+        print(hint)
     print(f"duration  {r.duration:.2f} s")
     print(f"run dir   {r.run_dir}" + (" (kept)" if r.kept else " (removed; --keep keeps it)"))
     if r.timeline:
@@ -111,5 +114,5 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        _print_result(result)
+        _print_result(result, args.verbose)
     return EXIT_CODES[result.outcome]

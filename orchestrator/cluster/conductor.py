@@ -4,7 +4,9 @@ Every operation a host may call is declared once, with the body it takes and its
 what of the state it reads and writes (``orchestrator.cluster.footprint``). The generic ones
 (services, task ends, traces) are below (``OPS``); the system under test brings its own
 (``testbed.system.OrchestratorSystem.ops``), served on the run's store. The explorer learns
-from those footprints which host steps can affect each other.
+from those footprints which host steps can affect each other. With
+``cluster.check_footprints`` each request is recorded while it is served and what it touched
+is checked against its footprint (``orchestrator.cluster.accesses``).
 
 It also serves the hold board: a traced host's report may get its reply later, when the board
 releases it. Releases decided in other threads (the explorer) reach this thread through the
@@ -18,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -31,6 +33,9 @@ from testbed.config import Config
 from testbed.operations import Operation, Operations
 from testbed.ratelimit import RateLimited
 from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
+
+if TYPE_CHECKING:
+    from orchestrator.cluster.accesses import Watch
 
 log = logging.getLogger("testbed.conductor")
 
@@ -65,6 +70,12 @@ class Conductor:
         self.wake_lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
+        self.watch: Watch | None = None  # what each request touched (cluster.check_footprints)
+        if config.cluster.check_footprints:
+            from orchestrator.cluster.accesses import Watch  # nothing of it loaded while off
+
+            self.watch = Watch()
+            state.watch(self.watch)
 
     def start(self) -> None:
         self.thread.start()
@@ -73,6 +84,12 @@ class Conductor:
         return self._serve_request(msg, route)
 
     def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
+        if self.watch is None:
+            return self._dispatch(msg, route)
+        with self.watch.request(msg.op or "", lambda: self.footprint(msg.op or "", msg.body)):
+            return self._dispatch(msg, route)
+
+    def _dispatch(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
         if msg.op in self.ops:
             return self.ops.call(self.state, msg.op, msg.body)
         return OPS.call(self, msg.op, msg.body, reply_to=(route, msg.id))
@@ -84,6 +101,15 @@ class Conductor:
     def footprint(self, op: str, body: dict[str, Any]) -> list[Access]:
         """What a request would read and write of the state, from its body alone."""
         return self.operation(op).meta["footprint"](body)
+
+    def footprint_violations(self) -> list[str]:
+        """Each access a request made outside its operation's footprint, one line each
+        (none unless ``cluster.check_footprints``)."""
+        return list(self.watch.violations) if self.watch else []
+
+    def footprint_hints(self) -> list[str]:
+        """Declared accesses no request of their operation touched (wider than needed)."""
+        return self.watch.hints() if self.watch else []
 
     def observe(self, wrap: Callable[[Handler], Handler]) -> None:
         """Wrap the serving of every request that reaches the state (the run's history

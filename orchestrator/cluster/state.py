@@ -18,9 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testbed.vocabulary import TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.cluster.accesses import Watch
 
 SCHEMA = """
 CREATE TABLE services (host TEXT PRIMARY KEY, pid INTEGER, forced_down INTEGER DEFAULT 0,
@@ -47,6 +50,11 @@ class State:
         self.changed = threading.Condition(self.lock)
         self.on_write: OnWrite | None = None
         self.seen: dict[str, tuple[int, float]] = {}  # host -> (registered pid, last heartbeat)
+
+    def watch(self, watch: Watch) -> None:
+        """Let ``watch`` see what each statement touches (``cluster.check_footprints``); a
+        store with connections of its own attaches them too."""
+        watch.attach(self.db, self.lock)
 
     def _note(self, table: str, key: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Tell ``on_write`` which columns changed, after the write."""

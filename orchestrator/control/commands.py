@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.run.action import CONTROL, Action
 from orchestrator.run.actions import of
+from testbed import system
 from testbed.operations import Operation, Operations
 
 COMMANDS = Operations("control")
@@ -23,6 +24,7 @@ COMMANDS = Operations("control")
 def _handler(a: Action) -> Any:
     def handle(c: Any, **args: Any) -> Any:
         args = a.check(args, a.command)
+        system.check_action(c.config.cluster.system, a.name)
         return a.answer(c, a.run(c, **args), **args)
 
     return handle

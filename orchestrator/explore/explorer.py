@@ -33,6 +33,7 @@ from typing import Any
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.cluster.footprint import LOCKS, lock
 from orchestrator.explore.findings import Group, group_by_signature
+from orchestrator.explore.prestart import Prestart
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.strategies import Diverged, Option, Strategy, dependent
 from orchestrator.holds.board import Trace
@@ -222,6 +223,9 @@ class Driver:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(5)
+        wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them
+        if wrong and self.error is None:
+            self.error = wrong[0]
 
     def _roles(self) -> dict[str, str]:
         """Task id -> ``host:op`` (``op#n`` from a host's second task of an op on), in
@@ -317,21 +321,26 @@ def explore(
     run_base: str | None = None,
     progress: Callable[[Schedule], None] | None = None,
     strategy_name: str = "dpor",
+    prestart: bool = True,
     first: bool = False,
 ) -> Summary:
     """Run the scenario once per schedule ``strategy`` asks for (``first``: until one
-    loses), losing schedules written to ``out_dir`` as replay files and timelines."""
+    loses), losing schedules written to ``out_dir`` as replay files and timelines.
+    ``prestart``: each schedule's cluster is started while the one before runs
+    (``orchestrator.explore.prestart``); False starts each when its schedule begins."""
     config = explore_config(config, hosts)
     hosts = config.cluster.trace
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
+    early = Prestart(scenario.name, config, run_base) if prestart else None
     while strategy.next_run():
         drivers: list[Driver] = []
         # The driver is woken by every report, not by the runner starting to wait: it looks
         # again this often (cheap: nothing is read while no caller waits).
         tick = min(TICK, config.timeouts.heartbeat_interval)
         observer = partial(_new_driver, drivers, hosts, strategy, tick)
-        result = runner.run(scenario, config, run_base, observer=observer)
+        cluster = early.take() if early else None
+        result = runner.run(scenario, config, run_base, observer=observer, cluster=cluster)
         driver = drivers[0] if drivers else None
         sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
         sched.seen = driver.seen if driver else {}
@@ -359,5 +368,7 @@ def explore(
             progress(sched)
         if first and sched.outcome == FAIL:
             break
+    if early:
+        early.close()  # the cluster started for a schedule that never came
     summary.seconds = time.monotonic() - started
     return summary

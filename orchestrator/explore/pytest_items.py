@@ -1,6 +1,8 @@
 """Exploration as pytest items, so pytest-xdist spreads it over workers (and machines):
 ``pytest --testbed-explore evacuate-race -n auto`` adds one item per scenario and tracker
-(``--testbed-explore all``: every built-in scenario).
+(``--testbed-explore all``: every built-in scenario). ``--testbed-explore-split N`` splits each
+exploration by schedule prefix into N items (``orchestrator.explore.split``), so one big
+scenario spreads over workers too; their losing orders, together, are the whole exploration's.
 
 An item explores with dynamic partial-order reduction and passes when what it finds matches
 the scenario's declared outcome for that tracker: a scenario expected to fail must lose in at
@@ -32,27 +34,36 @@ def scenario_names(wanted: list[str]) -> list[str]:
 
 
 class ExploreItem(pytest.Item):
-    def __init__(self, *, scenario: str, tracker: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, scenario: str, tracker: str, part: int = 0, parts: int = 1, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.scenario, self.tracker = scenario, tracker
+        self.scenario, self.tracker, self.part, self.parts = scenario, tracker, part, parts
 
     def runtest(self) -> None:
         from orchestrator.explore import explorer
+        from orchestrator.explore.split import Split
         from orchestrator.explore.strategies.dpor import Dpor
         from orchestrator.run.scenario import load_with_config
 
         layer = ("tracker", {"cluster": {"tracker": self.tracker}})
         scenario, config = load_with_config(self.scenario, layer)
         out = Path(self.config._tmp_path_factory.mktemp("explore"))  # noqa: SLF001
-        summary = explorer.explore(scenario, config, Dpor(), None, out / "replays", str(out))
+        strategy = Split(self.part, self.parts) if self.parts > 1 else Dpor()
+        summary = explorer.explore(scenario, config, strategy, None, out / "replays", str(out))
         d = summary.to_dict()
         self.user_properties.append(("losing_orders", json.dumps(d["losing_orders"])))
         self.user_properties.append(("schedules", d["schedules"]))
+        self.user_properties.append(
+            ("final_states", json.dumps(sorted({s.final_state for s in summary.schedules})))
+        )
         self.add_report_section("call", "exploration", json.dumps(d, indent=2))
         if summary.error:
             raise ExploreFailure(f"{self.name}: {summary.error}")
         expected_loss = scenario.expected(config.cluster.fixes) == "fail"
-        if bool(summary.losing) != expected_loss:
+        # one part of a split exploration may hold no loss of a losing scenario; none may
+        # lose where the scenario must not
+        if bool(summary.losing) != expected_loss and (self.parts == 1 or not expected_loss):
             orders = "\n".join(f"  {s.line}\n    replay: {s.replay}" for s in summary.losing)
             raise ExploreFailure(
                 f"{self.name}: {d['losing']} losing schedule(s) of {d['schedules']}, "
@@ -72,14 +83,20 @@ class ExploreFailure(Exception):
     """What an exploration found did not match the scenario's declared outcome."""
 
 
-def add_items(session: pytest.Session, items: list[pytest.Item], wanted: list[str]) -> None:
+def add_items(
+    session: pytest.Session, items: list[pytest.Item], wanted: list[str], parts: int = 1
+) -> None:
     for name in scenario_names(wanted):
         for tracker in PRESETS:
-            items.append(
-                ExploreItem.from_parent(
-                    session,
-                    name=f"explore[{Path(name).stem}-{tracker}]",
-                    scenario=name,
-                    tracker=tracker,
+            for part in range(parts):
+                tail = f"-{part + 1}of{parts}" if parts > 1 else ""
+                items.append(
+                    ExploreItem.from_parent(
+                        session,
+                        name=f"explore[{Path(name).stem}-{tracker}{tail}]",
+                        scenario=name,
+                        tracker=tracker,
+                        part=part,
+                        parts=parts,
+                    )
                 )
-            )

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from testbed import events, wire
+from testbed import events, system, wire
 from testbed.config import Config
 from testbed.events import ORCHESTRATOR, PERIODIC
 from testbed.transport import DEFER
@@ -81,11 +81,16 @@ def for_run(config: Config, run_dir: Path) -> History:
         return History(None)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     c = config.cluster
-    return History(Path(run_dir) / FILE, hosts=c.hosts, tracker=c.tracker)
+    history = History(Path(run_dir) / FILE, hosts=c.hosts, tracker=c.tracker)
+    # a system that names its requests itself (its calls, their arguments and rows read)
+    history.describe = getattr(system.orchestrator_system(c.system), "describe", None)
+    return history
 
 
 class History:
     """Records one run; ``path`` None records nothing (every method is then a no-op)."""
+
+    GENERIC = ("service.register", "task.done", "trace")  # the cluster's own requests
 
     def __init__(self, path: Path | None, **header: Any) -> None:
         self.path, self.enabled = path, path is not None
@@ -101,6 +106,8 @@ class History:
         self._pending: dict[str, tuple[int, int]] = {}  # host -> pipe made, host not forked yet
         self._adds: list[tuple[int, Any]] = []
         self._closing = False
+        # the system's naming of a request: (op, body, reply, error) -> the record's fields
+        self.describe: Callable[[str, dict, Any, str | None], dict[str, Any]] | None = None
         if not self.enabled:
             return
         self.fh = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed in close)
@@ -215,6 +222,7 @@ class History:
             serving = {"host": host, "pid": pid, "task": task, "changes": []}
             self._serving.request = serving
             fields: dict[str, Any] = {"call": msg.op}
+            reply = None
             try:
                 reply = handle(msg, route)
             except Exception as exc:
@@ -227,9 +235,12 @@ class History:
                 return reply
             finally:
                 self._serving.request = None
-                if msg.op != "task.done":  # recorded by on_write as the task's end
+                if self.describe is not None and msg.op not in self.GENERIC:
+                    fields |= self.describe(msg.op, body, reply, fields.get("error"))
+                elif msg.op != "task.done":  # recorded by on_write as the task's end
                     args = {k: v for k, v in body.items() if k not in ("devices", "host")}
                     fields |= {"args": args} if args else {}
+                if msg.op != "task.done":
                     if serving["changes"]:
                         fields["changes"] = serving["changes"]
                     self.write("request", host, pid, task, t, **fields)

@@ -56,6 +56,7 @@ class Result:
     inconclusive: list[str] = field(default_factory=list)  # why, one line each
     notes: list[str] = field(default_factory=list)  # refusals of steps that may fail
     timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
+    footprint_hints: list[str] = field(default_factory=list)  # wider than needed (a hint)
 
     @property
     def outcome(self) -> str:
@@ -86,6 +87,7 @@ class Result:
             "holds": self.holds,
             "tasks": [t.to_dict() for t in self.tasks],
             "notes": self.notes,
+            "footprint_hints": self.footprint_hints,
         }
 
 
@@ -205,17 +207,22 @@ def run(
     keep: bool = False,
     observer: Callable[[Cluster], AbstractContextManager] | None = None,
     timeline: bool = False,
+    cluster: Cluster | None = None,
 ) -> Result:
     """Start the cluster, run every step, stop at the first failing one, then check the
     invariants; always tear down. The run directory is removed when everything held, unless
     ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks.
-    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history."""
-    if run_base:
-        Path(run_base).mkdir(parents=True, exist_ok=True)
-    run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
+    A failing run (a passing one too with ``timeline``) gets a timeline.html of its history.
+    ``cluster``: one the caller made for this run from ``config`` (the explorer starts the next
+    schedule's early); its directory is the run's, and its ``start`` is still called here."""
+    if cluster is None:
+        if run_base:
+            Path(run_base).mkdir(parents=True, exist_ok=True)
+        run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
+        cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
+    run_dir = str(cluster.run_dir)
     result = Result(scenario.name, config.cluster.tracker, run_dir)
     started = time.monotonic()
-    cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
     ledger = Ledger(cluster)
     cluster.api.guard = ledger.guard
     try:
@@ -231,6 +238,11 @@ def run(
             _judge(result, cluster, ledger)
         except Exception as exc:  # the state may be unreadable after an interrupted start
             log.warning("could not read how the run ended: %s", exc)
+        # an access outside a footprint: the explorer may have missed races, the run fails
+        wrong = cluster.conductor.footprint_violations()
+        if wrong:
+            result.error, result.held = wrong[0], False
+        result.footprint_hints = cluster.conductor.footprint_hints()
         result.pids = cluster.pids()
         result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
         failed = str(result.failed_step) if result.failed_step else None

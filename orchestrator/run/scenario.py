@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.run.steps import REQUIRED, STEPS, StepType
-from testbed import fixes
+from testbed import fixes, system
 from testbed.config import Config, Layer, apply_layer, build, read_toml
 from testbed.errors import ConfigError
 from testbed.points import POINTS
@@ -144,8 +144,17 @@ def check_names(scenario: Scenario, config: Config, where: str) -> None:
         for key in ("host", "to"):
             if a.get(key) and a[key] not in hosts:
                 raise ConfigError(f"{prefix}: '{key}': unknown host '{a[key]}'")
+        try:
+            system.check_action(config.cluster.system, step.do)
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}: {exc}") from None
         if step.do == "fault" and a["point"] not in POINTS:
             raise ConfigError(f"{prefix}: 'point': unknown injection point '{a['point']}'")
+        if step.do == "fault" and not system.fires(config.cluster.system, a["point"]):
+            raise ConfigError(
+                f"{prefix}: 'point': system '{config.cluster.system}' never reaches "
+                f"'{a['point']}'"
+            )
         if step.do == "slow" and a.get("drop", 0.0) > 1:
             raise ConfigError(f"{prefix}: 'drop' is a fraction (0 to 1)")
         for text in a.get("expect", []):

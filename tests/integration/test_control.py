@@ -137,7 +137,10 @@ def test_a_scenario_s_steps_are_commands_too(up) -> None:
     out = u.run("evacuate", "vm1", "--until", "claimed", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["dest"] == "host2", out.stderr
     assert u.run("wait-server", "vm1", "host2").returncode == 0
+    leaked = u.run("no-leaks")  # the dead source still holds vm1's device
+    assert leaked.returncode == 1 and "host1: vm1 expected 0" in leaked.stdout, leaked.stdout
     assert u.run("restart", "host1").returncode == 0
     assert u.run("wait-up", "host1").returncode == 0
     assert u.run("check", "--expect", "vm1:host1=0", "--expect", "vm1:host2=1").returncode == 0
+    assert u.run("no-leaks").returncode == 0
     assert u.run("create-server", "vm2", "--pci", "-1").returncode == 1  # the step's check

@@ -14,7 +14,7 @@ import pytest
 from helpers import run_cli, run_json, wait_gone
 
 DATA = Path(__file__).parents[1] / "data"
-ORDERINGS = {  # evacuate-race's [holds]: held point -> what it waits for
+HOLDS = {  # evacuate-race's [holds]: held point -> what it waits for
     "host2:audit.start": ["host2:evacuate.claim"],
     "host2:evacuate.finish": ["host2:audit.start"],
     "host2:evacuate.set_host": ["host2:audit.instance_list"],
@@ -80,7 +80,7 @@ def test_the_race_ran(tracker: str, plain_run) -> None:
     assert evacuate["state"] == "done" and evacuate["points"][-1] == "evacuate.migration_done"
     assert all(t["state"] == "done" and t["expected"] for t in out["tasks"]), out["tasks"]
     holds = {h["point"]: h for h in out["holds"]}
-    assert {p: h["after"] for p, h in holds.items()} == ORDERINGS
+    assert {p: h["after"] for p, h in holds.items()} == HOLDS
     lock_released = "host2:audit.migration_list"
     for point, h in holds.items():
         status = LOCK if (tracker == "fixed" and point == lock_released) else MET
@@ -88,7 +88,7 @@ def test_the_race_ran(tracker: str, plain_run) -> None:
         assert [hit["status"] for hit in h["hits"]] == [status], (point, h)
     # the race's own order: the audit waited at the migration list for the evacuation to be
     # done (buggy), or could not, holding the lock the evacuation needed (fixed)
-    assert holds[lock_released]["hits"][0]["waited_for"] == ORDERINGS[lock_released]
+    assert holds[lock_released]["hits"][0]["waited_for"] == HOLDS[lock_released]
     assert holds[lock_released]["hits"][0]["task"] == audit["task"]
 
 
@@ -130,7 +130,7 @@ def test_buggy_output_names_host_and_count(tmp_path) -> None:
 def test_without_the_delays_the_race_is_missed(tmp_path) -> None:
     """The delay-based scenario's delays are what makes the overlap happen: with the migration
     query not delayed, the audit sees the evacuation in progress and the buggy tracker keeps
-    the device. (The default evacuate-race uses orderings instead; see test_hold_policy.py.)"""
+    the device. (The default evacuate-race uses holds instead; see test_hold_policy.py.)"""
     rc, out = run_json(
         "run",
         "evacuate-race-delays",
@@ -193,7 +193,7 @@ def test_holds_too_short_for_the_race_are_inconclusive(tmp_path) -> None:
 
 
 def test_holds_on_a_host_the_scheduler_did_not_pick_are_inconclusive(tmp_path) -> None:
-    """The user's orderings name host3; the evacuation goes to host2. host3's audit waits for
+    """The user's holds name host3; the evacuation goes to host2. host3's audit waits for
     a claim that never comes, host3's evacuation points are never reached."""
     out, first = _inconclusive(
         tmp_path, str(DATA / "holds-on-the-wrong-host.toml"), "--set", "timeouts.hold=0.3"

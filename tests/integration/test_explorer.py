@@ -113,7 +113,7 @@ def test_a_race_planted_on_another_path_is_found_and_its_fixed_twin_is_clean(
 
 @pytest.mark.long
 def test_a_losing_schedule_becomes_a_minimal_regression_scenario(tmp_path) -> None:
-    """--emit-scenario: the fewest orderings that still make the planted race lose, checked
+    """--emit-scenario: the fewest holds that still make the planted race lose, checked
     against the fixed twin, written as a scenario file that runs as it says."""
     scenario, config = sc.load_with_config(PLANTED, *option_layers(tracker="buggy"))
     summary = explorer.explore(scenario, config, Dpor(), run_base=str(tmp_path / "runs"))

@@ -1,4 +1,4 @@
-"""Orderings from [holds]: points wait for others to pass; bounded; aware of the lock."""
+"""Holds from [holds]: points wait for others to pass; bounded; aware of the lock."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def race(cluster) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("tracker,bound", [("buggy", {}), ("fixed", {"vm1": 1})])
-def test_orderings_decide_the_race(make_cluster, tracker: str, bound: dict) -> None:
+def test_holds_decide_the_race(make_cluster, tracker: str, bound: dict) -> None:
     cluster = make_cluster(*RACE, tracker=tracker)
     assert race(cluster) == bound
     log = cluster.runlog.path.read_text()

@@ -1,4 +1,4 @@
-"""The determinism check, short: ``checks/stress.py`` runs the ordering-based race a few times
+"""The determinism check, short: ``checks/stress.py`` runs the hold-based race a few times
 per tracker under a busy loop and passes only if buggy lost and fixed passed every run."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import json
 import pytest
 from helpers import run_cli
 
-from orchestrator.cli.options import load, parse_delay, parse_set
+from orchestrator.cli.options import CHECK_FOOTPRINTS_ENV, load, parse_delay, parse_set
 from testbed.config import Config, key_path
 from testbed.errors import ConfigError
 from testbed.points import POINTS, Address
@@ -26,7 +26,8 @@ def write(tmp_path, text, name="config.toml"):
 # -- accepted configurations ---------------------------------------------------------------
 
 
-def test_defaults():
+def test_defaults(monkeypatch):
+    monkeypatch.delenv(CHECK_FOOTPRINTS_ENV)  # the suite turns the check on (tests/conftest.py)
     config = load()
     assert config == Config()
     assert config.cluster.hosts == ["host1", "host2"]

@@ -32,17 +32,17 @@ def report(board: Board, task: str, event: str, point: str = "", host: str = "ho
     return board.on_trace({"task": task, "host": host, "event": event, "point": point}, task)
 
 
-def test_ordering_holds_until_the_point_has_passed() -> None:
+def test_a_hold_waits_until_the_point_has_passed() -> None:
     board = Board(HoldPolicy(load(sets=["holds.host2:audit.start=host2:evacuate.claim"])))
     assert report(board, "audit", "point", "audit.start")  # held: no claim yet
     assert not report(board, "evac", "point", "evacuate.claim")
     assert board.take_replies() == []  # reached, not passed
     assert not report(board, "evac", "point", "evacuate.spawn")  # now the claim has passed
     assert board.take_replies() == ["audit"]
-    assert not report(board, "x", "lock.request")  # lock requests are never held by orderings
+    assert not report(board, "x", "lock.request")  # lock requests are never held by [holds]
 
 
-def test_ordering_releases_a_holder_everyone_else_waits_for() -> None:
+def test_a_hold_releases_a_holder_everyone_else_waits_for() -> None:
     rule = "holds.host2:audit.migration_list=host2:evacuate.migration_done"
     board = Board(HoldPolicy(load(sets=[rule])))
     report(board, "audit", "lock.acquired")

@@ -126,3 +126,86 @@ def test_the_pytest_page_has_every_option_and_ini_key() -> None:
     text = page("pytest.md")
     for name in names:
         assert f"`{name}" in text, name
+
+
+PAGES = [ROOT / "README.md", ROOT / "checks" / "README.md", *sorted(DOCS.glob("*.md"))]
+FOLDERS = ("testbed", "hosts", "orchestrator", "tests", "benchmarks", "checks", "docs")
+FILES = ("log", "toml", "json", "jsonl", "sqlite", "html", "md", "py", "png")
+PATH = re.compile(rf"(?<![\w/.-])((?:{'|'.join(FOLDERS)})/[\w/.*<>-]*)")
+MODULE = re.compile(r"(?<![\w/.-])((?:testbed|hosts|orchestrator)[.:][\w.:]+)")
+
+
+def spans(text: str) -> list[str]:
+    """The inline code of a page (``like this``), fenced blocks left out: they show output."""
+    return re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+
+
+def registered(path: str) -> bool:
+    """A system's folder the registry names (``testbed.system.SYSTEMS``): it may come with
+    that system, not before."""
+    from testbed.system import SYSTEMS
+
+    parts = path.split("/")
+    return len(parts) > 1 and parts[0] in ("hosts", "orchestrator") and parts[1] in SYSTEMS
+
+
+def resolves(name: str) -> bool:
+    """``pkg.module.attr`` or ``pkg.module:attr``: the longest importable module, then the
+    attributes after it."""
+    import importlib
+
+    dotted = name.replace(":", ".").split(".")
+    for i in range(len(dotted), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(dotted[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in dotted[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_path_and_module_the_pages_name_exists() -> None:
+    """A module moved or renamed leaves no page naming the old place: every repository path
+    (``tests/unit/test_layers.py``, ``hosts/model/``) and every dotted name of testbed's own
+    modules (``testbed.fixes.PRESETS``, ``hosts.process:main``) in a page's inline code."""
+    stale = []
+    for page_path in PAGES:
+        for span in spans(page_path.read_text()):
+            for path in PATH.findall(span):
+                path = path.rstrip(".")
+                if "<" in path or registered(path):
+                    continue
+                if not (any(ROOT.glob(path)) if "*" in path else (ROOT / path).exists()):
+                    stale.append(f"{page_path.name}: {path}")
+            for name in MODULE.findall(span):
+                name = name.rstrip(".:")
+                if name.rsplit(".", 1)[-1] in FILES or registered(name.replace(".", "/")):
+                    continue
+                if not resolves(name):
+                    stale.append(f"{page_path.name}: {name}")
+    assert not stale, stale
+
+
+def test_the_manual_lists_every_control_command_with_its_options() -> None:
+    """The block of docs/manual.md's "Control commands": one line per command of the table of
+    actions, each with a flag per optional field (``--no-wait`` for one that is on)."""
+    from orchestrator.run.action import CONTROL
+    from orchestrator.run.actions import of
+
+    text = page("manual.md")
+    block = re.search(r"## Control commands.*?```\n(.*?)```", text, re.S).group(1)
+    lines = {ln.split()[1]: ln for ln in block.splitlines() if ln.startswith("testbed ")}
+    commands = {a.command: a for a in of(CONTROL) if a.cli}
+    assert sorted(lines) == sorted(commands)
+    for name, a in commands.items():
+        for f in a.fields.values():
+            if f.required:
+                continue
+            flag = f.name.replace("_", "-")
+            flag = f"--no-{flag}" if f.default is True else f"--{flag}"
+            assert f"[{flag}" in lines[name], (name, flag)

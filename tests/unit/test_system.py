@@ -3,8 +3,6 @@ lazy loading, and the model as the first system that fills the protocols."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from helpers import run_cli
 
@@ -32,7 +30,7 @@ def test_an_unknown_system_exits_2_on_one_line() -> None:
     assert out.stderr.count("\n") == 1 and "'cluster.system'" in out.stderr and "vax" in out.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nova") is not None, reason="nova is installed")
+@pytest.mark.skipif(system.installed("nova"), reason="nova is installed")
 def test_nova_without_its_extra_says_how_to_install_it() -> None:
     out = run_cli("run", "--set", "cluster.system=nova")
     assert out.returncode == 2

@@ -1,0 +1,142 @@
+"""The next schedule's cluster, started while the current schedule runs.
+
+Every schedule runs on a fresh cluster from the scenario's start state: a new run directory,
+state file, conductor and host processes, forked and registered. None of that depends on the
+schedule, only on the configuration, so the explorer makes the next one in a thread of its own
+while the current schedule's steps run, and the next schedule begins with its hosts already
+up. Nothing is shared or reused between schedules: each still gets its own processes and
+sockets, and the one made for a schedule that never comes is closed and removed.
+
+The hosts are forked from a warm orchestrator: the host half of the system under test is
+loaded here (by name, through the kernel's registry) before the first fork, so each host
+inherits it instead of importing it again, once per host and schedule.
+
+Two clusters live at once, in two threads of one process, which brings two duties. A fork
+copies every descriptor the process has open, and a host's history pipe and exit sentinel
+are open at both ends from just before its fork to just after: a host of the other cluster
+forked then would keep that pipe open, and its reader would wait for an end that does not
+come. So a host's launch, pipe to fork to closing our end, holds a lock the other cluster's
+launches wait for. And the orchestrator's log records all reach every run log's handlers (one
+logger): each run log keeps only its own threads' records while the other cluster lives (the
+hosts' records come through their own queues, to their own log).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import nullcontext
+from pathlib import Path
+
+from orchestrator.cluster.cluster import Cluster
+from orchestrator.history import recorder
+from testbed import system
+from testbed.config import Config
+
+OWNER = "testbed_cluster"  # the attribute that marks a thread working for one cluster
+_LAUNCH = threading.Lock()  # one host launch at a time, whichever cluster it is for
+
+
+class EarlyCluster(Cluster):
+    """A cluster whose start runs in a thread from ``begin``; ``start`` waits for it to end
+    (and raises what it raised), so the runner uses it as any other cluster."""
+
+    taken = False  # handed to a schedule: its run log keeps every record of the orchestrator
+
+    def begin(self) -> None:
+        self._error: BaseException | None = None
+        self._starter = threading.Thread(target=self._start_early, name="prestart", daemon=True)
+        setattr(self._starter, OWNER, self)
+        self._starter.start()
+
+    def _start_early(self) -> None:
+        try:
+            super().start()
+        except BaseException as exc:  # raised again in the thread that takes the cluster
+            self._error = exc
+
+    def start(self) -> None:
+        self._starter.join()
+        if self._error is not None:
+            raise self._error
+
+    def _launch(self, host: str) -> int:
+        with _LAUNCH:
+            return super()._launch(host)
+
+    def close(self) -> None:
+        self._starter.join()  # a start under way must end before its hosts can be stopped
+        super().close()
+
+
+class _Only(logging.Filter):
+    """A run log's filter while two clusters live. A thread working for one cluster (its
+    starter, conductor, history reader) is marked with it, and its records go to that cluster's
+    log alone; any other thread of the orchestrator (the steps, the explorer) works for the
+    schedule that runs, so its records go to the log of the cluster taken for it. A host's
+    record (another process) came through its run's own queue and is always kept. The filter
+    runs in the thread that logs."""
+
+    def __init__(self, cluster: EarlyCluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.process != os.getpid():
+            return True
+        owner = getattr(threading.current_thread(), OWNER, None)
+        return owner is self.cluster if owner is not None else self.cluster.taken
+
+
+class Prestart:
+    """Hands out clusters for the schedules of one exploration, one started ahead."""
+
+    def __init__(self, name: str, config: Config, run_base: str | None) -> None:
+        self.name, self.config, self.run_base = name, config, run_base
+        system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
+        self.early: EarlyCluster | None = None
+        self.taken = 0
+
+    def take(self) -> EarlyCluster:
+        """The cluster for the next schedule (its start under way or done). From the second
+        schedule on, the one after it starts now: an exploration of one schedule starts
+        nothing it does not use."""
+        current, self.early = self.early, None
+        if current is None:
+            current = self._make()
+            current.taken = True
+            current.begin()
+        current.taken = True  # from now on the steps' records are its own
+        self.taken += 1
+        if self.taken >= 2:
+            self.early = self._make()
+            self.early.begin()
+        return current
+
+    def _make(self) -> EarlyCluster:
+        if self.run_base:
+            Path(self.run_base).mkdir(parents=True, exist_ok=True)
+        run_dir = tempfile.mkdtemp(prefix=f"testbed-{self.name}-", dir=self.run_base)
+        cluster = EarlyCluster(self.config, Path(run_dir), recorder=recorder.for_run)
+        for thread in (cluster.conductor.thread, getattr(cluster.history, "reader", None)):
+            if thread is not None:
+                setattr(thread, OWNER, cluster)
+        for handler in cluster.runlog.handlers:
+            # the log was attached while the cluster was made, and another cluster's threads
+            # may have logged into it since: filter, then empty it (nothing of its own is in it)
+            with handler.lock or nullcontext():
+                handler.addFilter(_Only(cluster))
+                if isinstance(handler, logging.FileHandler) and handler.stream is not None:
+                    handler.stream.seek(0)
+                    handler.stream.truncate()
+        return cluster
+
+    def close(self) -> None:
+        """Close and remove the cluster started for a schedule that never came."""
+        if self.early is not None:
+            self.early.close()
+            shutil.rmtree(self.early.run_dir, ignore_errors=True)
+            self.early = None

@@ -1,0 +1,50 @@
+"""Each schedule's cluster started while the one before runs (``prestart``), against a fresh
+cluster started when each schedule begins: the same schedules, final states and losing sets.
+Both ways run real host processes over real sockets, from the scenario's start state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli.options import option_layers
+from orchestrator.explore import explorer
+from orchestrator.explore.strategies.dpor import Dpor
+from orchestrator.run import scenario as sc
+
+
+def _explore(name: str, tracker: str, prestart: bool, tmp_path: Path) -> explorer.Summary:
+    scenario, config = sc.load_with_config(name, *option_layers(tracker=tracker))
+    base = tmp_path / ("prestart" if prestart else "fresh")
+    return explorer.explore(
+        scenario, config, Dpor(), None, base / "replays", str(base / "runs"), prestart=prestart
+    )
+
+
+@pytest.mark.parametrize("name", ["evacuate-race", "evacuate-then-delete"])
+def test_prestarted_clusters_give_what_fresh_ones_give(name: str, tmp_path: Path) -> None:
+    fresh = _explore(name, "buggy", False, tmp_path)
+    fast = _explore(name, "buggy", True, tmp_path)
+    assert fresh.error is None and fast.error is None
+    assert [s.order for s in fast.schedules] == [s.order for s in fresh.schedules]
+    assert [s.final_state for s in fast.schedules] == [s.final_state for s in fresh.schedules]
+    assert [s.line for s in fast.losing] == [s.line for s in fresh.losing]
+    assert [s.number for s in fast.losing] == [s.number for s in fresh.losing] != []
+    # every schedule had processes of its own: no host pid is seen in two schedules
+    pids = [p for s in fast.schedules for h, p in s.result.pids.items() if h != "orchestrator"]
+    assert len(pids) == len(set(pids)) == 2 * len(fast.schedules)
+    # the cluster started for a schedule that never came is gone, with its run directory
+    runs = os.listdir(tmp_path / "prestart" / "runs")
+    assert len(runs) == len(fast.losing), runs  # a passing run's directory is removed
+
+
+def test_a_run_log_holds_its_own_run_only(tmp_path: Path) -> None:
+    fast = _explore("evacuate-race", "buggy", True, tmp_path)
+    for sched in fast.losing:
+        log = (Path(sched.result.run_dir) / "testbed.log").read_text()
+        pids = {p for h, p in sched.result.pids.items() if h != "orchestrator"}
+        started = [line.rsplit(" ", 1)[-1] for line in log.splitlines() if " as pid " in line]
+        assert {int(p) for p in started} == pids, log
+        assert log.count("step 1: ") == 1, log
