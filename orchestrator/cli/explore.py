@@ -50,13 +50,19 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
         help="every built-in scenario with both trackers, as a table",
     )
     exp.add_argument(
+        "--first",
+        action="store_true",
+        help="stop at the first losing schedule (its replay and timeline written)",
+    )
+    exp.add_argument(
         "--out", metavar="DIR", help="where replay files go (default: a new temporary directory)"
     )
     exp.add_argument(
         "--emit-scenario",
         metavar="DIR",
-        help="minimise each losing schedule to the fewest holds that still lose, "
-        "check that the fixed tracker passes them, and write a scenario file here",
+        help="for each group of losing schedules, minimise one to the fewest holds that "
+        "still lose and write it here as a scenario file when it fails 10/10 with the "
+        "explored fixes and passes 10/10 with every fix on",
     )
     exp.add_argument("--json", action="store_true", help="print one JSON object")
     check_footprints_arg(exp)
@@ -95,19 +101,19 @@ def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label:
             out,
             progress=progress,
             strategy_name=args.strategy,
+            first=args.first,
         )
     finally:
         bar.close()
 
 
 def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) -> list[dict]:
-    from orchestrator.explore.minimize import emit_scenario
+    from orchestrator.explore.minimize import emit_group
 
-    out = []
-    for sched in summary.losing:
-        found = emit_scenario(scenario, config, sched, Path(args.emit_scenario))
-        out.append(found)
-    return out
+    tally: dict = {}  # groups that fail alike share what their runs showed
+    return [
+        emit_group(scenario, config, g, Path(args.emit_scenario), tally) for g in summary.groups
+    ]
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -128,14 +134,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict() | extra, indent=2))
     else:
         _print_summary(summary)
-        for e in emitted:
-            print(
-                f"  scenario {e['path']}: {len(e['holds'])} hold(s), "
-                f"buggy {e['buggy']}, fixed {e['fixed']}"
-            )
-            print("    [config.holds]")
-            for point, after in e["holds"].items():
-                print(f"    {json.dumps(point)} = {json.dumps(after)}")
+        for n, e in enumerate(emitted, 1):
+            _print_emitted(n, e)
     if summary.error:
         print(f"testbed: {summary.error}", file=sys.stderr)
         return 1
@@ -151,21 +151,36 @@ def _print_summary(summary: Any) -> None:
         f"{summary.tracker}, strategy {summary.strategy}"
     )
     print(
-        f"schedules {d['schedules']}, losing {d['losing']}, "
+        f"schedules {d['schedules']}, losing {d['losing']} in {len(d['groups'])} group(s), "
         + (f"inconclusive {d['inconclusive']}, " if d["inconclusive"] else "")
         + f"final states {d['final_states']}, "
         f"{d['seconds']:.2f} s (interleavings without reduction: at most "
         f"{d['interleavings_bound']})"
     )
-    for n, sched in enumerate(summary.losing, 1):
-        print(f"  {n}. {sched.line}")
-        print(f"     replay: testbed run --replay {sched.replay}")
-        if sched.timeline:
-            print(f"     timeline: {sched.timeline}")
+    for n, g in enumerate(summary.groups, 1):
+        print(f"  {n}. {g.count} schedule(s): {g.signature.line}")
+        for what in g.signature.failed:
+            print(f"     {what}")
+        print(f"     replay: testbed run --replay {g.first.replay}")
+        if g.first.timeline:
+            print(f"     timeline: {g.first.timeline}")
     if not summary.losing:
         print("no losing schedule")
     for sched in summary.inconclusive:
         print(f"  inconclusive schedule {sched.number}: {sched.result.inconclusive[0]}")
+
+
+def _print_emitted(n: int, e: dict[str, Any]) -> None:
+    if not e["path"]:
+        print(f"  group {n}: no scenario written: {e['why']}")
+        return
+    print(
+        f"  group {n}: scenario {e['path']}: {len(e['holds'])} hold(s), "
+        f"buggy {e['buggy']}, fixed {e['fixed']}"
+    )
+    print("    [config.holds]")
+    for point, after in e["holds"].items():
+        print(f"    {json.dumps(point)} = {json.dumps(after)}")
 
 
 def _explore_all(args: argparse.Namespace, out: Path) -> int:
@@ -184,11 +199,11 @@ def _explore_all(args: argparse.Namespace, out: Path) -> int:
         print(json.dumps(rows, indent=2))
     else:
         width = max(len(r["scenario"]) for r in rows)
-        print(f"{'SCENARIO':<{width}}  TRACKER  SCHEDULES  LOSING  INCONCL  SECONDS")
+        print(f"{'SCENARIO':<{width}}  TRACKER  SCHEDULES  LOSING  GROUPS  INCONCL  SECONDS")
         for r in rows:
             print(
                 f"{r['scenario']:<{width}}  {r['tracker']:<7}  {r['schedules']:>9}  "
-                f"{r['losing']:>6}  {r['inconclusive']:>7}  {r['seconds']:>7.2f}"
-                + (f"  {r['error']}" if r["error"] else "")
+                f"{r['losing']:>6}  {len(r['groups']):>6}  {r['inconclusive']:>7}  "
+                f"{r['seconds']:>7.2f}" + (f"  {r['error']}" if r["error"] else "")
             )
     return 1 if failed else 0

@@ -32,6 +32,7 @@ from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.cluster.footprint import LOCKS, lock
+from orchestrator.explore.findings import Group, group_by_signature
 from orchestrator.explore.prestart import Prestart
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.strategies import Diverged, Option, Strategy, dependent
@@ -167,6 +168,11 @@ class Summary:
         return [s for s in self.schedules if s.outcome == INCONCLUSIVE]
 
     @property
+    def groups(self) -> list[Group]:
+        """The losing schedules by signature: what failed, after which racing accesses."""
+        return group_by_signature(self.losing)
+
+    @property
     def interleavings(self) -> int:
         """Without reduction, at most this many schedules (see ``Schedule.interleavings``)."""
         return max((s.interleavings for s in self.schedules), default=0)
@@ -180,6 +186,7 @@ class Summary:
             "strategy": self.strategy,
             "schedules": runs,
             "losing": len(self.losing),
+            "groups": [g.to_dict() for g in self.groups],
             "final_states": len({s.final_state for s in self.schedules}),
             "interleavings_bound": self.interleavings,
             "reduction": round(self.interleavings / runs, 1) if runs else None,
@@ -315,8 +322,11 @@ def explore(
     progress: Callable[[Schedule], None] | None = None,
     strategy_name: str = "dpor",
     prestart: bool = True,
+    first: bool = False,
 ) -> Summary:
-    """``prestart``: each schedule's cluster is started while the one before runs
+    """Run the scenario once per schedule ``strategy`` asks for (``first``: until one
+    loses), losing schedules written to ``out_dir`` as replay files and timelines.
+    ``prestart``: each schedule's cluster is started while the one before runs
     (``orchestrator.explore.prestart``); False starts each when its schedule begins."""
     config = explore_config(config, hosts)
     hosts = config.cluster.trace
@@ -356,6 +366,8 @@ def explore(
                 shutil.copyfile(result.timeline, sched.timeline)
         if progress:
             progress(sched)
+        if first and sched.outcome == FAIL:
+            break
     if early:
         early.close()  # the cluster started for a schedule that never came
     summary.seconds = time.monotonic() - started

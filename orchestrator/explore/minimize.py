@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from orchestrator.explore.findings import failed
 from orchestrator.explore.strategies import dependent
 from orchestrator.run.toml_writer import scenario_toml
 from testbed import fixes
@@ -25,13 +27,16 @@ from testbed.config import Config
 
 if TYPE_CHECKING:
     from orchestrator.explore.explorer import Schedule
+    from orchestrator.explore.findings import Group
     from orchestrator.run.scenario import Scenario
 
 log = logging.getLogger("testbed.minimize")
-RELIABLE = (3, 8, 20)  # a candidate set loses when each of this many runs loses (stricter)
-CONFIRM = 10  # the result is run this many times with each tracker
+CONFIRM = 10  # a set of holds is kept when this many runs lose; the result passes as often fixed
+ATTEMPTS = 3  # schedules of one group minimised, at most, before it is reported unwritten
 
 T = TypeVar("T")
+# (the failure wanted, a set of holds) -> the outcome of each of its runs, in order
+Tally = dict[tuple[tuple[str, ...], frozenset[tuple[str, str]]], list[str]]
 
 
 def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
@@ -93,39 +98,91 @@ def _with_holds(config: Config, rules: list[tuple[str, str]], on: list[str]) -> 
     config.delays, config.faults, config.holds = {}, {}, holds_table(rules)
     config.cluster.fixes, config.cluster.tracker = list(on), fixes.label(on)
     config.cluster.trace = []
+    config.cluster.history = False  # runs only for their outcome: nothing to read afterwards
     config.timeouts.hold = min(config.timeouts.hold, 1.0)  # an impossible order fails fast
     return config
 
 
+def emit_group(
+    scenario: Scenario, config: Config, group: Group, out_dir: Path, tally: Tally | None = None
+) -> dict[str, Any]:
+    """One regression scenario for a group of losing schedules: its schedules are minimised
+    in turn (at most ``ATTEMPTS``) until one is written; else why none could be. ``tally``
+    (see ``emit_scenario``) may be shared by the groups of one exploration."""
+    whys = []
+    tally = {} if tally is None else tally
+    for schedule in group.schedules[:ATTEMPTS]:
+        found = emit_scenario(scenario, config, schedule, out_dir, tally)
+        if found["path"]:
+            return found
+        whys.append(f"schedule {schedule.number}: {found['why']}")
+    return {"path": None, "holds": {}, "ok": False, "why": "; ".join(whys)}
+
+
 def emit_scenario(
-    scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path
+    scenario: Scenario,
+    config: Config,
+    schedule: Schedule,
+    out_dir: Path,
+    tally: Tally | None = None,
 ) -> dict[str, Any]:
     """Minimise ``schedule`` (which lost) to the fewest holds that still make the run
     lose with the fixes it was explored with (``buggy`` below), check them with every fix on
-    (``fixed``), and write the scenario file."""
+    (``fixed``), and write the scenario file only when both are deterministic: it fails
+    ``CONFIRM`` times out of ``CONFIRM`` buggy and passes as often fixed. Else nothing is
+    written and ``why`` says what was not deterministic. ``tally`` keeps, per failure and set
+    of holds, how their runs went: a set that once did not lose as wanted is not run again."""
+    base = tempfile.mkdtemp(prefix="testbed-minimize-")
+    try:
+        return _emit(scenario, config, schedule, out_dir, {} if tally is None else tally, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _emit(
+    scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path, tally: Tally, base: str
+) -> dict[str, Any]:
     from orchestrator.run import runner
 
-    base = tempfile.mkdtemp(prefix="testbed-minimize-")
     explored = list(config.cluster.fixes)
+    # the group's failure, not any: a run that loses another way tests another race
+    expect = failed(schedule.result)
 
     def outcome(rules: list[tuple[str, str]], on: list[str]) -> str:
         result = runner.run(scenario, _with_holds(config, rules, on), base)
+        if result.outcome == "fail" and failed(result) != expect:
+            return "fail otherwise"
         return result.outcome
+
+    def runs(rules: list[tuple[str, str]], times: int) -> list[str]:
+        # every run of a set of holds, up to the first that does not lose as the group does:
+        # a set asked for more runs adds only the missing ones, one that once did not lose so
+        # is not run again
+        got = tally.setdefault((expect, frozenset(rules)), [])
+        while len(got) < times and (not got or got[-1] == "fail"):
+            got.append(outcome(rules, explored))
+        return got
 
     def loses(rules: list[tuple[str, str]], times: int) -> bool:
         # holds decide only what they name; a set that loses by luck is no regression test
-        # (no hold at all must lose as often as the result is confirmed: it is the set
-        # that luck alone makes lose most easily)
-        runs = times if rules else CONFIRM
-        return all(outcome(rules, explored) == "fail" for _ in range(runs))
+        return runs(rules, times)[-1] == "fail"
 
-    every = candidates(schedule)
-    for times in RELIABLE:  # a set that lost by luck fails its confirmation: again, stricter
-        rules = ddmin(every, lambda rules, times=times: loses(rules, times))
-        buggy = [outcome(rules, explored) for _ in range(CONFIRM)]
-        if buggy.count("fail") == CONFIRM:
-            break
-    fixed = [outcome(rules, list(fixes.ALL)) for _ in range(CONFIRM)]
+    # kept only when each of CONFIRM runs lost as the group does: the result is confirmed
+    rules = ddmin(candidates(schedule), lambda rules: loses(rules, CONFIRM))
+    buggy = runs(rules, CONFIRM)  # every run of the set (ddmin may not have run the whole)
+    fixed: list[str] = []  # with every fix on: fresh runs, up to the first that does not pass
+    while buggy[-1] == "fail" and len(fixed) < CONFIRM and (not fixed or fixed[-1] == "pass"):
+        fixed.append(outcome(rules, list(fixes.ALL)))
+    found: dict[str, Any] = {
+        "path": None,
+        "holds": holds_table(rules),
+        "buggy": f"fail {buggy.count('fail')}/{len(buggy)}",  # every run of the set
+        "fixed": f"pass {fixed.count('pass')}/{len(fixed)}",
+        "ok": buggy.count("fail") == len(buggy) >= CONFIRM and fixed.count("pass") == CONFIRM,
+    }
+    if not found["ok"]:
+        found["why"] = _why(buggy, fixed, explored, len(rules))
+        return found
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{scenario.name}-minimal-{schedule.number:04d}.toml"
     raw = {k: dict(v) for k, v in scenario.config.items() if k not in ("delays", "faults", "holds")}
@@ -145,10 +202,23 @@ def emit_scenario(
     )
     path.write_text(text)
     log.info("wrote %s (%d holds)", path, len(rules))
-    return {
-        "path": str(path),
-        "holds": holds_table(rules),
-        "buggy": f"fail {buggy.count('fail')}/{CONFIRM}",
-        "fixed": f"pass {fixed.count('pass')}/{CONFIRM}",
-        "ok": buggy.count("fail") == CONFIRM and fixed.count("pass") == CONFIRM,
-    }
+    return found | {"path": str(path)}
+
+
+def _why(buggy: list[str], fixed: list[str], explored: list[str], holds: int) -> str:
+    """Why a minimised schedule is no regression test, in words: the first confirmation run
+    that did not go as it must."""
+    if buggy.count("fail") < CONFIRM:
+        how = (
+            "passed"
+            if buggy[-1] == "pass"
+            else buggy[-1].replace("fail otherwise", "lost another way")
+        )
+        return (
+            f"not deterministic: with fixes '{fixes.label(explored)}' and {holds} hold(s) it "
+            f"lost as the group does in {len(buggy) - 1} run(s), then {how}"
+        )
+    return (
+        f"not deterministic: with every fix on it passed {len(fixed) - 1} run(s), "
+        f"then {'failed' if fixed[-1] != 'inconclusive' else 'was inconclusive'}"
+    )

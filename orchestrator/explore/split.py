@@ -35,7 +35,7 @@ class Split:
         if not self.dealt and self.dpor.started:
             waiting = [
                 (node, process)
-                for node in self.dpor.nodes
+                for node in self.dpor.open  # every decision with a branch waiting
                 for process in sorted(node.backtrack - node.done - set(node.sleep))
             ]
             if len(waiting) >= self.parts and self.runs >= WAIT * self.parts:

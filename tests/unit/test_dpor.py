@@ -73,8 +73,8 @@ def trace_class(run: list[Option]) -> frozenset[tuple[str, str]]:
     return frozenset((a.label, b.label) for a, b in combinations(run, 2) if dependent(a, b))
 
 
-def explore(program: Program) -> tuple[set, int]:
-    dpor, classes, runs = Dpor(), set(), 0
+def explore(program: Program, order: str = "races") -> tuple[set, int]:
+    dpor, classes, runs = Dpor(order), set(), 0
     while dpor.next_run():
         classes.add(trace_class(program.run(dpor.choose)))
         runs += 1
@@ -140,8 +140,9 @@ def test_the_evacuation_race_shape() -> None:
     assert runs == len(classes) < len(every)
 
 
+@pytest.mark.parametrize("order", ["races", "depth"])
 @pytest.mark.parametrize("seed", range(60))
-def test_every_class_is_covered_on_random_programs(seed: int) -> None:
+def test_every_class_is_covered_on_random_programs(seed: int, order: str) -> None:
     rng = random.Random(seed)
     rows = [("t", 1), ("t", 2), ("u", 1)]
 
@@ -158,6 +159,11 @@ def test_every_class_is_covered_on_random_programs(seed: int) -> None:
         procs[p] = steps
     program = Program(procs)
     every = {trace_class(r) for r in program.every_interleaving()}
-    classes, runs = explore(program)
+    classes, runs = explore(program, order)
     assert classes == every
     assert runs <= max(len(every), 1) * 2  # close to one schedule per class
+
+
+def test_an_unknown_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown order 'sideways'"):
+        Dpor("sideways")

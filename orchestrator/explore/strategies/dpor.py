@@ -19,6 +19,14 @@ The *sleep set* of a decision holds processes whose next step was explored from 
 sibling and is independent of what has been done since: choosing them again would only repeat
 an explored class.
 
+The search order (``order="races"``, the default) decides only which pending branch runs
+next, never which are run: every backtrack choice, with the race it is there to reverse, stays
+in the tree of decisions until it is tried. A run that reverses a race no run has reversed yet
+comes first, the race found most recently first (a new race is usually one step further into
+the window the last reversal opened, where a loss hides); once every race has been run both
+ways round, the rest goes depth first. ``order="depth"`` is plain depth first throughout.
+Both cover every class (``tests/unit/test_dpor.py`` checks them against brute force).
+
 This module knows nothing of hosts, sockets or the state: it sees options and answers indexes.
 """
 
@@ -29,21 +37,42 @@ from dataclasses import dataclass, field
 from orchestrator.explore.strategies import Diverged, Option, dependent
 
 
-@dataclass
+@dataclass(eq=False)
 class _Node:
-    """A decision: what was enabled, what to try, what was tried, what sleeps."""
+    """A decision: what was enabled, what to try, what was tried, what sleeps; where it is in
+    the tree of decisions (its parent, and the parent's choice that led here)."""
 
     enabled: dict[str, Option]  # process -> its next step
     sleep: dict[str, Option]
+    parent: _Node | None = None
+    via: str = ""
+    depth: int = 0
+    serial: int = 0  # how many decisions were made before it, in every run
     backtrack: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)
     chosen: str = ""
+    # process of the backtrack set -> the race it is there to reverse: (first, then) labels
+    why: dict[str, tuple[str, str]] = field(default_factory=dict)
+    found: dict[str, int] = field(default_factory=dict)  # process -> when its race was found
+
+    def todo(self) -> set[str]:
+        return self.backtrack - self.done - set(self.sleep)
+
+
+ORDERS = ("races", "depth")
 
 
 class Dpor:
-    def __init__(self) -> None:
+    def __init__(self, order: str = "races") -> None:
+        if order not in ORDERS:
+            raise ValueError(f"unknown order '{order}' (orders: {', '.join(ORDERS)})")
+        self.order = order
         self.nodes: list[_Node] = []  # the decisions of the current run, in order
+        self.open: list[_Node] = []  # every decision that may still have a choice to try
+        self.ordered: set[tuple[str, str]] = set()  # (a, b): a ran before b, dependent, once
         self.depth = 0
+        self.made = 0
+        self.races = 0  # races found so far, in every run
         self.started = False
         self.redundant = 0  # runs that hit a decision whose every option sleeps
 
@@ -53,12 +82,19 @@ class Dpor:
         if not self.started:
             self.started = True
             return True
-        while self.nodes:
-            node = self.nodes[-1]
-            if node.backtrack - node.done - set(node.sleep):
-                return True  # branch here; the decisions above it are replayed
-            self.nodes.pop()
-        return False
+        self._learn()
+        self.open = [n for n in self.open if n.todo()]
+        if not self.open:
+            return False
+        node = self._branch()
+        path = [node]  # branch here; the decisions above it are replayed
+        while path[-1].parent is not None:
+            path.append(path[-1].parent)
+        path.reverse()
+        for above, below in zip(path, path[1:], strict=False):
+            above.chosen = below.via
+        self.nodes = path
+        return True
 
     def choose(self, options: list[Option]) -> int:
         d, self.depth = self.depth, self.depth + 1
@@ -75,7 +111,7 @@ class Dpor:
             node = self.nodes[d]
             if set(node.enabled) != set(by_process):
                 raise Diverged(f"decision {d + 1} offered {', '.join(sorted(by_process))}")
-            pick = sorted(node.backtrack - node.done - set(node.sleep))[0]
+            pick = min(node.todo(), key=lambda p: (-self._newness(node, p), p))
         else:
             node = self._new_node(d, by_process)
             self.nodes.append(node)
@@ -93,7 +129,10 @@ class Dpor:
     # -- the reduction -------------------------------------------------------------------
     def _new_node(self, d: int, enabled: dict[str, Option]) -> _Node:
         if d == 0:
-            return _Node(enabled, {})
+            node = _Node(enabled, {}, serial=self.made)
+            self.made += 1
+            self.open.append(node)
+            return node
         parent = self.nodes[d - 1]
         step = parent.enabled[parent.chosen]
         candidates = dict(parent.sleep)
@@ -104,7 +143,10 @@ class Dpor:
             for p, o in candidates.items()
             if p in enabled and enabled[p] == o and not dependent(o, step)
         }
-        return _Node(enabled, sleep)
+        node = _Node(enabled, sleep, parent, parent.chosen, d, self.made)
+        self.made += 1
+        self.open.append(node)
+        return node
 
     def _find_races(self, d: int) -> None:
         """Each step that some process wants to take at decision ``d`` and races with an
@@ -137,7 +179,39 @@ class Dpor:
         if pre.backtrack & set(starts):
             return
         can = [q for q in starts if q in pre.enabled]
-        pre.backtrack |= {can[0]} if can else set(pre.enabled)
+        added = {can[0]} if can else set(pre.enabled) - pre.backtrack
+        pre.backtrack |= added
+        if added and pre not in self.open:  # a decision of the path whose choices were spent
+            self.open.append(pre)
+        self.races += 1
+        for q in added:
+            pre.why.setdefault(q, (steps[i].label, nxt.label))
+            pre.found.setdefault(q, self.races)
+
+    # -- the search order ------------------------------------------------------------------
+    def _learn(self) -> None:
+        """Remember which dependent steps ran in which order in the run just finished."""
+        steps = [n.enabled[n.chosen] for n in self.nodes if n.chosen]
+        for j, b in enumerate(steps):
+            self.ordered |= {(a.label, b.label) for a in steps[:j] if dependent(a, b)}
+
+    def _newness(self, node: _Node, p: str) -> int:
+        """When the race that trying ``p`` at ``node`` reverses was found; 0 when no run has
+        to reverse it any more (one already ran its steps the other way round)."""
+        first, then = node.why.get(p, ("", ""))
+        return node.found[p] if first and (then, first) not in self.ordered else 0
+
+    def _branch(self) -> _Node:
+        """Where the next run branches off. ``depth``: the deepest decision of the last run
+        with a choice left (depth first, as DPOR is usually run). ``races``: first the
+        decision whose choice left reverses the newest race no run has reversed yet; depth
+        first when none does."""
+        on_path = set(map(id, self.nodes))
+        deepest = max(self.open, key=lambda n: (id(n) in on_path, n.depth))
+        if self.order == "depth":
+            return deepest
+        newest = max(self.open, key=lambda n: max(self._newness(n, p) for p in n.todo()))
+        return newest if any(self._newness(newest, p) for p in newest.todo()) else deepest
 
     @staticmethod
     def _index(options: list[Option], process: str) -> int:
