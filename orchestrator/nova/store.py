@@ -68,6 +68,8 @@ class NovaStore(State):
         self.nova_path = Path(path).with_name("nova.sqlite")
         create_schema(self.nova_path)
         self.manager = db_api.create_context_manager(f"sqlite:///{self.nova_path}")
+        # a run's own file, as state.sqlite: no fsync at each commit (the run ends with it)
+        self.manager.configure(sqlite_synchronous=False)
 
     def context(self, ctx: Any = None, deleted: bool = False) -> Any:
         """``ctx`` (default: a new admin context) on this database; ``deleted`` reads deleted
