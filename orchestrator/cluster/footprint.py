@@ -13,7 +13,8 @@ select can overlap. Rows are selected by equality on columns (``uuid=...``, ``ho
 selection means every row. Selections on the same column with different values are disjoint,
 unless the write names that column among those it changes (it can move a row from one
 selection into the other); a write that names no columns changes anything but the columns it
-selects by.
+selects by. A read that names columns reads only those (and the ones it selects by): a write
+that changes none of them does not meet it.
 Anything else is assumed to overlap: a footprint may be too wide (more schedules), never too
 narrow (a missed race).
 """
@@ -63,9 +64,14 @@ def conflict(a: Access, b: Access) -> bool:
     if a.table != b.table or not (a.write or b.write):
         return False
     differ = [c for c in set(a.rows) & set(b.rows) if a.rows[c] != b.rows[c]]
-    if not differ:
-        return True  # the same rows, or selections that may overlap
-    return any(w.write and w.columns & set(differ) for w in (a, b))
+    if differ:
+        return any(w.write and w.columns & set(differ) for w in (a, b))
+    # the same rows, or selections that may overlap: a read that names its columns meets only
+    # a write that names one of them or one it selects by
+    for r, w in ((a, b), (b, a)):
+        if not r.write and r.columns and w.columns and not w.columns & (r.columns | set(r.rows)):
+            return False
+    return True
 
 
 def conflicts(left: list[Access], right: list[Access]) -> bool:

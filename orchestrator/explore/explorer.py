@@ -58,6 +58,12 @@ class Release:
     host: str
     point: str  # the last injection point its task passed ("" before the first)
     locked: bool  # its task held its host's lock when it went
+    call: str = ""  # the system's name for the request, if it names them (Instance.save)
+
+    @property
+    def name(self) -> str:
+        """How the racing line names it: the call at its point, or the point."""
+        return f"{self.call}@{self.point}" if self.call and self.point else self.call or self.point
 
     def races(self, other: Release) -> bool:
         """Dependent, and not merely ordered by one lock both hold."""
@@ -109,7 +115,8 @@ class Schedule:
     @property
     def line(self) -> str:
         """The order of the state accesses that race with one of another task (lock requests
-        and accesses ordered by one lock both hold left out), by the points they follow."""
+        and accesses ordered by one lock both hold left out), by the points they follow (and
+        the calls, where the system names them)."""
         return self._line(Release.races) or self._line(lambda s, o: dependent(s.option, o.option))
 
     def _line(self, related: Callable[[Release, Release], bool]) -> str:
@@ -123,8 +130,8 @@ class Schedule:
                     for o in group
                     if o.option.accesses[0].table != LOCKS and o.option.process != s.option.process
                 )
-                if racing and s.point and s.point not in names:
-                    names.append(s.point)
+                if racing and s.name and s.name not in names:
+                    names.append(s.name)
         return " < ".join(names)
 
     @property
@@ -210,6 +217,8 @@ class Driver:
         # released here (the hosts must be traced)
         self.gate = ExplorerPolicy(cluster.board, cluster.conductor.wake, hosts)
         cluster.board.install([cluster.api.known(h) for h in hosts], self.gate)
+        # a system that names its requests (the history's ``describe``) names the steps too
+        self.describe = getattr(cluster.system, "describe", None)
         self.steps: list[Release] = []
         self.seen: dict[str, int] = {}
         self.error: str | None = None
@@ -240,12 +249,16 @@ class Driver:
         return roles
 
     def _step(self, t: Trace, process: str) -> Release:
+        call = ""
         if t.event == Event.REQUEST:
             accesses = tuple(self.cluster.conductor.footprint(t.op, t.body or {}))
+            if self.describe is not None and t.op in self.cluster.system.ops:
+                call = self.describe(t.op, t.body or {}, None, None).get("call", "")
         else:
             accesses = (lock(t.host),)
-        option = Option(f"{process}:{t.label}", process, accesses)
-        return Release(option, t.host, t.point, self.gate.holds_lock(t))
+        label = f"{call}@{t.point}" if call else t.label
+        option = Option(f"{process}:{label}", process, accesses)
+        return Release(option, t.host, t.point, self.gate.holds_lock(t), call)
 
     def _ready(self) -> list[tuple[Release, str]]:
         """(step, task) of what may go, when every live task is held; else []."""

@@ -167,7 +167,9 @@ class _Builder:
         if r.get("error"):
             return "error", f"{call} refused: {r['error']}"
         if r.get("changes"):
-            return "write", "; ".join(self.change(c) for c in r["changes"])
+            what = "; ".join(self.change(c) for c in r["changes"])
+            # a system's own call (Nova's Instance.save) is named; the model's ops are not
+            return "write", f"{call}: {what}" if call[:1].isupper() else what
         listed = ", ".join(row.get("name") or row["key"][:8] for row in rows or []) or "none"
         if call == "instance.list_by_host":
             return "read", f"read instances on {r['host']}: {listed}"

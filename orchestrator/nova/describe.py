@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.nova.footprint import CLASSES, _parameters, _scalar
+from orchestrator.nova.footprint import _class, _parameters, _scalar
 
 NAME, DATA = "nova_object.name", "nova_object.data"
 SHOWN = ("uuid", "display_name", "host", "node", "status", "address", "instance_uuid",
@@ -18,7 +18,7 @@ SHOWN = ("uuid", "display_name", "host", "node", "status", "address", "instance_
 
 def _row(obj: dict[str, Any]) -> dict[str, Any]:
     data = obj.get(DATA) or {}
-    table, keys, _ = CLASSES.get(obj.get(NAME, ""), (obj.get(NAME, "").lower(), (), {}))
+    table, keys = _class(obj.get(NAME, ""))[:2]
     key = "/".join(str(data.get(k)) for k in keys) if keys else "?"
     row = {"table": table, "key": data.get("address", key) if table == "pci_devices" else key}
     row |= {k: data[k] for k in SHOWN if k in data and _scalar(data[k])}

@@ -1,5 +1,5 @@
 """The nova system behind the seam: what it wires and what it does not (exit 2 naming the action
-and the system), the points it fires, footprints derived from Nova's calls, and Nova loaded
+and the system), the points it fires, and Nova loaded
 before the hosts are forked."""
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from helpers import run_cli
 
 pytest.importorskip("nova.version", reason="the nova system needs: pip install '.[nova]'")
 
-from orchestrator.cluster.footprint import conflicts  # noqa: E402
-from orchestrator.nova import footprint  # noqa: E402
 from testbed import system  # noqa: E402
 
 NOVA = ("--set", "cluster.system=nova")
@@ -44,35 +42,6 @@ def test_every_point_the_registry_names_is_fired_by_the_nova_hosts() -> None:
     text = "".join(p.read_text() for p in (Path(__file__).parents[2] / "hosts/nova").glob("*.py"))
     for point in system.SYSTEMS["nova"].points:
         assert f'"{point}"' in text, point
-
-
-def _class_call(objname: str, method: str, *args: object) -> dict:
-    return {"objname": objname, "objmethod": method, "args": list(args), "kwargs": {}}
-
-
-def _save(objname: str, data: dict, changes: list[str]) -> dict:
-    inst = {"nova_object.name": objname, "nova_object.data": data, "nova_object.changes": changes}
-    return {"objinst": inst, "objmethod": "save", "args": [], "kwargs": {}}
-
-
-def test_footprints_are_derived_from_class_method_arguments_and_changed_fields() -> None:
-    audit_list = footprint.class_action(_class_call("InstanceList", "get_by_host_and_node",
-                                                    "host2", "host2"))  # fmt: skip
-    assert [str(a) for a in audit_list] == ["read instances(host=host2,node=host2)"]
-    set_host = footprint.object_action(_save("Instance", {"uuid": "u1", "host": "host2"},
-                                             ["host", "node"]))  # fmt: skip
-    assert [str(a) for a in set_host] == ["write instances(uuid=u1) [host,node]"]
-    assert conflicts(audit_list, set_host)  # the save moves a row into the audit's selection
-    other = footprint.object_action(_save("Instance", {"uuid": "u2"}, ["task_state"]))
-    assert not conflicts(set_host, other)
-    migrations = footprint.class_action(
-        _class_call("MigrationList", "get_in_progress_and_error", "host2", "host2")
-    )
-    assert [str(a) for a in migrations] == ["read migrations(*)"]  # source or dest: every row
-    done = footprint.object_action(_save("Migration", {"id": 1}, ["status"]))
-    assert conflicts(migrations, done)
-    by_id = footprint.class_action(_class_call("Migration", "get_by_id", 1))
-    assert [str(a) for a in by_id] == ["read migrations(id=1)"]
 
 
 def test_nova_is_loaded_before_any_host_is_forked_and_never_by_default() -> None:
