@@ -129,8 +129,41 @@ def install(tracer: Tracer) -> None:
         "clean_usage",
         lambda: tracer.on_path("audit") and tracer.inject("audit.clean_usage"),
     )
+    _record_clean_usage(tracer)
     _before(
         resource_tracker.ResourceTracker,
         "_update",
         lambda: tracer.on_path("audit") and tracer.inject("audit.save"),
     )
+
+
+def _record_clean_usage(tracer: Tracer) -> None:
+    """The history's why, as the model writes it: the lists Nova's ``clean_usage`` was given
+    and the devices it freed (read from the tracker's devices before and after the call)."""
+    cls = pci_manager.PciDevTracker
+    original = cls.clean_usage
+
+    def clean_usage(self: Any, instances: Any, migrations: Any, *args: Any, **kw: Any) -> Any:
+        bound = {d.address: (_owner(d), d.status) for d in self.pci_devs if _owner(d)}
+        result = original(self, instances, migrations, *args, **kw)
+        now = {d.address: _owner(d) for d in self.pci_devs}
+        gone = {a: (u, st) for a, (u, st) in bound.items() if now.get(a) != u}
+        tracer.inject.record(
+            "clean_usage",
+            instances=[i.uuid for i in instances],
+            migrations=[m.instance_uuid for m in migrations],
+            freed=sorted({u for u, _ in gone.values()}),
+            devices=[
+                {"address": a, "instance": u, "before": st, "after": "available"}
+                for a, (u, st) in gone.items()
+            ],
+        )
+        return result
+
+    clean_usage.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.clean_usage = clean_usage
+
+
+def _owner(device: Any) -> str | None:
+    """A device's instance, None for a free one (whose field may be unset: no lazy load)."""
+    return device.instance_uuid if device.obj_attr_is_set("instance_uuid") else None

@@ -22,6 +22,17 @@ _ENCODE = json.JSONEncoder(default=str).encode  # one encoder for every record's
 SCENARIO_LANE = (ORCHESTRATOR, "")
 
 
+def _lists(record: dict[str, Any]) -> str | None:
+    """Which of an audit's two lists a request read: a system names it (``lists``); the
+    model's requests say it by their operation."""
+    call = record.get("call")
+    if call == "instance.list_by_host":
+        return "instances"
+    if call == "migration.query" and record.get("args", {}).get("in_progress"):
+        return "migrations"
+    return record.get("lists")
+
+
 @dataclass(eq=False)  # by identity: two events may carry equal fields
 class StoryEvent:
     t: float
@@ -280,13 +291,8 @@ class _Builder:
         writes that fell between them (the race, when there is one)."""
         r = free.record
         mine = [e for e in all_events if e.lane == free.lane and e.t <= free.t]
-        inst = [e for e in mine if e.record.get("call") == "instance.list_by_host"][-1:]
-        migs = [
-            e
-            for e in mine
-            if e.record.get("call") == "migration.query"
-            and e.record.get("args", {}).get("in_progress")
-        ][-1:]
+        inst = [e for e in mine if _lists(e.record) == "instances"][-1:]
+        migs = [e for e in mine if _lists(e.record) == "migrations"][-1:]
         parts, keys = [], [*inst, *migs, free]
         for uuid in r.get("freed", []):
             who = self.name(uuid)

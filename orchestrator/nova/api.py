@@ -91,6 +91,8 @@ class NovaAPI(Views):
             )  # fmt: skip
             instance.create()
             self.state.written({})
+            # the history names the server from here on, as the model's new row does
+            self.state._note("instances", instance.uuid, {}, {"name": name})
         task = self._task(host, "build", uuid=instance.uuid)
         if wait:
             self.wait_task(task)

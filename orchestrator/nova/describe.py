@@ -43,6 +43,13 @@ def _error(error: str) -> str:
     return f"{failure.get('class')}: {str(failure.get('message', ''))[:200]}"
 
 
+# The audit's two lists, by the calls that read them (the history's why names them)
+AUDIT_LISTS = {
+    ("InstanceList", "get_by_host_and_node"): "instances",
+    ("MigrationList", "get_in_progress_and_error"): "migrations",
+}
+
+
 def describe(op: str, body: dict[str, Any], reply: Any, error: str | None) -> dict[str, Any]:
     """The history record's fields of one object call: ``call``, ``args``, ``read``, ``error``."""
     out: dict[str, Any] = {}
@@ -52,6 +59,8 @@ def describe(op: str, body: dict[str, Any], reply: Any, error: str | None) -> di
         args = dict(zip(names, body.get("args") or [], strict=False)) | (body.get("kwargs") or {})
         out["call"] = f"{objname}.{method}"
         out["args"] = {k: v for k, v in args.items() if _scalar(v)}
+        if (objname, method) in AUDIT_LISTS:  # what the audit's clean_usage keeps
+            out["lists"] = AUDIT_LISTS[objname, method]
     else:
         inst = body.get("objinst") or {}
         method = body.get("objmethod", "backport")
