@@ -176,7 +176,11 @@ class HostProcess:
         interval = self.spec.config.cluster.audit_interval
         # named per host and process: the board keys what it tracks by task
         self.inject.bind(f"periodic-{self.name}-{os.getpid()}")
-        while interval > 0 and not self.stop.wait(interval):
+        # explored: the explorer's fire, not the clock, starts each run (a timer is a choice)
+        driven = interval > 0 and self.inject.timer_driven
+        while interval > 0 and (
+            self.inject.await_fire(self.stop) if driven else not self.stop.wait(interval)
+        ):
             try:
                 self.system.audit()
             except Exception:

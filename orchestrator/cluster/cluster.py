@@ -206,8 +206,8 @@ class Cluster:
             return False
         if not alive:
             return True
-        if self.config.cluster.audit_interval > 0:
-            return False
+        if self.config.cluster.audit_interval > 0 and not self.config.cluster.timer_fires:
+            return False  # a timer could fire (explored, it fires only when the explorer says)
         if any(self.signalled.get(h) == pid for h, pid in alive.items()):
             return False
         services, states = self.state.services(), self.api.host_states()
