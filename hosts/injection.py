@@ -61,7 +61,9 @@ class Injector:
         self.waits_for: dict[str, list[str]] = for_host(config.addresses(config.holds), host)
         self.traced = config.traced(host)
         # the explorer fires this host's periodic audit: its thread waits for that, not a clock
-        self.timer_driven = host in config.cluster.trace and config.cluster.timer_fires > 0
+        exploring = bool(config.cluster.trace) and config.cluster.timer_fires > 0
+        self.timer_driven = exploring and host in config.cluster.trace
+        self.timer_off = exploring and host not in config.cluster.trace  # not explored: no audit
         self.hold_timeout = config.timeouts.hold
         self.rpc_timeout = config.timeouts.rpc
         self.armed = False

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from orchestrator.holds.deadlock import ring
+from orchestrator.holds.deadlock import Graph, ring
 from testbed.points import Address
 from testbed.vocabulary import Event
 
@@ -73,9 +73,10 @@ class Policy(Protocol):
         out."""
         ...
 
-    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, str]]:
-        """(task, what) a held task waits for that only another task can give: the edges of
-        the wait-for graph deadlocks are found in (``orchestrator.holds.deadlock``)."""
+    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, list[str]]]:
+        """What a held task waits for that only other tasks can give, each with the tasks
+        that can (any one of them): the wait-for graph deadlocks are found in
+        (``orchestrator.holds.deadlock``)."""
         ...
 
 
@@ -89,6 +90,9 @@ class Board:
         self._passed: set[tuple[str, str]] = set()  # (host, point) some task has gone past
         self._outbox: list[Any] = []  # replies to send: the conductor drains this
         self._killed: list[tuple[str, str]] = []  # (host, point) of every injected kill
+        # tasks that have reported an idle timer, and those of them now running what it fired
+        self._timers: set[str] = set()
+        self.firing: frozenset[str] = frozenset()
         # (host, task, what it waits for, task it waits on, where it stands): the first cycle
         self.cycle: list[tuple[str, str, str, str, str]] = []
 
@@ -128,6 +132,8 @@ class Board:
                 t.op, t.body = body.get("op", ""), body.get("body")
             elif event in HOLDABLE:
                 t.state = "running"
+            if event == Event.TIMER:
+                self._timers.add(t.task)
             self._sweep()
             self._find_cycle()
             self._cond.notify_all()
@@ -203,17 +209,22 @@ class Board:
             return all(t in self._tasks and self._tasks[t].state == "held" for t in running)
 
     def _find_cycle(self) -> None:
+        self.firing = frozenset(
+            t.task
+            for t in map(self._tasks.get, self._timers)
+            if t and t.state != "done" and not (t.state == "held" and t.event == Event.TIMER)
+        )
         """Who waits for whom (one waiting for a lock, for its holder; a held one, for what
         its policy names), and the first cycle of it: kept in ``cycle`` for observers, who read
         it without the board's lock (they may hold others the board's callers take)."""
-        graph: dict[str, list[tuple[str, str]]] = {}
+        graph: Graph = {}
         for t in self._tasks.values():
             if t.state == "waiting":
                 holder = self._holder.get(t.host)
-                graph[t.task] = [(holder, f"{t.host}'s lock")] if holder else []
+                graph[t.task] = [(f"{t.host}'s lock", [holder] if holder else [])]
             elif t.state == "held":
                 graph[t.task] = self._policy(t.host).waits_for(self, t)
-        edges = ring(graph) if len(graph) > 1 or any(graph.values()) else []
+        edges = ring(graph) if len(graph) > 1 else []
         self.cycle = [(self._tasks[a].host, a, w, o, self._at(self._tasks[a])) for a, w, o in edges]
 
     @staticmethod

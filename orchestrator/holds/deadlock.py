@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Wait:
-    """One edge of a cycle: ``who`` (at ``at``) waits for ``what``, held by ``by``."""
+    """One edge of a cycle: ``who`` (at ``at``) waits for ``what``, which only ``by`` (itself
+    stuck) can give."""
 
     task: str
     who: str
@@ -28,41 +29,43 @@ class Wait:
     by: str
 
     def __str__(self) -> str:
-        return f"{self.who} at {self.at} waits for {self.what}, held by {self.by}"
+        return f"{self.who} at {self.at} waits for {self.what}, on {self.by}"
 
     def to_dict(self) -> dict[str, str]:
-        return {"task": self.who, "at": self.at, "waits_for": self.what, "held_by": self.by}
+        return {"task": self.who, "at": self.at, "waits_for": self.what, "on": self.by}
 
 
-def ring(graph: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, str]]:
-    """The first cycle of the wait-for ``graph`` (blocked task -> [(task, what)]), as
-    (task, what, task it waits on) edges, or []. Only blocked tasks (the graph's keys) can be
-    in one: a task that can move ends every wait on it."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: no cycle through it
+Graph = dict[str, list[tuple[str, list[str]]]]  # blocked task -> [(what, tasks that can give it)]
 
-    def visit(task: str, path: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-        state[task] = 1
-        for on, what in graph.get(task, []):
-            if on not in graph:
-                continue
-            if state.get(on) == 1:
-                edges = path + [(task, what)]
-                start = next(i for i, (t, _) in enumerate(edges) if t == on)
-                cycle = edges[start:]
-                return [(t, w, cycle[(i + 1) % len(cycle)][0]) for i, (t, w) in enumerate(cycle)]
-            if on not in state:
-                found = visit(on, path + [(task, what)])
-                if found:
-                    return found
-        state[task] = 2
+
+def ring(graph: Graph) -> list[tuple[str, str, str]]:
+    """A cycle of tasks that can never go on, as (task, what, task it waits on) edges, or [].
+
+    Each blocked task needs every one of its waits met, and a wait is met by any one of its
+    tasks (a lock by its holder; a point by the task standing at it or, when none does yet,
+    by any other task of its host). The stuck set is the largest set of blocked tasks each of
+    which has a wait whose every task is in the set; a wait nobody can give yet (no such
+    task) may still be met by a task to come, so it sticks nobody."""
+    stuck = {t for t, waits in graph.items() if waits}
+    changed = True
+    while changed:
+        changed = False
+        for t in sorted(stuck):
+            if not any(on and set(on) <= stuck for _, on in graph[t]):
+                stuck.discard(t)
+                changed = True
+    if not stuck:
         return []
-
-    for task in sorted(graph):
-        if task not in state:
-            found = visit(task, [])
-            if found:
-                return found
-    return []
+    path: list[tuple[str, str, str]] = []
+    seen: dict[str, int] = {}
+    t = min(stuck)
+    while t not in seen:
+        seen[t] = len(path)
+        what, on = next((w, o) for w, o in graph[t] if o and set(o) <= stuck)
+        nxt = sorted(on)[0]
+        path.append((t, what, nxt))
+        t = nxt
+    return path[seen[t] :]
 
 
 def named(

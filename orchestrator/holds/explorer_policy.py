@@ -42,12 +42,12 @@ class ExplorerPolicy:
     def gave_up(self, board: Board, task: Trace) -> None:
         pass  # the host's task fails with the hold's timeout: the run's verdict sees that
 
-    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, str]]:
+    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, list[str]]]:
         # a held request or timer goes when the explorer says; a lock request, once its
         # lock's holder lets go
         holder = board.lock_holder(task.host)
         if task.event == Event.LOCK_REQUEST and holder not in (None, task.task):
-            return [(holder, f"{task.host}'s lock")]
+            return [(f"{task.host}'s lock", [holder])]
         return []
 
     # -- for the explorer (its own thread) ------------------------------------------------

@@ -62,17 +62,21 @@ class HoldPolicy:
     def gave_up(self, board: Board, task: Trace) -> None:
         self.record.gave_up(task.host, task.task, f"{task.host}:{task.label}")
 
-    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, str]]:
-        # a point that has not passed waits for the tasks standing at it (a task passes a
-        # point when it reaches its next one); one nobody has reached yet may still come
-        unmet = self._unmet(board, task.host, task.point)
-        return [
-            (o.task, f"{q} to pass")
-            for q in unmet
-            for host in (self.hosts if q.host == ANY_HOST else [q.host])
-            for o in board.live_tasks(host)
-            if o is not task and q.matches(o.host, o.last_point)
-        ]
+    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, list[str]]]:
+        # a point that has not passed: the task standing at it must go on (a task passes a
+        # point when it reaches its next one); while none stands there, any other task of
+        # that host might reach it
+        out = []
+        for q in self._unmet(board, task.host, task.point):
+            others = [
+                o
+                for host in (self.hosts if q.host == ANY_HOST else [q.host])
+                for o in board.live_tasks(host)
+                if o is not task
+            ]
+            at = [o.task for o in others if q.matches(o.host, o.last_point)]
+            out.append((f"{q} to pass", at or [o.task for o in others]))
+        return out
 
     def _unmet(self, board: Board, host: str, point: str) -> list[Address]:
         after = [q for a, qs in self.rules.items() if a.matches(host, point) for q in qs]
