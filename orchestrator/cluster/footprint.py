@@ -28,7 +28,6 @@ from typing import Any
 SERVICES = "services"
 TASKS = "tasks"
 LOCKS = "locks"  # not a table: each host's resource lock, so lock requests conflict too
-ANY_TABLE = "*"  # every table: what a step may touch when only its kind is known (a timer fire)
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,7 @@ def lock(host: str) -> Access:
 
 
 def conflict(a: Access, b: Access) -> bool:
-    same = a.table == b.table or ANY_TABLE in (a.table, b.table) and LOCKS not in (a.table, b.table)
-    if not same or not (a.write or b.write):
+    if a.table != b.table or not (a.write or b.write):
         return False
     differ = [c for c in set(a.rows) & set(b.rows) if a.rows[c] != b.rows[c]]
     if not differ:

@@ -278,6 +278,11 @@ class Driver:
         roles = self._roles()
         held = self.timers.offer([(t, t) for t in self.gate.options() if t.task in running])
         ready = [(self._step(t, roles.get(t.task) or self.timers.role(t)), t) for t, _ in held]
+        # still waiting, on the same tasks: the scenario may have gone on between the looks
+        # (a task ended, the next not started yet), which only an idle timer would not show
+        again = {t["id"] for h in live for t in self.cluster.state.tasks(h)}
+        if not self.cluster.api.waiting() or again != set(known):
+            return []
         return sorted(ready, key=lambda r: r[0].option.label)
 
     def _loop(self) -> None:
@@ -341,12 +346,13 @@ def explore(
     progress: Callable[[Schedule], None] | None = None,
     strategy_name: str = "dpor",
     timer_fires: int = 1,
+    max_schedules: int | None = None,
 ) -> Summary:
     config = explore_config(config, hosts, timer_fires)
     hosts = config.cluster.trace
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
-    while strategy.next_run():
+    while (max_schedules is None or len(summary.schedules) < max_schedules) and strategy.next_run():
         drivers: list[Driver] = []
         # The driver is woken by every report, not by the runner starting to wait: it looks
         # again this often (cheap: nothing is read while no caller waits).

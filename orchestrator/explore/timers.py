@@ -3,10 +3,12 @@
 A traced host's periodic thread does not sleep its ``audit_interval`` while exploring: it
 reports that it is idle (``timer`` on the board) and waits. At any decision where some other
 step may go, firing that timer is one more option, up to ``timer_fires`` times per host per
-schedule. A fire is a step of the process ``HOST:periodic`` whose footprint is what the audit
-it starts may touch (its host's lock, and a read of every table), so the reduction orders it
-against the writes the audit could see, and prunes it like any other step; the audit's own
-requests after it are scheduling points as usual.
+schedule. A fire is a step of the process ``HOST:periodic`` whose footprint is the audit's
+first access, its host's lock, so the reduction orders it against every other use of that lock
+and prunes it like any other step; the audit's own requests after it are scheduling points
+with their own footprints, as every task's are. (A footprint of everything the audit may touch
+orders each fire against every write of every host: far more schedules, no race more found in
+the catalogue.)
 
 A fire is offered only beside another step: with nothing else to order it against, firing now
 or later is the same schedule, and the scenario must not wait on a timer to go on.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.cluster.footprint import ANY_TABLE, Access, lock, reads
+from orchestrator.cluster.footprint import Access, lock
 from orchestrator.holds.board import Trace
 from testbed.events import PERIODIC
 from testbed.vocabulary import Event
@@ -25,7 +27,7 @@ FIRE = "fire"  # the label of a fire (``HOST:periodic:fire``)
 
 
 def footprint(host: str) -> tuple[Access, ...]:
-    """What a fire of ``host``'s audit may touch (the lock first: no race of its own)."""
+    """What a fire of ``host``'s audit touches first: the host's lock."""
     return (lock(host),)
 
 
