@@ -5,13 +5,17 @@ A losing schedule orders every step of every task. The holds that can matter are
 between dependent steps of different tasks (their footprints meet); each becomes a candidate
 ``[holds]`` rule: hold the later step's point until the earlier step's point has passed.
 Delta debugging (Zeller and Hildebrandt, "Simplifying and isolating failure-inducing input",
-2002) then removes candidates while the run still loses. This module only decides and writes:
+2002) then removes candidates while the run still loses. A schedule in which the explorer fired
+a host's periodic audit is tried two ways, the first that reproduces it kept: an ``audit`` step
+(without waiting) before the step during which it fired, with periodic audits off; or the
+periodic audit itself, which the holds then order. This module only decides and writes:
 running a scenario is the caller's ``test``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.explore.strategies import dependent
+from orchestrator.explore.timers import is_fire
 from orchestrator.run.toml_writer import scenario_toml
 from testbed import fixes
 from testbed.config import Config
@@ -97,8 +102,41 @@ def _with_holds(config: Config, rules: list[tuple[str, str]], on: list[str]) -> 
     return config
 
 
+def fire_variants(
+    scenario: Scenario, config: Config, schedule: Schedule
+) -> list[tuple[Scenario, Config, str]]:
+    """(scenario, config, how) that make the schedule's timer fires happen with no explorer."""
+    from orchestrator.run.scenario import Step
+
+    fires = [s for s in schedule.steps if is_fire(s.option.label)]
+    if not fires:
+        return [(scenario, config, "")]
+    steps = [copy.copy(s) for s in scenario.steps]
+    for f in sorted(fires, key=lambda f: f.step, reverse=True):
+        at = next((i for i, s in enumerate(steps) if s.number == f.step), len(steps))
+        steps.insert(at, Step(0, "audit", {"host": f.host, "wait": False}))
+    for n, s in enumerate(steps, 1):
+        s.number = n
+    audited = copy.deepcopy(config)
+    audited.cluster.audit_interval = 0.0
+    stepped = dataclasses.replace(scenario, steps=steps)
+    return [(stepped, audited, "audit step"), (scenario, config, "periodic audit")]
+
+
 def emit_scenario(
     scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path
+) -> dict[str, Any]:
+    """The first way of its timer fires (``fire_variants``) that reproduces the schedule."""
+    found: dict[str, Any] = {}
+    for variant, conf, how in fire_variants(scenario, config, schedule):
+        found = _emit(variant, conf, schedule, out_dir, scenario.name) | {"fires_as": how}
+        if found["ok"]:
+            break
+    return found
+
+
+def _emit(
+    scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path, name: str
 ) -> dict[str, Any]:
     """Minimise ``schedule`` (which lost) to the fewest holds that still make the run
     lose with the fixes it was explored with (``buggy`` below), check them with every fix on
@@ -127,17 +165,18 @@ def emit_scenario(
             break
     fixed = [outcome(rules, list(fixes.ALL)) for _ in range(CONFIRM)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{scenario.name}-minimal-{schedule.number:04d}.toml"
+    path = out_dir / f"{name}-minimal-{schedule.number:04d}.toml"
     raw = {k: dict(v) for k, v in scenario.config.items() if k not in ("delays", "faults", "holds")}
+    raw["cluster"] = raw.get("cluster", {}) | {"audit_interval": config.cluster.audit_interval}
     text = scenario_toml(
-        f"{scenario.name}-minimal",
-        f"{scenario.name}, reduced by testbed explore to {len(rules)} hold(s)",
+        f"{name}-minimal",
+        f"{name}, reduced by testbed explore to {len(rules)} hold(s)",
         {"buggy": "fail", "fixed": "pass"},
         raw | {"holds": holds_table(rules)},
         [{"do": s.do, **s.args} for s in scenario.steps],
         bug=scenario.bug,
         comment=[
-            f"Written by testbed explore from a losing schedule of '{scenario.name}':",
+            f"Written by testbed explore from a losing schedule of '{name}':",
             f"  {schedule.line}",
             "Each hold below is needed: without any one of them the run with",
             f"fixes '{fixes.label(explored)}' no longer loses. No delays.",
