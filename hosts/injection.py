@@ -60,6 +60,10 @@ class Injector:
         self.faults: dict[str, str] = faults if incarnation == 1 else {}
         self.waits_for: dict[str, list[str]] = for_host(config.addresses(config.holds), host)
         self.traced = config.traced(host)
+        # the explorer fires this host's periodic audit: its thread waits for that, not a clock
+        exploring = bool(config.cluster.trace) and config.cluster.timer_fires > 0
+        self.timer_driven = exploring and host in config.cluster.trace
+        self.timer_off = exploring and host not in config.cluster.trace  # not explored: no audit
         self.hold_timeout = config.timeouts.hold
         self.rpc_timeout = config.timeouts.rpc
         self.armed = False
@@ -107,6 +111,18 @@ class Injector:
         order every read and write of the shared state across hosts."""
         if self.armed and self.traced and self.task:  # a task's, not a heartbeat's
             self._trace(Event.REQUEST, getattr(self._local, "point", ""), {"op": op, "body": body})
+
+    def await_fire(self, stop: threading.Event) -> bool:
+        """The periodic thread is idle: report it and wait for the explorer to fire its timer.
+        True when fired; False once the host stops. Waiting long is no error: a timer whose
+        fires are spent is never fired, so a timed-out report is simply made again."""
+        while not stop.is_set():
+            try:
+                self._trace(Event.TIMER, "")
+                return not stop.is_set()
+            except (HoldTimeout, RemoteError) as exc:
+                log.debug("timer still idle: %s", exc)
+        return False
 
     def lock_event(self, event: str) -> None:
         """``lock.request`` may be held (the explorer grants the lock); ``lock.wait``,

@@ -173,10 +173,14 @@ class HostProcess:
     def _periodic_audit(self) -> None:
         """Nova's periodic ``update_available_resource``, guarded: a failed run is logged
         with its traceback and the next run goes on."""
-        interval = self.spec.config.cluster.audit_interval
+        interval = 0.0 if self.inject.timer_off else self.spec.config.cluster.audit_interval
         # named per host and process: the board keys what it tracks by task
         self.inject.bind(f"periodic-{self.name}-{os.getpid()}")
-        while interval > 0 and not self.stop.wait(interval):
+        # explored: the explorer's fire, not the clock, starts each run (a timer is a choice)
+        driven = interval > 0 and self.inject.timer_driven
+        while interval > 0 and (
+            self.inject.await_fire(self.stop) if driven else not self.stop.wait(interval)
+        ):
             try:
                 self.system.audit()
             except Exception:

@@ -40,6 +40,9 @@ class Cluster:
     audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
     trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
+    # exploring: the periodic audit of a traced host fires when the explorer says, at most
+    # this many times per schedule, instead of every ``audit_interval`` (0: explicit audits)
+    timer_fires: int = 0
     history: bool = True  # record history.jsonl in the run directory (every process's events)
     # record what each conductor request touches; an access outside its footprint fails the run
     check_footprints: bool = False

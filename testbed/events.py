@@ -53,6 +53,7 @@ KINDS: dict[str, str] = {
     "clean_usage": "an audit's clean_usage: the lists it was given and what it freed",
     "fault": "an injected fault fired (the host kills itself)",
     "check": "a check's expectations and what was observed",
+    "deadlock": "tasks waiting on each other in a cycle (each: who, where, for what, held by)",
     "invariants": "the invariants checked after the last step",
     "heartbeats": "summary of one host process's heartbeats (count, first, last, max gap)",
     "lost": "records a host could not write (the pipe was full)",

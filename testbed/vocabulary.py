@@ -123,6 +123,7 @@ class Event(StrEnum):
     LOCK_RELEASED = "lock.released"
     KILL = "kill"  # an injected fault is about to end the process
     REQUEST = "request"  # a conductor request is about to be sent (may be held back)
+    TIMER = "timer"  # a periodic thread is idle: its timer may fire (the explorer fires it)
 
 
 # Signals a user may send a host (``testbed kill --signal``, the ``kill`` step), by name.

@@ -64,6 +64,14 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
         "still lose and write it here as a scenario file when it fails 10/10 with the "
         "explored fixes and passes 10/10 with every fix on",
     )
+    exp.add_argument(
+        "--timer-fires",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fire each host's periodic audit (audit_interval > 0) at most N times per "
+        "schedule, wherever the explorer chooses (default 0: only the scenario's audits)",
+    )
     exp.add_argument("--json", action="store_true", help="print one JSON object")
     check_footprints_arg(exp)
     exp.set_defaults(func=cmd_explore)
@@ -102,6 +110,7 @@ def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label:
             progress=progress,
             strategy_name=args.strategy,
             first=args.first,
+            timer_fires=args.timer_fires,
         )
     finally:
         bar.close()
@@ -121,6 +130,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {args.runs}")
+    if args.timer_fires < 0:
+        raise ConfigError(f"--timer-fires must be 0 or more, got {args.timer_fires}")
     # made only when a schedule loses: an exploration that finds nothing leaves nothing
     out = Path(args.out or Path(tempfile.gettempdir()) / f"testbed-replays-{os.getpid()}")
     if args.all:
@@ -139,7 +150,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if summary.error:
         print(f"testbed: {summary.error}", file=sys.stderr)
         return 1
-    if summary.losing:
+    if summary.losing or summary.deadlocks:
         return EXIT_CODES["fail"]
     return EXIT_CODES["inconclusive" if summary.inconclusive else "pass"]
 
@@ -166,6 +177,9 @@ def _print_summary(summary: Any) -> None:
             print(f"     timeline: {g.first.timeline}")
     if not summary.losing:
         print("no losing schedule")
+    for sched in summary.deadlocks:
+        print(f"  schedule {sched.number}: {sched.deadlock}")
+        print(f"     replay: testbed run --replay {sched.replay}")
     for sched in summary.inconclusive:
         print(f"  inconclusive schedule {sched.number}: {sched.result.inconclusive[0]}")
 

@@ -94,7 +94,10 @@ def _replay(args: argparse.Namespace) -> Any:
     args.tracker, args.fix = ("buggy", doc["fixes"]) if "fixes" in doc else (doc["tracker"], [])
     scenario, config = scenario_and_config(args, doc["scenario"])
     replay = Replay(doc["order"])
-    summary = explorer.explore(scenario, config, replay, doc["hosts"])
+    # older replay files had no timers: 0 fires, as they were explored
+    summary = explorer.explore(
+        scenario, config, replay, doc["hosts"], timer_fires=doc["timer_fires"]
+    )
     if summary.error or replay.depth != len(doc["order"]):
         why = summary.error or f"the run made {replay.depth} of {len(doc['order'])} decisions"
         raise ApiError(f"replay '{args.replay}' diverged: {why}")

@@ -48,6 +48,9 @@ class API:
         # asked on every wait: a reason to stop now (the runner's: a task failed, a hold timed
         # out: the run is inconclusive already, waiting longer cannot change that)
         self.guard: Callable[[], str | None] = lambda: None
+        # the cluster's: is a live host running a periodic audit the explorer fired (work no
+        # task stands for, which ``wait_idle`` waits for too)
+        self.firing: Callable[[], bool] = lambda: False
 
     # -- waiting --------------------------------------------------------------------------
     def waiting(self) -> bool:
@@ -165,6 +168,7 @@ class API:
             lambda: (
                 not self._moves
                 and not any(self.is_up(t["host"]) for t in self.state.tasks_running())
+                and not self.firing()
             ),
         )
 

@@ -74,6 +74,7 @@ class Cluster:
         self.conductor.observe(self.history.conductor)  # the history's one hook
         self.commands = NetCaller(self.ctx, transport, self.ipc_dir, self.network)
         self.api = self.system.make_api(self.state, self.commands, config, self.exited)
+        self.api.firing = self._firing
         self.supervisor = Supervisor(
             self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
         )
@@ -206,8 +207,8 @@ class Cluster:
             return False
         if not alive:
             return True
-        if self.config.cluster.audit_interval > 0:
-            return False
+        if self.config.cluster.audit_interval > 0 and not self.config.cluster.timer_fires:
+            return False  # a timer could fire (explored, it fires only when the explorer says)
         if any(self.signalled.get(h) == pid for h, pid in alive.items()):
             return False
         services, states = self.state.services(), self.api.host_states()
@@ -216,6 +217,13 @@ class Cluster:
             if not s or s["pid"] != pid or not s["registered"] or states[host] != "up":
                 return False
         return not any(t["host"] in alive for t in self.state.tasks_running())
+
+    def _firing(self) -> bool:
+        """A live host's periodic thread runs an audit the explorer fired (read without the
+        board's lock: the API asks under the state's)."""
+        hosts = [h for h in self.config.cluster.hosts if self.supervisor.alive(h)]
+        pids = {f"periodic-{h}-{self.supervisor.pid(h)}" for h in hosts}
+        return bool(self.board.firing & pids)
 
     def alive(self, host: str) -> bool:
         """The host's process runs (whatever its heartbeats say)."""

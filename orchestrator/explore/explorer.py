@@ -2,7 +2,8 @@
 
 On every explored host (all of the scenario's, unless restricted) each conductor request a
 task is about to send and each request for the host's lock is a scheduling point, held until
-the explorer picks it. What each step touches comes from the conductor operation's declared
+the explorer picks it, and so is each idle periodic thread's timer (``timers``: a fire is a
+choice too). What each step touches comes from the conductor operation's declared
 footprint (``orchestrator.cluster.footprint``); nobody lists the steps that matter. The strategy
 (dynamic partial-order reduction by default) sees every held step with its footprint and runs
 one schedule per class of equivalent interleavings.
@@ -36,7 +37,10 @@ from orchestrator.explore.findings import Group, group_by_signature
 from orchestrator.explore.prestart import Prestart
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.strategies import Diverged, Option, Strategy, dependent
+from orchestrator.explore.timers import Timers
+from orchestrator.explore.timers import footprint as fire_footprint
 from orchestrator.holds.board import Trace
+from orchestrator.holds.deadlock import describe
 from orchestrator.holds.explorer_policy import ExplorerPolicy
 from orchestrator.run import runner
 from orchestrator.run.runner import Result
@@ -48,6 +52,7 @@ from testbed.fixes import slug
 from testbed.vocabulary import Event, TaskStatus
 
 log = logging.getLogger("testbed.explorer")
+DEADLOCK = "deadlock"  # a schedule's outcome when its tasks wait on each other in a cycle
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Release:
     point: str  # the last injection point its task passed ("" before the first)
     locked: bool  # its task held its host's lock when it went
     call: str = ""  # the system's name for the request, if it names them (Instance.save)
+    step: int = 0  # the scenario's step that was running (where a fire goes in a scenario)
 
     @property
     def name(self) -> str:
@@ -110,7 +116,12 @@ class Schedule:
 
     @property
     def outcome(self) -> str:
-        return self.result.outcome
+        """The run's, or ``deadlock`` when its tasks ended up waiting on each other."""
+        return DEADLOCK if self.result.deadlock else self.result.outcome
+
+    @property
+    def deadlock(self) -> str:
+        return describe(self.result.deadlock) if self.result.deadlock else ""
 
     @property
     def line(self) -> str:
@@ -169,6 +180,11 @@ class Summary:
         return [s for s in self.schedules if s.outcome == FAIL]
 
     @property
+    def deadlocks(self) -> list[Schedule]:
+        """Schedules whose tasks ended up waiting on each other in a cycle: a finding."""
+        return [s for s in self.schedules if s.outcome == DEADLOCK]
+
+    @property
     def inconclusive(self) -> list[Schedule]:
         """Schedules that did not run as chosen (a task failed, a hold timed out): they
         neither lose nor win."""
@@ -200,6 +216,9 @@ class Summary:
             "replays": [s.replay for s in self.losing],
             "timelines": [s.timeline for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
+            "deadlocks": len(self.deadlocks),
+            "deadlock_cycles": [s.deadlock for s in self.deadlocks],
+            "deadlock_replays": [s.replay for s in self.deadlocks],
             "inconclusive": len(self.inconclusive),
             "inconclusive_reasons": [s.result.inconclusive for s in self.inconclusive],
             "seconds": round(self.seconds, 3),
@@ -213,6 +232,8 @@ class Driver:
 
     def __init__(self, cluster: Cluster, hosts: list[str], strategy: Strategy, tick: float):
         self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
+        c = cluster.config.cluster
+        self.timers = Timers(c.timer_fires, c.audit_interval, cluster.supervisor.pid)
         # the order of the hosts' conductor and lock requests is ours: each is held until
         # released here (the hosts must be traced)
         self.gate = ExplorerPolicy(cluster.board, cluster.conductor.wake, hosts)
@@ -254,13 +275,16 @@ class Driver:
             accesses = tuple(self.cluster.conductor.footprint(t.op, t.body or {}))
             if self.describe is not None and t.op in self.cluster.system.ops:
                 call = self.describe(t.op, t.body or {}, None, None).get("call", "")
+        elif t.event == Event.TIMER:
+            accesses = fire_footprint(t.host)
         else:
             accesses = (lock(t.host),)
         label = f"{call}@{t.point}" if call else t.label
         option = Option(f"{process}:{label}", process, accesses)
-        return Release(option, t.host, t.point, self.gate.holds_lock(t), call)
+        step = self.cluster.history.current_step
+        return Release(option, t.host, t.point, self.gate.holds_lock(t), call, step)
 
-    def _ready(self) -> list[tuple[Release, str]]:
+    def _ready(self) -> list[tuple[Release, Trace]]:
         """(step, task) of what may go, when every live task is held; else []."""
         if not self.cluster.api.waiting():
             return []
@@ -269,15 +293,20 @@ class Driver:
         # board adds the host's own threads that are no task of the API's (periodic audits)
         known = {t["id"]: t for h in live for t in self.cluster.state.tasks(h)}
         running = {i for i, t in known.items() if t["state"] == TaskStatus.RUNNING}
-        running |= {t.task for h in live for t in self.gate.live(h) if t.task not in known}
+        own = [t for h in live for t in self.gate.live(h) if t.task not in known]
+        running |= {t.task for t in own if not self.timers.stale(t)}
         if not running or not self.gate.at_rest(running):
             return []
+        if not self.timers.seen(live, {t.task for t in own}):
+            return []
         roles = self._roles()
-        ready = [
-            (self._step(t, roles.get(t.task, f"{t.host}:{t.task}")), t.task)
-            for t in self.gate.options()
-            if t.task in running
-        ]
+        held = self.timers.offer([(t, t) for t in self.gate.options() if t.task in running])
+        ready = [(self._step(t, roles.get(t.task) or self.timers.role(t)), t) for t, _ in held]
+        # still waiting, on the same tasks: the scenario may have gone on between the looks
+        # (a task ended, the next not started yet), which only an idle timer would not show
+        again = {t["id"] for h in live for t in self.cluster.state.tasks(h)}
+        if not self.cluster.api.waiting() or again != set(known):
+            return []
         return sorted(ready, key=lambda r: r[0].option.label)
 
     def _loop(self) -> None:
@@ -290,7 +319,8 @@ class Driver:
                 for step, _ in ready:
                     self.seen.setdefault(step.option.process, len(self.steps))
                 self.steps.append(ready[i][0])
-                self.gate.release(ready[i][1])
+                self.timers.release(ready[i][1])
+                self.gate.release(ready[i][1].task)
         except Diverged as exc:
             self.error = str(exc)
             self.cluster.api.abort_waits(f"explorer: {exc}")
@@ -310,10 +340,13 @@ def _new_driver(
     return out[-1]
 
 
-def explore_config(config: Config, hosts: list[str] | None = None) -> Config:
-    """The scenario's configuration with the explored hosts traced, and no delays, holds,
-    faults or periodic audits: the explorer alone decides the order there (a timer would
-    decide it otherwise; scenarios trigger their audits with the ``audit`` step)."""
+def explore_config(config: Config, hosts: list[str] | None = None, timer_fires: int = 1) -> Config:
+    """The scenario's configuration with the explored hosts traced, and no delays, holds or
+    faults: the explorer alone decides the order there. Their periodic audits fire when the
+    explorer says, at most ``timer_fires`` times each per schedule (0: never; scenarios then
+    trigger their audits with the ``audit`` step)."""
+    if timer_fires < 0:
+        raise ConfigError(f"--timer-fires must be 0 or more, got {timer_fires}")
     for host in hosts or []:
         if host not in config.cluster.hosts:
             known = ", ".join(config.cluster.hosts)
@@ -321,7 +354,9 @@ def explore_config(config: Config, hosts: list[str] | None = None) -> Config:
     config = copy.deepcopy(config)
     config.cluster.trace = list(hosts or config.cluster.hosts)
     config.delays, config.holds, config.faults = {}, {}, {}
-    config.cluster.audit_interval = 0.0
+    config.cluster.timer_fires = timer_fires
+    if not timer_fires:
+        config.cluster.audit_interval = 0.0
     return config
 
 
@@ -336,17 +371,20 @@ def explore(
     strategy_name: str = "dpor",
     prestart: bool = True,
     first: bool = False,
+    timer_fires: int = 0,
+    max_schedules: int | None = None,
 ) -> Summary:
     """Run the scenario once per schedule ``strategy`` asks for (``first``: until one
-    loses), losing schedules written to ``out_dir`` as replay files and timelines.
-    ``prestart``: each schedule's cluster is started while the one before runs
-    (``orchestrator.explore.prestart``); False starts each when its schedule begins."""
-    config = explore_config(config, hosts)
+    loses; ``max_schedules``: at most that many), losing schedules written to ``out_dir`` as
+    replay files and timelines. ``prestart``: each schedule's cluster is started while the one
+    before runs (``orchestrator.explore.prestart``); False starts each when its schedule
+    begins. ``timer_fires``: how often the explorer may fire each host's periodic audit."""
+    config = explore_config(config, hosts, timer_fires)
     hosts = config.cluster.trace
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
     early = Prestart(scenario.name, config, run_base) if prestart else None
-    while strategy.next_run():
+    while (max_schedules is None or len(summary.schedules) < max_schedules) and strategy.next_run():
         drivers: list[Driver] = []
         # The driver is woken by every report, not by the runner starting to wait: it looks
         # again this often (cheap: nothing is read while no caller waits).
@@ -361,7 +399,7 @@ def explore(
         if driver and driver.error:
             summary.error = driver.error
             break
-        if sched.outcome == FAIL and out_dir is not None:
+        if sched.outcome in (FAIL, DEADLOCK) and out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}.toml"
             sched.replay = write_replay(
@@ -373,6 +411,8 @@ def explore(
                 sched.line,
                 sched.ok,
                 config.cluster.fixes,
+                timer_fires,
+                [str(w) for w in result.deadlock],
             )
             if result.timeline:
                 sched.timeline = str(out_dir / f"{name[:-5]}.html")

@@ -5,13 +5,17 @@ A losing schedule orders every step of every task. The holds that can matter are
 between dependent steps of different tasks (their footprints meet); each becomes a candidate
 ``[holds]`` rule: hold the later step's point until the earlier step's point has passed.
 Delta debugging (Zeller and Hildebrandt, "Simplifying and isolating failure-inducing input",
-2002) then removes candidates while the run still loses. This module only decides and writes:
+2002) then removes candidates while the run still loses. A schedule in which the explorer fired
+a host's periodic audit is tried two ways, the first that reproduces it kept: an ``audit`` step
+(without waiting) before the step during which it fired, with periodic audits off; or the
+periodic audit itself, which the holds then order. This module only decides and writes:
 running a scenario is the caller's ``test``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.explore.findings import failed
 from orchestrator.explore.strategies import dependent
+from orchestrator.explore.timers import is_fire
 from orchestrator.run.toml_writer import scenario_toml
 from testbed import fixes
 from testbed.config import Config
@@ -119,6 +124,27 @@ def emit_group(
     return {"path": None, "holds": {}, "ok": False, "why": "; ".join(whys)}
 
 
+def fire_variants(
+    scenario: Scenario, config: Config, schedule: Schedule
+) -> list[tuple[Scenario, Config, str]]:
+    """(scenario, config, how) that make the schedule's timer fires happen with no explorer."""
+    from orchestrator.run.scenario import Step
+
+    fires = [s for s in schedule.steps if is_fire(s.option.label)]
+    if not fires:
+        return [(scenario, config, "")]
+    steps = [copy.copy(s) for s in scenario.steps]
+    for f in sorted(fires, key=lambda f: f.step, reverse=True):
+        at = next((i for i, s in enumerate(steps) if s.number == f.step), len(steps))
+        steps.insert(at, Step(0, "audit", {"host": f.host, "wait": False}))
+    for n, s in enumerate(steps, 1):
+        s.number = n
+    audited = copy.deepcopy(config)
+    audited.cluster.audit_interval = 0.0
+    stepped = dataclasses.replace(scenario, steps=steps)
+    return [(stepped, audited, "audit step"), (scenario, config, "periodic audit")]
+
+
 def emit_scenario(
     scenario: Scenario,
     config: Config,
@@ -131,16 +157,33 @@ def emit_scenario(
     (``fixed``), and write the scenario file only when both are deterministic: it fails
     ``CONFIRM`` times out of ``CONFIRM`` buggy and passes as often fixed. Else nothing is
     written and ``why`` says what was not deterministic. ``tally`` keeps, per failure and set
-    of holds, how their runs went: a set that once did not lose as wanted is not run again."""
+    of holds, how their runs went: a set that once did not lose as wanted is not run again.
+    A schedule with timer fires is tried each way its fires can happen with no explorer
+    (``fire_variants``), the first that reproduces it kept."""
     base = tempfile.mkdtemp(prefix="testbed-minimize-")
+    tally = {} if tally is None else tally
+    found: dict[str, Any] = {}
     try:
-        return _emit(scenario, config, schedule, out_dir, {} if tally is None else tally, base)
+        for variant, conf, how in fire_variants(scenario, config, schedule):
+            # a variant with fires runs another scenario: its runs are not the plain one's
+            own = tally if not how else {}
+            found = _emit(variant, conf, schedule, out_dir, own, base, scenario.name)
+            found |= {"fires_as": how} if how else {}
+            if found["ok"]:
+                break
+        return found
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def _emit(
-    scenario: Scenario, config: Config, schedule: Schedule, out_dir: Path, tally: Tally, base: str
+    scenario: Scenario,
+    config: Config,
+    schedule: Schedule,
+    out_dir: Path,
+    tally: Tally,
+    base: str,
+    name: str,
 ) -> dict[str, Any]:
     from orchestrator.run import runner
 
@@ -184,17 +227,18 @@ def _emit(
         found["why"] = _why(buggy, fixed, explored, len(rules))
         return found
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{scenario.name}-minimal-{schedule.number:04d}.toml"
+    path = out_dir / f"{name}-minimal-{schedule.number:04d}.toml"
     raw = {k: dict(v) for k, v in scenario.config.items() if k not in ("delays", "faults", "holds")}
+    raw["cluster"] = raw.get("cluster", {}) | {"audit_interval": config.cluster.audit_interval}
     text = scenario_toml(
-        f"{scenario.name}-minimal",
-        f"{scenario.name}, reduced by testbed explore to {len(rules)} hold(s)",
+        f"{name}-minimal",
+        f"{name}, reduced by testbed explore to {len(rules)} hold(s)",
         {"buggy": "fail", "fixed": "pass"},
         raw | {"holds": holds_table(rules)},
         [{"do": s.do, **s.args} for s in scenario.steps],
         bug=scenario.bug,
         comment=[
-            f"Written by testbed explore from a losing schedule of '{scenario.name}':",
+            f"Written by testbed explore from a losing schedule of '{name}':",
             f"  {schedule.line}",
             "Each hold below is needed: without any one of them the run with",
             f"fixes '{fixes.label(explored)}' no longer loses. No delays.",

@@ -1,5 +1,7 @@
 """Replay files: one explored schedule, written so that ``testbed run --replay FILE`` runs it
-again exactly (its scenario, fixes, explored hosts and the whole cross-host release order).
+again exactly (its scenario, fixes, explored hosts and the whole cross-host release order,
+timer fires included: ``HOST:periodic:fire``, with ``timer_fires`` the budget they had; a
+schedule that deadlocked names its cycle under ``deadlock``).
 
 A replay file is TOML; this module only reads and writes it, and must not run anything.
 """
@@ -23,13 +25,17 @@ def write_replay(
     line: str,
     ok: bool,
     fixes: list[str] | None = None,
+    timer_fires: int = 0,
+    deadlock: list[str] | None = None,
 ) -> str:
     lines = [
         f"scenario = {toml_value(scenario)}",
         f"tracker = {toml_value(tracker)}",  # the fixes' label: fixed, buggy, or a mix
         *([f"fixes = {toml_value(fixes)}"] if fixes is not None else []),
         f"hosts = {toml_value(hosts)}",
-        f'outcome = "{"pass" if ok else "fail"}"',
+        f'outcome = "{"deadlock" if deadlock else "pass" if ok else "fail"}"',
+        f"timer_fires = {timer_fires}",
+        *([f"deadlock = {toml_value(deadlock)}"] if deadlock else []),
         f"# {line}",
         "order = [",
     ]
@@ -47,6 +53,8 @@ def read_replay(path: str) -> dict[str, Any]:
     for key in ("scenario", "tracker", "hosts", "order"):
         if key not in doc:
             raise ConfigError(f"replay file '{path}': missing key '{key}'")
+    if not isinstance(doc.setdefault("timer_fires", 0), int) or doc["timer_fires"] < 0:
+        raise ConfigError(f"replay file '{path}': 'timer_fires' must be a count (0 or more)")
     if "fixes" in doc and not isinstance(doc["fixes"], list):
         raise ConfigError(f"replay file '{path}': 'fixes' must be a list of bugs")
     for key in ("hosts", "order"):

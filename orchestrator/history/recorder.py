@@ -95,6 +95,7 @@ class History:
     def __init__(self, path: Path | None, **header: Any) -> None:
         self.path, self.enabled = path, path is not None
         self.t0 = time.monotonic()
+        self.current_step = 0
         self.pid = os.getpid()
         self.seq = itertools.count()
         self.lock = threading.Lock()
@@ -156,6 +157,7 @@ class History:
     def step(self, number: int, do: str, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """A scenario step's start and end; the caller may set ``ok`` in the yielded dict."""
         end: dict[str, Any] = {"ok": True}
+        self.current_step = number  # the explorer notes in which step a timer fired
         self.write("step.start", step=number, do=do, args=args)
         try:
             yield end

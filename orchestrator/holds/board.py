@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from orchestrator.holds.deadlock import Graph, ring
 from testbed.points import Address
 from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.holds")
 
 # the reports a policy may hold; the others never wait
-HOLDABLE = (Event.POINT, Event.LOCK_REQUEST, Event.REQUEST)
+HOLDABLE = (Event.POINT, Event.LOCK_REQUEST, Event.REQUEST, Event.TIMER)
 T = TypeVar("T")
 
 
@@ -47,6 +48,8 @@ class Trace:
     def label(self) -> str:
         if self.event == Event.POINT:
             return self.point
+        if self.event == Event.TIMER:
+            return "fire"
         return f"{self.op if self.event == Event.REQUEST else 'lock'}@{self.point}"
 
 
@@ -70,6 +73,12 @@ class Policy(Protocol):
         out."""
         ...
 
+    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, list[str]]]:
+        """What a held task waits for that only other tasks can give, each with the tasks
+        that can (any one of them): the wait-for graph deadlocks are found in
+        (``orchestrator.holds.deadlock``)."""
+        ...
+
 
 class Board:
     def __init__(self, default: Policy) -> None:
@@ -81,6 +90,11 @@ class Board:
         self._passed: set[tuple[str, str]] = set()  # (host, point) some task has gone past
         self._outbox: list[Any] = []  # replies to send: the conductor drains this
         self._killed: list[tuple[str, str]] = []  # (host, point) of every injected kill
+        # tasks that have reported an idle timer, and those of them now running what it fired
+        self._timers: set[str] = set()
+        self.firing: frozenset[str] = frozenset()
+        # (host, task, what it waits for, task it waits on, where it stands): the first cycle
+        self.cycle: list[tuple[str, str, str, str, str]] = []
 
     def install(self, hosts: Iterable[str], policy: Policy) -> None:
         """``policy`` decides for ``hosts`` from now on."""
@@ -118,7 +132,10 @@ class Board:
                 t.op, t.body = body.get("op", ""), body.get("body")
             elif event in HOLDABLE:
                 t.state = "running"
+            if event == Event.TIMER:
+                self._timers.add(t.task)
             self._sweep()
+            self._find_cycle()
             self._cond.notify_all()
             return held
 
@@ -132,6 +149,7 @@ class Board:
                     self._passed.add((t.host, t.last_point))
                 t.state, t.pending = "done", None  # a timed-out hold: nobody to answer
             self._sweep()
+            self._find_cycle()
             self._cond.notify_all()
 
     def _gave_up(self, t: Trace) -> None:
@@ -181,7 +199,7 @@ class Board:
         answered: a host waits on the orchestrator."""
         with self._cond:
             return bool(self._outbox) or any(
-                t.state == "held" and (hosts is None or t.host in hosts)
+                t.state == "held" and t.event != Event.TIMER and (hosts is None or t.host in hosts)
                 for t in self._tasks.values()
             )
 
@@ -189,6 +207,29 @@ class Board:
         """Every task of ``running`` has reported and waits (held) — nothing is on the move."""
         with self._cond:
             return all(t in self._tasks and self._tasks[t].state == "held" for t in running)
+
+    def _find_cycle(self) -> None:
+        self.firing = frozenset(
+            t.task
+            for t in map(self._tasks.get, self._timers)
+            if t and t.state != "done" and not (t.state == "held" and t.event == Event.TIMER)
+        )
+        """Who waits for whom (one waiting for a lock, for its holder; a held one, for what
+        its policy names), and the first cycle of it: kept in ``cycle`` for observers, who read
+        it without the board's lock (they may hold others the board's callers take)."""
+        graph: Graph = {}
+        for t in self._tasks.values():
+            if t.state == "waiting":
+                holder = self._holder.get(t.host)
+                graph[t.task] = [(f"{t.host}'s lock", [holder] if holder else [])]
+            elif t.state == "held":
+                graph[t.task] = self._policy(t.host).waits_for(self, t)
+        edges = ring(graph) if len(graph) > 1 else []
+        self.cycle = [(self._tasks[a].host, a, w, o, self._at(self._tasks[a])) for a, w, o in edges]
+
+    @staticmethod
+    def _at(t: Trace) -> str:
+        return t.label if t.state == "held" else f"{t.last_point or 'its start'} (lock wait)"
 
     def kills(self) -> list[tuple[str, str]]:
         """(host, point) of every injected kill reported so far."""

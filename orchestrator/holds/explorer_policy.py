@@ -31,7 +31,7 @@ class ExplorerPolicy:
 
     # -- as a policy (the board asks, under its lock) --------------------------------------
     def holds(self, board: Board, task: Trace, event: str, point: str) -> bool:
-        return event in (Event.LOCK_REQUEST, Event.REQUEST)
+        return event in (Event.LOCK_REQUEST, Event.REQUEST, Event.TIMER)
 
     def may_go(self, board: Board, task: Trace) -> bool:
         return False  # only the explorer lets a task go, by release()
@@ -41,6 +41,14 @@ class ExplorerPolicy:
 
     def gave_up(self, board: Board, task: Trace) -> None:
         pass  # the host's task fails with the hold's timeout: the run's verdict sees that
+
+    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, list[str]]]:
+        # a held request or timer goes when the explorer says; a lock request, once its
+        # lock's holder lets go
+        holder = board.lock_holder(task.host)
+        if task.event == Event.LOCK_REQUEST and holder not in (None, task.task):
+            return [(f"{task.host}'s lock", [holder])]
+        return []
 
     # -- for the explorer (its own thread) ------------------------------------------------
     def options(self) -> list[Trace]:

@@ -17,7 +17,7 @@ import logging
 from orchestrator.holds.board import Board, Trace
 from orchestrator.holds.record import HoldRecord
 from testbed.config import Config
-from testbed.points import Address, parse_address
+from testbed.points import ANY_HOST, Address, parse_address
 from testbed.vocabulary import Event
 
 log = logging.getLogger("testbed.holds")
@@ -25,7 +25,7 @@ log = logging.getLogger("testbed.holds")
 
 class HoldPolicy:
     def __init__(self, config: Config) -> None:
-        hosts = config.cluster.hosts
+        hosts = self.hosts = config.cluster.hosts
         self.rules: dict[Address, list[Address]] = {
             a: [parse_address(q, hosts) for q in after]
             for a, after in config.addresses(config.holds).items()
@@ -33,9 +33,15 @@ class HoldPolicy:
         self.record = HoldRecord(self.rules)  # what happened to each hold
 
     def holds(self, board: Board, task: Trace, event: str, point: str) -> bool:
+        # an idle timer (a host whose periodic audit the explorer fires) is the explorer's to
+        # fire: it waits here until the explorer's policy takes its host over
+        if event == Event.TIMER:
+            return True
         return event == Event.POINT and bool(self._unmet(board, task.host, point))
 
     def may_go(self, board: Board, task: Trace) -> bool:
+        if task.event == Event.TIMER:
+            return False
         unmet = self._unmet(board, task.host, task.point)
         by_lock = bool(unmet) and self._blocks_everyone(board, task)
         if by_lock:
@@ -55,6 +61,22 @@ class HoldPolicy:
 
     def gave_up(self, board: Board, task: Trace) -> None:
         self.record.gave_up(task.host, task.task, f"{task.host}:{task.label}")
+
+    def waits_for(self, board: Board, task: Trace) -> list[tuple[str, list[str]]]:
+        # a point that has not passed: the task standing at it must go on (a task passes a
+        # point when it reaches its next one); while none stands there, any other task of
+        # that host might reach it
+        out = []
+        for q in self._unmet(board, task.host, task.point):
+            others = [
+                o
+                for host in (self.hosts if q.host == ANY_HOST else [q.host])
+                for o in board.live_tasks(host)
+                if o is not task
+            ]
+            at = [o.task for o in others if q.matches(o.host, o.last_point)]
+            out.append((f"{q} to pass", at or [o.task for o in others]))
+        return out
 
     def _unmet(self, board: Board, host: str, point: str) -> list[Address]:
         after = [q for a, qs in self.rules.items() if a.matches(host, point) for q in qs]

@@ -3,8 +3,9 @@
 Inconclusive (see ``orchestrator.run.verdict``): the checks held, or a step was refused, but what
 the scenario set up did not happen: a task ended otherwise than its step allows, a hold timed
 out, a hold was never reached, a kill it armed (``[faults]`` or a ``fault`` step) never
-fired. A task failing or a hold timing out ends the run at once (every wait of the API stops),
-since nothing after it can make the run pass.
+fired. A task failing, a hold timing out or a deadlock (tasks waiting on each other in a
+cycle, through holds and locks) ends the run at once (every wait of the API stops), since
+nothing after it can make the run pass.
 
 Every host is stopped whatever happens; the run directory of a run that did not pass must not
 be removed (it is the evidence).
@@ -24,6 +25,7 @@ from typing import Any
 
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.history import recorder
+from orchestrator.holds import deadlock
 from orchestrator.run import verdict
 from orchestrator.run.checks import CheckResult, InvariantResult, check_invariants
 from orchestrator.run.scenario import Scenario, Step
@@ -57,6 +59,7 @@ class Result:
     notes: list[str] = field(default_factory=list)  # refusals of steps that may fail
     timeline: str | None = None  # timeline.html, written when the run fails (or asked for)
     footprint_hints: list[str] = field(default_factory=list)  # wider than needed (a hint)
+    deadlock: list[deadlock.Wait] = field(default_factory=list)  # the cycle, when one formed
 
     @property
     def outcome(self) -> str:
@@ -88,6 +91,7 @@ class Result:
             "tasks": [t.to_dict() for t in self.tasks],
             "notes": self.notes,
             "footprint_hints": self.footprint_hints,
+            "deadlock": [w.to_dict() for w in self.deadlock],
         }
 
 
@@ -100,6 +104,7 @@ class Ledger:
         self.step_of: dict[str, Step] = {}
         self.current: Step | None = None
         self.armed: list[str] = [*cluster.config.faults]  # HOST:POINT of every kill armed
+        self.deadlock: list[deadlock.Wait] = []
 
     def ends(self) -> list[TaskEnd]:
         out, record = [], self.cluster.hold_record()
@@ -123,9 +128,26 @@ class Ledger:
 
     def guard(self) -> str | None:
         """Called by every wait of the API: a reason to stop now, or None."""
+        cycle = self.cluster.board.cycle  # read without the board's lock: see Board.cycle
+        if cycle and not self.deadlock and all(self.cluster.alive(h) for h, *_ in cycle):
+            at = {t: where for _, t, _, _, where in cycle}
+            self.deadlock = deadlock.named([e[1:4] for e in cycle], at, self.name)
+            if self.deadlock:
+                log.error("%s", deadlock.describe(self.deadlock))
+                self.cluster.history.write("deadlock", cycle=[w.to_dict() for w in self.deadlock])
+        if self.deadlock:
+            return f"inconclusive: {deadlock.describe(self.deadlock)}"
         board = self.cluster.hold_record()
         why = verdict.reasons(self.ends(), board.snapshot(), board.timeouts, final=False)
         return f"inconclusive: {why[0]}" if why else None
+
+    def name(self, task: str) -> str:
+        """``host:op`` of a task (``host:periodic`` for a periodic audit's thread)."""
+        row = next((t for t in self.cluster.state.tasks() if t["id"] == task), None)
+        if row is not None:
+            return f"{row['host']}:{row['op']}"
+        periodic, _, host = task.partition("-")
+        return f"{host.rpartition('-')[0]}:periodic" if periodic == "periodic" else task[:8]
 
 
 def _steps(
@@ -182,8 +204,12 @@ def _judge(result: Result, cluster: Cluster, ledger: Ledger) -> None:
         except (ApiError, WaitTimeout):
             pass  # judged as they are: still running
     result.tasks, result.holds = ledger.ends(), record.snapshot()
-    result.inconclusive = _unfired(cluster, ledger.armed) + verdict.reasons(
-        result.tasks, result.holds, record.timeouts
+    result.deadlock = ledger.deadlock
+    found = [deadlock.describe(ledger.deadlock)] if ledger.deadlock else []
+    result.inconclusive = (
+        found
+        + _unfired(cluster, ledger.armed)
+        + verdict.reasons(result.tasks, result.holds, record.timeouts)
     )
     for line in result.inconclusive:
         log.error("inconclusive: %s", line)
