@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.explore.explorer import Schedule
+    from orchestrator.explore.schedule import Schedule
     from orchestrator.run.runner import Result
 
 # what differs between runs of one finding and says nothing of it: generated ids

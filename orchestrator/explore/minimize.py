@@ -31,8 +31,8 @@ from testbed import fixes
 from testbed.config import Config
 
 if TYPE_CHECKING:
-    from orchestrator.explore.explorer import Schedule
     from orchestrator.explore.findings import Group
+    from orchestrator.explore.schedule import Schedule
     from orchestrator.run.scenario import Scenario
 
 log = logging.getLogger("testbed.minimize")

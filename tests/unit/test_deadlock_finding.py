@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import tomllib
 
-from orchestrator.explore.explorer import Schedule, Summary
 from orchestrator.explore.replays import read_replay, write_replay
+from orchestrator.explore.schedule import Schedule, Summary
 from orchestrator.holds.deadlock import Wait
 from orchestrator.run.runner import Result
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from orchestrator.cluster.footprint import reads, writes
-from orchestrator.explore.explorer import Release, Schedule, Summary
 from orchestrator.explore.findings import failed, group_by_signature, signature
+from orchestrator.explore.schedule import Release, Schedule, Summary
 from orchestrator.explore.strategies import Option
 from orchestrator.run.checks import CheckResult, Expect, InvariantResult, Row
 from orchestrator.run.runner import Result
