@@ -18,7 +18,7 @@ from nova.scheduler.client import report
 
 from hosts.nova.objects_client import Caller, ObjectClient
 from testbed.config import Config
-from testbed.nova_conf import nova_conf
+from testbed.systems.nova import nova_conf
 
 CONF = nova.conf.CONF
 

@@ -22,7 +22,7 @@ from oslo_utils import uuidutils
 from orchestrator.nova.store import NovaStore, configure
 from orchestrator.nova.views import Views
 from testbed.errors import ApiError
-from testbed.nova_conf import pci_extra_spec
+from testbed.systems.nova import pci_extra_spec
 from testbed.vocabulary import UNTIL, HostState, Until, VmState
 
 

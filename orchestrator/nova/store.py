@@ -37,7 +37,7 @@ from nova.db.main import models
 from orchestrator.cluster.state import State
 from orchestrator.nova import footprint
 from testbed.config import Config
-from testbed.nova_conf import nova_conf
+from testbed.systems.nova import nova_conf
 
 CONF = nova.conf.CONF
 

@@ -10,7 +10,7 @@ from typing import Any
 from nova import objects
 
 from orchestrator.cluster.api import API
-from testbed.nova_conf import ALIAS
+from testbed.systems.nova import ALIAS
 from testbed.vocabulary import HostState, VmState
 
 BOUND = ("claimed", "allocated")
