@@ -24,6 +24,7 @@ from testbed.vocabulary import (
     Fault,
     HostState,
     TaskStatus,
+    VmState,
 )
 
 T = TypeVar("T")
@@ -159,6 +160,25 @@ class API:
         t = self.wait_for(f"task {task[:8]}", finished)
         if t["state"] != TaskStatus.DONE:
             raise ApiError(t["error"] or f"{t['op']} on {t['host']} {t['state']}")
+
+    def server(self, name: str) -> dict[str, Any]:
+        """The server's row as the system keeps it (host, vm_state, task_state,
+        migration_context, ...): each system's API says how it reads it."""
+        raise NotImplementedError
+
+    def wait_server(self, name: str, host: str, vm_state: str = VmState.ACTIVE) -> None:
+        """Until the server is settled on ``host``: in ``vm_state``, no task, no migration."""
+
+        def settled() -> bool:
+            i = self.server(name)
+            return (
+                i["host"] == host
+                and i["vm_state"] == vm_state
+                and i["task_state"] is None
+                and i["migration_context"] is None
+            )
+
+        self.wait_for(f"{name} to be {vm_state} on {host}", settled)
 
     def wait_idle(self) -> None:
         """Until no task runs on a live host (a killed host's tasks are lost, not running) and

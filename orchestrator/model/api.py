@@ -92,20 +92,6 @@ class ModelAPI(MovesAPI, API):
             self.wait_task(task)
         return {"migration": migration, "task": task, "source": source, "dest": target}
 
-    def wait_server(self, name: str, host: str, vm_state: str = VmState.ACTIVE) -> None:
-        """Until the server is settled on ``host``: in ``vm_state``, no task, no migration."""
-
-        def settled() -> bool:
-            i = self.server(name)
-            return (
-                i["host"] == host
-                and i["vm_state"] == vm_state
-                and i["task_state"] is None
-                and i["migration_context"] is None
-            )
-
-        self.wait_for(f"{name} to be {vm_state} on {host}", settled)
-
     def delete(self, name: str) -> None:
         """On a live host the host frees the devices; on a down host the server is deleted
         here (Nova's local delete) and the host frees them when it returns."""

@@ -23,7 +23,7 @@ from orchestrator.nova.store import NovaStore, configure
 from orchestrator.nova.views import Views
 from testbed.errors import ApiError
 from testbed.systems.nova import pci_extra_spec
-from testbed.vocabulary import UNTIL, HostState, Until, VmState
+from testbed.vocabulary import UNTIL, HostState, Until
 
 
 def make_flavor(pci: int) -> objects.Flavor:
@@ -145,18 +145,6 @@ class NovaAPI(Views):
         with self.state.lock:
             return dict(objects.Migration.get_by_id(self.state.context(), mid).obj_to_primitive()
                         ["nova_object.data"])  # fmt: skip
-
-    def wait_server(self, name: str, host: str, vm_state: str = VmState.ACTIVE) -> None:
-        def settled() -> bool:
-            i = self.server(name)
-            return (
-                i["host"] == host
-                and i["vm_state"] == vm_state
-                and i["task_state"] is None
-                and i["migration_context"] is None
-            )
-
-        self.wait_for(f"{name} to be {vm_state} on {host}", settled)
 
     def delete(self, name: str) -> None:
         """On a live host the host frees the devices; on a down host the instance is deleted
