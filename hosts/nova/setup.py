@@ -5,6 +5,7 @@ orchestrator's conductor. A call path that is missed raises instead of touching 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from typing import Any
 
@@ -18,6 +19,7 @@ from nova.scheduler.client import report
 
 from hosts.nova.objects_client import Caller, ObjectClient
 from testbed.config import Config
+from testbed.logs import ROOT as LOG_ROOT
 from testbed.systems.nova import nova_conf
 
 CONF = nova.conf.CONF
@@ -31,7 +33,18 @@ def configure(host: str, config: Config, caller: Caller) -> None:
         fh.write(nova_conf(config))
         fh.flush()
         CONF.clear()  # the process it was forked from parsed its own
+        root = logging.getLogger()
+        before = list(root.handlers)
         nova.config.parse_args(["nova-compute", "--config-file", fh.name])
+    # parsing puts a console handler on the root logger: Nova's warnings go to the run's log
+    # with the host's own records instead (its handlers are installed before the system)
+    for handler in [h for h in root.handlers if h not in before]:
+        root.removeHandler(handler)
+    nova_log = logging.getLogger("nova")
+    nova_log.setLevel(logging.WARNING)
+    nova_log.propagate = False
+    for handler in logging.getLogger(LOG_ROOT).handlers:
+        nova_log.addHandler(handler)
     CONF.set_override("host", host)
     objects.register_all()
     db_api.DISABLE_DB_ACCESS = True

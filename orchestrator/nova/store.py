@@ -21,6 +21,7 @@ conductor's thread and the API's callers share the file), and every object write
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -77,7 +78,13 @@ def configure(config: Config, store: NovaStore) -> None:
     path = workdir / "nova-orchestrator.conf"
     path.write_text(nova_conf(config, lock_path=str(workdir)))
     CONF.clear()
+    root = logging.getLogger()
+    before = list(root.handlers)
     nova.config.parse_args(["nova-conductor", "--config-file", str(path)], configure_db=False)
+    for handler in [h for h in root.handlers if h not in before]:
+        # parsing puts a console handler on the root logger: the run's log is testbed's own,
+        # on the console only with -v, as with the model
+        root.removeHandler(handler)
     CONF.set_override("connection", f"sqlite:///{store.nova_path}", group="database")
     objects.register_all()
 
