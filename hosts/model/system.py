@@ -10,20 +10,12 @@ from typing import Any
 
 from hosts.model.manager import ComputeManager
 from hosts.model.pci import PciDeviceUnavailable
+from hosts.seam import ManagerSeam
 from testbed.system import commands_of
 
 
-class ModelHost(ComputeManager):
+class ModelHost(ManagerSeam, ComputeManager):
     expected_failures = (PciDeviceUnavailable,)
-
-    def start(self) -> None:
-        self.init_host()
-
-    def audit(self) -> list[str]:
-        return self.update_available_resource()
-
-    def resource_view(self) -> list[dict[str, Any]]:
-        return self.pci_view()
 
     def report(self) -> dict[str, Any]:
         return {"system": "model", "tracker": self.config.cluster.tracker}

@@ -14,26 +14,18 @@ from typing import Any
 import hosts.nova  # noqa: F401  (no eventlet patching; before any other Nova import)
 from hosts.nova.manager import NovaComputeManager
 from hosts.nova.setup import configure
+from hosts.seam import ManagerSeam
 from testbed.config import Config
 from testbed.system import commands_of
 
 
-class NovaHost(NovaComputeManager):
+class NovaHost(ManagerSeam, NovaComputeManager):
     # a refusal: Nova's own (a claim that does not fit, an instance or host not found...)
     expected_failures: tuple[type[BaseException], ...] = ()
 
     def __init__(self, host: str, config: Config, conductor: Any, inject: Any) -> None:
         configure(host, config, conductor)
         super().__init__(host, config, inject)
-
-    def start(self) -> None:
-        self.init_host()
-
-    def audit(self) -> list[str]:
-        return self.update_available_resource()
-
-    def resource_view(self) -> list[dict[str, Any]]:
-        return self.pci_view()
 
     def report(self) -> dict[str, Any]:
         from nova import version
