@@ -70,9 +70,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                     f"testbed up: {len(config.cluster.hosts)} hosts, tracker "
                     f"{config.cluster.tracker}, orchestrator pid {os.getpid()}\n"
                     f"control: testbed status (from {Path.cwd()}) or --control "
-                    f"{ctl.endpoint}\nrun dir: {run_dir}\njoin: testbed host NAME --join-file "
-                    f"{join_file} (NAME in cluster.joined: "
-                    f"{', '.join(config.cluster.joined) or 'none'})\nCtrl-C stops every host."
+                    f"{ctl.endpoint}\nrun dir: {run_dir}\n{_join_line(config, join_file)}\n"
+                    "Ctrl-C stops every host."
                 )
                 print(head, flush=True)
                 last = ""
@@ -94,6 +93,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 # -- the control commands ---------------------------------------------------------------------
+def _join_line(config: Any, join_file: Path) -> str:
+    """How a host joins from elsewhere, or that none may (no ``cluster.joined``)."""
+    if not config.cluster.joined:
+        return "join: no host joins this cluster (cluster.joined is empty)"
+    names = ", ".join(config.cluster.joined)
+    return f"join: testbed host NAME --join-file {join_file} (NAME: {names})"
+
+
 def _endpoint(args: argparse.Namespace) -> str:
     if args.control:
         return args.control

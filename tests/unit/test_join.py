@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,16 @@ def test_rate_limited_lines_count_what_they_held_back(caplog) -> None:
     assert [r.getMessage() for r in caplog.records][-1].endswith(
         "(and 99 more like it in the last 0.2 s)"
     )
+
+
+def test_up_says_how_a_host_joins_or_that_none_may(tmp_path: Path) -> None:
+    from orchestrator.cli.control import _join_line
+    from testbed.config import Config
+
+    config = Config()
+    assert _join_line(config, tmp_path / "join.json") == (
+        "join: no host joins this cluster (cluster.joined is empty)"
+    )
+    config.cluster.joined = ["host2"]
+    line = _join_line(config, tmp_path / "join.json")
+    assert line == f"join: testbed host NAME --join-file {tmp_path / 'join.json'} (NAME: host2)"
