@@ -101,7 +101,7 @@ class Driver:
         else:
             accesses = (lock(t.host),)
         label = f"{call}@{t.point}" if call else t.label
-        option = Option(f"{process}:{label}", process, accesses)
+        option = Option(f"{process}:{label}", process, accesses, t.event == Event.TIMER)
         step = self.cluster.history.current_step
         return Release(option, t.host, t.point, self.gate.holds_lock(t), call, step)
 

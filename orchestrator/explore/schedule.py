@@ -43,6 +43,11 @@ class Release:
         return dependent(self.option, other.option) and not same_lock
 
 
+def _state(step: Release) -> bool:
+    """A step that touches the state (not a lock request, nor a timer's fire)."""
+    return bool(step.option.accesses) and step.option.accesses[0].table != LOCKS
+
+
 @dataclass
 class Schedule:
     number: int
@@ -102,10 +107,10 @@ class Schedule:
         names: list[str] = []
         for group in self.groups():
             for s in group:
-                racing = s.option.accesses[0].table != LOCKS and any(
+                racing = _state(s) and any(
                     related(s, o)
                     for o in group
-                    if o.option.accesses[0].table != LOCKS and o.option.process != s.option.process
+                    if _state(o) and o.option.process != s.option.process
                 )
                 if racing and s.name and s.name not in names:
                     names.append(s.name)

@@ -3,22 +3,25 @@
 A traced host's periodic thread does not sleep its ``audit_interval`` while exploring: it
 reports that it is idle (``timer`` on the board) and waits. At any decision where some other
 step may go, firing that timer is one more option, up to ``timer_fires`` times per host per
-schedule. A fire is a step of the process ``HOST:periodic`` whose footprint is the audit's
-first access, its host's lock, so the reduction orders it against every other use of that lock
-and prunes it like any other step; the audit's own requests after it are scheduling points
-with their own footprints, as every task's are. (A footprint of everything the audit may touch
-orders each fire against every write of every host: far more schedules, no race more found in
-the catalogue.)
+schedule. A fire is a step of the process ``HOST:periodic`` that touches nothing itself: the
+audit's requests after it, its host's lock first, are scheduling points of the same process
+with their own footprints, so a race of one of them with another task's step moves the fire
+too (the reversal starts at the fire). A fire thus commutes with every step, and where it
+lands matters only through the audit's steps: firing before or after a step the audit never
+meets is one schedule. (A footprint of the host's lock ordered each fire against the lock's
+other users, and ran each such class twice, fire before and after; one of everything the audit
+may touch orders each fire against every write of every host.)
 
-A fire is offered only beside another step: with nothing else to order it against, firing now
-or later is the same schedule, and the scenario must not wait on a timer to go on.
+A fire is offered only beside another step: the scenario must not wait on a timer to go on.
+So a fire *lapses* (``Option.lapses``): once its last chance has gone by, the reduction tries
+it there too (``strategies.dpor``), and a run that never fires is not the only one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.cluster.footprint import Access, lock
+from orchestrator.cluster.footprint import Access
 from orchestrator.holds.board import Trace
 from testbed.events import PERIODIC
 from testbed.vocabulary import Event
@@ -27,8 +30,8 @@ FIRE = "fire"  # the label of a fire (``HOST:periodic:fire``)
 
 
 def footprint(host: str) -> tuple[Access, ...]:
-    """What a fire of ``host``'s audit touches first: the host's lock."""
-    return (lock(host),)
+    """What a fire of ``host``'s audit touches: nothing (its audit's steps touch the state)."""
+    return ()
 
 
 def is_fire(label: str) -> bool:

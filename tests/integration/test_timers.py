@@ -12,7 +12,9 @@ from helpers import run_json
 
 from orchestrator.cli.options import option_layers
 from orchestrator.explore import explorer
+from orchestrator.explore.replays import read_replay
 from orchestrator.explore.strategies.dpor import Dpor
+from orchestrator.explore.strategies.replay import Replay
 from orchestrator.run import scenario as sc
 from orchestrator.run.toml_writer import scenario_toml
 from testbed import fixes
@@ -75,11 +77,27 @@ def test_the_periodic_audit_races_an_evacuation_with_no_audit_step(tmp_path) -> 
     assert "audit.instance_list < evacuate.set_host" in out["losing_orders"][0]
     replay = Path(out["replays"][0]).read_text()
     assert '"host2:periodic:fire"' in replay and "timer_fires = 1" in replay
+    # the losing schedule replays, fire and all
+    doc = read_replay(out["replays"][0])
+    scenario, config = sc.load_with_config(str(path), *option_layers(no_fix=["1896463"]))
+    again = explorer.explore(scenario, config, Replay(doc["order"]), doc["hosts"], timer_fires=1)
+    assert again.error is None and len(again.losing) == 1, again.to_dict()
     rc, out = explore_cli(path, tmp_path, "--tracker", "fixed", "--timer-fires", "1")
     assert rc == 0 and out["losing"] == 0 and out["schedules"] > 1, out
     # no timer (the default): the audit never runs, one schedule as before
     rc, out = explore_cli(path, tmp_path, "--no-fix", "1896463")
     assert rc == 0 and out["losing"] == 0 and out["schedules"] <= 2, out
+
+
+@pytest.mark.long
+def test_every_host_explored_the_periodic_audit_loses(tmp_path) -> None:
+    """Every host's audit may fire (host1's during the build too): a losing schedule is found
+    (about the 60th of some 500 here)."""
+    path = tmp_path / "periodic.toml"
+    path.write_text(PERIODIC)
+    args = ("explore", str(path), "--out", str(tmp_path / "replays"), "--timer-fires", "1")
+    rc, out = run_json(*args, "--no-fix", "1896463", "--first")
+    assert rc == 1 and out["losing"] == 1 and out["schedules"] <= 150, out
 
 
 def periodic_copy(name: str, out: Path) -> tuple[Path, list[str]]:
@@ -96,16 +114,24 @@ def periodic_copy(name: str, out: Path) -> tuple[Path, list[str]]:
     return path, sorted({s["host"] for s in audits})
 
 
-# A resize hands over from task to task while a fired audit runs; there the explorer does not
-# yet see every way the hand-over may go, and a schedule may not replay.
-GAPS = {"1879878", "1818914"}
+# A resize hands over from prep_resize (host2) to resize_instance (host1) while host1's fired
+# audit is held: the explorer may decide with the audit alone before resize_instance has
+# reported, and a later run, where it had, diverges at that decision.
+GAPS = {"1818914"}
 
 
 @pytest.mark.long
 @pytest.mark.parametrize(
     "fix",
     [
-        pytest.param(f, marks=pytest.mark.xfail(reason="resize hand-over", strict=False))
+        pytest.param(
+            f,
+            marks=pytest.mark.xfail(
+                reason="replay diverges: a decision made during the resize's hand-over to "
+                "resize_instance offered host1:periodic alone",
+                strict=False,
+            ),
+        )
         if f.bug in GAPS
         else f
         for f in fixes.CATALOGUE

@@ -20,6 +20,9 @@ class Option:
     label: str  # stable across runs: "host2:evacuate:instance.save"
     process: str  # the task taking it: "host2:evacuate"
     accesses: tuple[Access, ...] = ()
+    # offered only for a while, and may go away untaken (a timer's fire: not offered once the
+    # scenario has no other step, nor once its host is gone)
+    lapses: bool = False
 
 
 def dependent(a: Option, b: Option) -> bool:

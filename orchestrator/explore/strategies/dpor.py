@@ -15,6 +15,12 @@ dependent with what some process wants to do next and not already ordered before
 race could have gone the other way, so the process (or, when it was not enabled then, every
 process enabled then) is added to the *backtrack set* of the decision before that step. After
 a run, the deepest decision with an untried backtrack choice is where the next run branches.
+A step that *lapses* (a timer's fire) is offered only for a while: the step after which it
+is no longer offered took away its chance, so that step and the lapsed one race as dependent
+steps do, and the decision where it lapsed tries it too. A fire touches nothing itself (the
+audit it starts does, a step at a time), so it commutes with every other step: where it lands
+matters only through the audit's own steps, whose races move it. At a new decision a lapsing
+step goes last, so a run fires a timer only where a race asks for it.
 The *sleep set* of a decision holds processes whose next step was explored from an earlier
 sibling and is independent of what has been done since: choosing them again would only repeat
 an explored class.
@@ -116,7 +122,11 @@ class Dpor:
             node = self._new_node(d, by_process)
             self.nodes.append(node)
             self._find_races(d)
-            awake = [p for p in sorted(by_process) if p not in node.sleep]
+            self._lapsed(d - 1, set(by_process))
+            awake = sorted(
+                (p for p in by_process if p not in node.sleep),
+                key=lambda p: (by_process[p].lapses, p),
+            )
             if not awake:  # every way on repeats an explored class: finish the run anyway
                 self.redundant += 1
                 awake = sorted(by_process)
@@ -166,6 +176,22 @@ class Dpor:
                     continue  # ordered through a step in between: not a direct race
                 self._reverse(i, steps, after, nxt)
 
+    def _lapsed(self, d: int, now: set[str]) -> None:
+        """Steps offered at decision ``d`` that lapsed with the step taken there: each could
+        have gone instead, so ``d`` tries it (once: not when done, asleep, or to be tried)."""
+        if d < 0:
+            return
+        node = self.nodes[d]
+        step = node.enabled[node.chosen]
+        for p, o in node.enabled.items():
+            if o.lapses and p not in now and p not in node.done | set(node.sleep) | node.backtrack:
+                node.backtrack.add(p)
+                if node not in self.open:
+                    self.open.append(node)
+                self.races += 1
+                node.why.setdefault(p, (step.label, o.label))
+                node.found.setdefault(p, self.races)
+
     def _reverse(self, i: int, steps: list[Option], after: list[set[int]], nxt: Option) -> None:
         """Source sets (Abdulla et al., POPL 2014): the steps after ``i`` that do not depend on
         it, then ``nxt``, is a way to run ``nxt`` before step ``i``; its first steps (those
@@ -190,7 +216,10 @@ class Dpor:
 
     # -- the search order ------------------------------------------------------------------
     def _learn(self) -> None:
-        """Remember which dependent steps ran in which order in the run just finished."""
+        """Remember which dependent steps ran in which order in the run just finished (and
+        what lapsed at its end)."""
+        if self.nodes and self.nodes[-1].chosen:
+            self._lapsed(len(self.nodes) - 1, set())
         steps = [n.enabled[n.chosen] for n in self.nodes if n.chosen]
         for j, b in enumerate(steps):
             self.ordered |= {(a.label, b.label) for a in steps[:j] if dependent(a, b)}
