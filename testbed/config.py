@@ -40,8 +40,8 @@ class Cluster:
     audit_interval: float = 60.0  # periodic update_available_resource; 0 turns it off
     host_entry: str = "hosts.process:main"  # the compute host's process entry (the SUT)
     trace: list[str] = field(default_factory=list)  # hosts reporting every point and lock
-    # exploring: the periodic audit of a traced host fires when the explorer says, at most
-    # this many times per schedule, instead of every ``audit_interval`` (0: explicit audits)
+    # set by the explorer, from ``explore.timer_fires``: a traced host's periodic audit fires
+    # when the explorer says, at most this many times per schedule (0: on its clock)
     timer_fires: int = 0
     history: bool = True  # record history.jsonl in the run directory (every process's events)
     # record what each conductor request touches; an access outside its footprint fails the run
@@ -96,12 +96,22 @@ class Network:
 
 
 @dataclass
+class Explore:
+    """How ``testbed explore`` explores the scenario (a plain run ignores it)."""
+
+    # each explored host's periodic audit (audit_interval > 0) is a timer the explorer fires
+    # where it chooses, at most this many times per schedule; 0: only the scenario's audit steps
+    timer_fires: int = 1
+
+
+@dataclass
 class Config:
     cluster: Cluster = field(default_factory=Cluster)
     devices: Devices = field(default_factory=Devices)
     timeouts: Timeouts = field(default_factory=Timeouts)
     checks: Checks = field(default_factory=Checks)
     network: Network = field(default_factory=Network)
+    explore: Explore = field(default_factory=Explore)
     delays: dict[str, float] = field(default_factory=dict)  # "HOST:POINT" -> seconds
     faults: dict[str, str] = field(default_factory=dict)  # "HOST:POINT" -> "kill"
     holds: dict[str, list[str]] = field(default_factory=dict)  # point -> points passed first

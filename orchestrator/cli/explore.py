@@ -67,10 +67,11 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
     exp.add_argument(
         "--timer-fires",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="fire each host's periodic audit (audit_interval > 0) at most N times per "
-        "schedule, wherever the explorer chooses (default 0: only the scenario's audits)",
+        help="fire each explored host's periodic audit (audit_interval > 0) at most N times "
+        "per schedule, wherever the explorer chooses; 0: only the scenario's audit steps "
+        "(default: the scenario's explore.timer_fires, 1 unless it says otherwise)",
     )
     exp.add_argument("--json", action="store_true", help="print one JSON object")
     check_footprints_arg(exp)
@@ -110,7 +111,7 @@ def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label:
             progress=progress,
             strategy_name=args.strategy,
             first=args.first,
-            timer_fires=args.timer_fires,
+            timer_fires=config.explore.timer_fires,
         )
     finally:
         bar.close()
@@ -130,7 +131,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {args.runs}")
-    if args.timer_fires < 0:
+    if args.timer_fires is not None and args.timer_fires < 0:
         raise ConfigError(f"--timer-fires must be 0 or more, got {args.timer_fires}")
     # made only when a schedule loses: an exploration that finds nothing leaves nothing
     out = Path(args.out or Path(tempfile.gettempdir()) / f"testbed-replays-{os.getpid()}")
@@ -168,6 +169,8 @@ def _print_summary(summary: Any) -> None:
         f"{d['seconds']:.2f} s (interleavings without reduction: at most "
         f"{d['interleavings_bound']})"
     )
+    if summary.timers_off:
+        print(f"timers    off: {summary.timers_off}")
     for n, g in enumerate(summary.groups, 1):
         print(f"  {n}. {g.count} schedule(s): {g.signature.line}")
         for what in g.signature.failed:
@@ -220,4 +223,7 @@ def _explore_all(args: argparse.Namespace, out: Path) -> int:
                 f"{r['losing']:>6}  {len(r['groups']):>6}  {r['inconclusive']:>7}  "
                 f"{r['seconds']:>7.2f}" + (f"  {r['error']}" if r["error"] else "")
             )
+        off = {r["scenario"]: r["timers_off"] for r in rows if r["timers_off"]}
+        for name, why in off.items():
+            print(f"{name}: timers off: {why}")
     return 1 if failed else 0

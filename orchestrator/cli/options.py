@@ -174,4 +174,6 @@ def scenario_and_config(args: argparse.Namespace, name: str) -> tuple[Any, Any]:
     )
     if getattr(args, "check_footprints", False):
         layers.append(("--check-footprints", CHECK_FOOTPRINTS))
+    if getattr(args, "timer_fires", None) is not None:
+        layers.append(("--timer-fires", {"explore": {"timer_fires": args.timer_fires}}))
     return load_with_config(name, *layers)

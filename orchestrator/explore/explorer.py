@@ -192,17 +192,26 @@ def explore(
     strategy_name: str = "dpor",
     prestart: bool = True,
     first: bool = False,
-    timer_fires: int = 0,
+    timer_fires: int | None = None,
     max_schedules: int | None = None,
 ) -> Summary:
     """Run the scenario once per schedule ``strategy`` asks for (``first``: until one
     loses; ``max_schedules``: at most that many), losing schedules written to ``out_dir`` as
     replay files and timelines. ``prestart``: each schedule's cluster is started while the one
     before runs (``orchestrator.explore.prestart``); False starts each when its schedule
-    begins. ``timer_fires``: how often the explorer may fire each host's periodic audit."""
+    begins. ``timer_fires``: how often the explorer may fire each host's periodic audit
+    (default: the configuration's ``explore.timer_fires``)."""
+    if timer_fires is None:
+        timer_fires = config.explore.timer_fires
+    interval = config.cluster.audit_interval
     config = explore_config(config, hosts, timer_fires)
     hosts = config.cluster.trace
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
+    summary.timer_fires = timer_fires if interval > 0 else 0
+    if interval > 0 and not timer_fires:  # not blind without saying so
+        summary.timers_off = (
+            f"the periodic audits (every {interval:g} s) never ran: explore.timer_fires is 0"
+        )
     started = time.monotonic()
     early = Prestart(scenario.name, config, run_base) if prestart else None
     while (max_schedules is None or len(summary.schedules) < max_schedules) and strategy.next_run():

@@ -145,6 +145,8 @@ class Summary:
     schedules: list[Schedule] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    timer_fires: int = 0  # each explored host's periodic audit, fired by choice at most so often
+    timers_off: str | None = None  # why a periodic audit the scenario has never ran, if so
 
     @property
     def losing(self) -> list[Schedule]:
@@ -178,6 +180,8 @@ class Summary:
             "tracker": self.tracker,
             "hosts": self.hosts,
             "strategy": self.strategy,
+            "timer_fires": self.timer_fires,
+            "timers_off": self.timers_off,
             "schedules": runs,
             "losing": len(self.losing),
             "groups": [g.to_dict() for g in self.groups],

@@ -84,9 +84,24 @@ def test_the_periodic_audit_races_an_evacuation_with_no_audit_step(tmp_path) -> 
     assert again.error is None and len(again.losing) == 1, again.to_dict()
     rc, out = explore_cli(path, tmp_path, "--tracker", "fixed", "--timer-fires", "1")
     assert rc == 0 and out["losing"] == 0 and out["schedules"] > 1, out
-    # no timer (the default): the audit never runs, one schedule as before
-    rc, out = explore_cli(path, tmp_path, "--no-fix", "1896463")
+    # no timer: the audit never runs, one schedule as before, and the summary says so
+    rc, out = explore_cli(path, tmp_path, "--no-fix", "1896463", "--timer-fires", "0")
     assert rc == 0 and out["losing"] == 0 and out["schedules"] <= 2, out
+    assert out["timer_fires"] == 0 and "never ran" in out["timers_off"], out
+
+
+def test_one_fire_is_the_default_and_a_scenario_may_turn_timers_off(tmp_path) -> None:
+    """explore.timer_fires is 1 unless the scenario (or --timer-fires) says otherwise; with it
+    0 a scenario whose hosts audit on a clock is explored blind, and the output says so."""
+    path = tmp_path / "periodic.toml"
+    path.write_text(PERIODIC)
+    rc, out = explore_cli(path, tmp_path, "--no-fix", "1896463", "--first")
+    assert rc == 1 and out["timer_fires"] == 1 and out["timers_off"] is None, out
+    path.write_text(PERIODIC + "\n[config.explore]\ntimer_fires = 0\n")
+    rc, out = explore_cli(path, tmp_path, "--no-fix", "1896463")
+    assert rc == 0 and out["timer_fires"] == 0 and out["schedules"] <= 2, out
+    rc, out = explore_cli(path, tmp_path, "--no-fix", "1896463", "--timer-fires", "1", "--first")
+    assert rc == 1 and out["timer_fires"] == 1, out
 
 
 @pytest.mark.long
