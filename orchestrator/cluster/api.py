@@ -55,18 +55,25 @@ class API:
 
     # -- waiting --------------------------------------------------------------------------
     def waiting(self) -> bool:
-        """Some caller (the scenario) is inside ``wait_for`` and nothing it waits for holds
-        yet: it is blocked on the cluster (a wait whose condition just came true is on its
-        way out, and may start new work)."""
+        """Some caller (the scenario) is inside ``wait_for``, nothing it waits for holds yet
+        and no untraced host runs a task: it is blocked on the cluster (a wait whose condition
+        just came true is on its way out, and may start new work)."""
         with self.state.changed:
             if not self._in_wait - self._move_threads or not self._move_threads <= self._in_wait:
                 # the caller itself must wait, and a background move between two of its tasks
                 # is not blocked
                 return False
             try:
-                return not any(p() for p in self._waits)
+                if any(p() for p in self._waits):
+                    return False
             except Exception:  # a predicate that raises ends its wait: not blocked
                 return False
+            # a task of a live host that is not traced holds for nobody: it runs on, and may end
+            # the wait or start the next task (a resize's prep_resize before resize_instance)
+            trace = self.config.cluster.trace
+            return not any(
+                t["host"] not in trace and self.is_up(t["host"]) for t in self.state.tasks_running()
+            )
 
     def abort_waits(self, reason: str) -> None:
         """End every wait, now and from now on, with ``ApiError(reason)`` (an observer that

@@ -129,30 +129,8 @@ def periodic_copy(name: str, out: Path) -> tuple[Path, list[str]]:
     return path, sorted({s["host"] for s in audits})
 
 
-# A resize hands over from prep_resize (host2) to resize_instance (host1) while host1's fired
-# audit is held: the explorer may decide with the audit alone before resize_instance has
-# reported, and a later run, where it had, diverges at that decision.
-GAPS = {"1818914"}
-
-
 @pytest.mark.long
-@pytest.mark.parametrize(
-    "fix",
-    [
-        pytest.param(
-            f,
-            marks=pytest.mark.xfail(
-                reason="replay diverges: a decision made during the resize's hand-over to "
-                "resize_instance offered host1:periodic alone",
-                strict=False,
-            ),
-        )
-        if f.bug in GAPS
-        else f
-        for f in fixes.CATALOGUE
-    ],
-    ids=lambda f: f.bug,
-)
+@pytest.mark.parametrize("fix", fixes.CATALOGUE, ids=lambda f: f.bug)
 def test_each_catalogue_race_is_found_with_the_periodic_audit_alone(tmp_path, fix) -> None:
     path, hosts = periodic_copy(fix.scenario, tmp_path)
     for on, loses in (([b for b in fixes.ALL if b != fix.bug], True), (list(fixes.ALL), False)):
