@@ -29,6 +29,7 @@ from pathlib import Path
 
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.cluster.footprint import lock
+from orchestrator.explore.findings import Signature, signature
 from orchestrator.explore.prestart import Prestart
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.schedule import DEADLOCK, Release, Schedule, Summary
@@ -205,44 +206,83 @@ def explore(
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
     early = Prestart(scenario.name, config, run_base) if prestart else None
-    while (max_schedules is None or len(summary.schedules) < max_schedules) and strategy.next_run():
-        drivers: list[Driver] = []
-        # The driver is woken by every report, not by the runner starting to wait: it looks
-        # again this often (cheap: nothing is read while no caller waits).
-        tick = min(TICK, config.timeouts.heartbeat_interval)
-        observer = partial(_new_driver, drivers, hosts, strategy, tick)
-        cluster = early.take() if early else None
-        result = runner.run(scenario, config, run_base, observer=observer, cluster=cluster)
-        driver = drivers[0] if drivers else None
-        sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
-        sched.seen = driver.seen if driver else {}
-        summary.schedules.append(sched)
-        if driver and driver.error:
-            summary.error = driver.error
-            break
-        if sched.outcome in (FAIL, DEADLOCK) and out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}.toml"
-            sched.replay = write_replay(
-                out_dir / name,
-                scenario.name,
-                summary.tracker,
-                hosts,
-                sched.order,
-                sched.line,
-                sched.ok,
-                config.cluster.fixes,
-                timer_fires,
-                [str(w) for w in result.deadlock],
+    drawn: set[Signature] = set()  # the groups whose first schedule has its timeline
+    try:
+        while (
+            max_schedules is None or len(summary.schedules) < max_schedules
+        ) and strategy.next_run():
+            drivers: list[Driver] = []
+            tick = min(TICK, config.timeouts.heartbeat_interval)
+            observer = partial(_new_driver, drivers, hosts, strategy, tick)
+            cluster = early.take() if early else None
+            done: list[Cluster] = []
+            result = runner.run(
+                scenario,
+                config,
+                run_base,
+                observer=observer,
+                cluster=cluster,
+                finish_with=lambda _, c, done=done: done.append(c),
             )
-            if result.timeline:
-                sched.timeline = str(out_dir / f"{name[:-5]}.html")
-                shutil.copyfile(result.timeline, sched.timeline)
-        if progress:
-            progress(sched)
-        if first and sched.outcome == FAIL:
-            break
-    if early:
-        early.close()  # the cluster started for a schedule that never came
+            driver = drivers[0] if drivers else None
+            sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
+            sched.seen = driver.seen if driver else {}
+            summary.schedules.append(sched)
+            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}"
+            written = sched.outcome in (FAIL, DEADLOCK) and out_dir is not None
+            if written:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            teardown = partial(
+                _teardown,
+                sched,
+                done[0],
+                _evidence(sched, drawn),
+                out_dir / f"{name}.html" if written else None,
+            )
+            if early:
+                early.retire(done[0], teardown)  # while the next schedule runs
+            else:
+                teardown()
+            if driver and driver.error:
+                summary.error = driver.error
+                break
+            if written:
+                sched.replay = write_replay(
+                    out_dir / f"{name}.toml",
+                    scenario.name,
+                    summary.tracker,
+                    hosts,
+                    sched.order,
+                    sched.line,
+                    sched.ok,
+                    config.cluster.fixes,
+                    timer_fires,
+                    [str(w) for w in result.deadlock],
+                )
+            if progress:
+                progress(sched)
+            if first and sched.outcome == FAIL:
+                break
+    finally:
+        if early:
+            early.close()  # every teardown done; the cluster started for no schedule closed
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _evidence(sched: Schedule, drawn: set[Signature]) -> bool:
+    """Whether the schedule's run directory is kept and drawn as a timeline: one that did not
+    pass, except a losing one of a group already drawn (its replay file stands for it)."""
+    if sched.outcome == FAIL:
+        new = signature(sched) not in drawn
+        drawn.add(signature(sched))
+        return new
+    return not sched.ok
+
+
+def _teardown(sched: Schedule, cluster: Cluster, evidence: bool, page: Path | None) -> None:
+    """Close the schedule's cluster; its timeline beside its replay file when it is evidence."""
+    runner.finish(sched.result, cluster, evidence, evidence)
+    if page is not None and sched.result.timeline:
+        shutil.copyfile(sched.result.timeline, page)
+        sched.timeline = str(page)

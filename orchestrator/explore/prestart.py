@@ -5,20 +5,22 @@ state file, conductor and host processes, forked and registered. None of that de
 schedule, only on the configuration, so the explorer makes the next one in a thread of its own
 while the current schedule's steps run, and the next schedule begins with its hosts already
 up. Nothing is shared or reused between schedules: each still gets its own processes and
-sockets, and the one made for a schedule that never comes is closed and removed.
+sockets, and the one made for a schedule that never comes is closed and removed. A finished
+schedule's cluster is torn down the same way, in a thread of its own while the next one runs:
+its hosts stopped, its history closed and drawn (``retire``).
 
 The hosts are forked from a warm orchestrator: the host half of the system under test is
 loaded here (by name, through the kernel's registry) before the first fork, so each host
 inherits it instead of importing it again, once per host and schedule.
 
-Two clusters live at once, in two threads of one process, which brings two duties. A fork
-copies every descriptor the process has open, and a host's history pipe and exit sentinel
-are open at both ends from just before its fork to just after: a host of the other cluster
-forked then would keep that pipe open, and its reader would wait for an end that does not
-come. So a host's launch, pipe to fork to closing our end, holds a lock the other cluster's
-launches wait for. And the orchestrator's log records all reach every run log's handlers (one
-logger): each run log keeps only its own threads' records while the other cluster lives (the
-hosts' records come through their own queues, to their own log).
+Two clusters live at once (three while one is torn down), in threads of one process, which
+brings two duties. A fork copies every descriptor the process has open, and a host's history
+pipe and exit sentinel are open at both ends from just before its fork to just after: a host of
+another cluster forked then would keep that pipe open, and its reader would wait for an end
+that does not come. So a host's launch, pipe to fork to closing our end, holds a lock the other
+cluster's launches wait for. And the orchestrator's log records all reach every run log's
+handlers (one logger): each run log keeps only its own threads' records while other clusters
+live (the hosts' records come through their own queues, to their own log).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -37,7 +40,10 @@ from testbed import system
 from testbed.config import Config
 
 OWNER = "testbed_cluster"  # the attribute that marks a thread working for one cluster
-_LAUNCH = threading.Lock()  # one host launch at a time, whichever cluster it is for
+_LAUNCH = threading.Lock()
+log = logging.getLogger(
+    "testbed.explorer"
+)  # one host launch at a time, whichever cluster it is for
 
 
 class EarlyCluster(Cluster):
@@ -91,6 +97,13 @@ class _Only(logging.Filter):
         return owner is self.cluster if owner is not None else self.cluster.taken
 
 
+def _quietly(teardown: Callable[[], None]) -> None:
+    try:
+        teardown()
+    except Exception:  # nothing to raise it to: the schedule's result is in already
+        log.exception("could not tear a schedule's cluster down")
+
+
 class Prestart:
     """Hands out clusters for the schedules of one exploration, one started ahead."""
 
@@ -99,6 +112,7 @@ class Prestart:
         system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
         self.early: EarlyCluster | None = None
         self.taken = 0
+        self.closing: list[threading.Thread] = []
 
     def take(self) -> EarlyCluster:
         """The cluster for the next schedule (its start under way or done). From the second
@@ -134,8 +148,21 @@ class Prestart:
                     handler.stream.truncate()
         return cluster
 
+    def retire(self, cluster: EarlyCluster, teardown: Callable[[], None]) -> None:
+        """Tear a finished schedule's cluster down (``teardown``: close it, draw and keep or
+        remove its run directory) in a thread of its own while the next schedule runs."""
+        cluster.taken = False  # the next schedule's records are not its own
+        thread = threading.Thread(target=_quietly, args=(teardown,), name="retire", daemon=True)
+        setattr(thread, OWNER, cluster)
+        thread.start()
+        self.closing.append(thread)
+
     def close(self) -> None:
-        """Close and remove the cluster started for a schedule that never came."""
+        """Wait for every teardown under way; close and remove the cluster started for a
+        schedule that never came."""
+        for thread in self.closing:
+            thread.join()
+        self.closing = []
         if self.early is not None:
             self.early.close()
             shutil.rmtree(self.early.run_dir, ignore_errors=True)
