@@ -70,9 +70,13 @@ class Driver:
 
     def __enter__(self) -> Driver:
         self.thread.start()
+        # the driver looks again on every report, and as soon as the scenario begins to wait
+        # (it decides only then); the tick is for what neither tells (time passing)
+        self.cluster.api.on_wait = self.gate.poke
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.cluster.api.on_wait = None
         self.stop.set()
         self.thread.join(5)
         wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them

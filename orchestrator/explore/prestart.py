@@ -40,6 +40,7 @@ from testbed import system
 from testbed.config import Config
 
 OWNER = "testbed_cluster"  # the attribute that marks a thread working for one cluster
+_MAKING = object()  # the owner of a thread making a cluster not made yet
 _LAUNCH = threading.Lock()
 log = logging.getLogger(
     "testbed.explorer"
@@ -47,16 +48,13 @@ log = logging.getLogger(
 
 
 class EarlyCluster(Cluster):
-    """A cluster whose start runs in a thread from ``begin``; ``start`` waits for it to end
-    (and raises what it raised), so the runner uses it as any other cluster."""
+    """A cluster made and started in a thread of its own (``_Making``); ``start`` waits for
+    that thread to end (and raises what the start raised), so the runner uses it as any other
+    cluster."""
 
     taken = False  # handed to a schedule: its run log keeps every record of the orchestrator
-
-    def begin(self) -> None:
-        self._error: BaseException | None = None
-        self._starter = threading.Thread(target=self._start_early, name="prestart", daemon=True)
-        setattr(self._starter, OWNER, self)
-        self._starter.start()
+    _starter: threading.Thread
+    _error: BaseException | None = None
 
     def _start_early(self) -> None:
         try:
@@ -76,6 +74,39 @@ class EarlyCluster(Cluster):
     def close(self) -> None:
         self._starter.join()  # a start under way must end before its hosts can be stopped
         super().close()
+
+
+class _Making:
+    """One cluster being made, then started, in a thread of its own: nothing of it is done
+    in the thread that runs the schedules."""
+
+    def __init__(self, make: Callable[[], EarlyCluster]) -> None:
+        self.made = threading.Event()
+        self.cluster: EarlyCluster | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(make,), name="prestart", daemon=True)
+        setattr(self.thread, OWNER, _MAKING)  # its records go to no other cluster's log
+        self.thread.start()
+
+    def _run(self, make: Callable[[], EarlyCluster]) -> None:
+        try:
+            cluster = make()
+        except BaseException as exc:  # raised again in the thread that takes it
+            self.error = exc
+            self.made.set()
+            return
+        cluster._starter = self.thread
+        setattr(self.thread, OWNER, cluster)
+        self.cluster = cluster
+        self.made.set()
+        cluster._start_early()
+
+    def take(self) -> EarlyCluster:
+        """The cluster, once made (its start may still be under way)."""
+        self.made.wait()
+        if self.cluster is None:
+            raise self.error or RuntimeError("no cluster made")
+        return self.cluster
 
 
 class _Only(logging.Filter):
@@ -110,24 +141,20 @@ class Prestart:
     def __init__(self, name: str, config: Config, run_base: str | None) -> None:
         self.name, self.config, self.run_base = name, config, run_base
         system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
-        self.early: EarlyCluster | None = None
+        self.early: _Making | None = None
         self.taken = 0
         self.closing: list[threading.Thread] = []
 
     def take(self) -> EarlyCluster:
-        """The cluster for the next schedule (its start under way or done). From the second
-        schedule on, the one after it starts now: an exploration of one schedule starts
-        nothing it does not use."""
-        current, self.early = self.early, None
-        if current is None:
-            current = self._make()
-            current.taken = True
-            current.begin()
+        """The cluster for the next schedule (made, its start under way or done). From the
+        second schedule on, the one after it is made and started now: an exploration of one
+        schedule starts nothing it does not use."""
+        making, self.early = self.early, None
+        current = (making or _Making(self._make)).take()
         current.taken = True  # from now on the steps' records are its own
         self.taken += 1
         if self.taken >= 2:
-            self.early = self._make()
-            self.early.begin()
+            self.early = _Making(self._make)
         return current
 
     def _make(self) -> EarlyCluster:
@@ -164,6 +191,8 @@ class Prestart:
             thread.join()
         self.closing = []
         if self.early is not None:
-            self.early.close()
-            shutil.rmtree(self.early.run_dir, ignore_errors=True)
-            self.early = None
+            making, self.early = self.early, None
+            making.thread.join()
+            if making.cluster is not None:
+                making.cluster.close()
+                shutil.rmtree(making.cluster.run_dir, ignore_errors=True)

@@ -246,6 +246,12 @@ class Board:
             self._release(t)
             self._cond.notify_all()
 
+    def poke(self) -> None:
+        """Wake whoever watches the board: something it cannot see changed (the scenario
+        began to wait)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def watch(self, predicate: Callable[[], T], timeout: float) -> T:
         """``predicate()`` under the board's lock; when falsy, wait up to ``timeout`` for the
         board to change (so no report slips between the look and the wait), and return it."""
