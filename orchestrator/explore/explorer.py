@@ -83,16 +83,15 @@ class Driver:
         if wrong and self.error is None:
             self.error = wrong[0]
 
-    def _roles(self) -> dict[str, str]:
+    def _roles(self, tasks: list[dict]) -> dict[str, str]:
         """Task id -> ``host:op`` (``op#n`` from a host's second task of an op on), in
-        creation order: the same in every run of the scenario."""
+        creation order (``tasks``: the tasks table): the same in every run of the scenario."""
         roles = {}
-        for host in self.hosts:
-            seen: dict[str, int] = {}
-            for t in self.cluster.state.tasks(host):
-                seen[t["op"]] = seen.get(t["op"], 0) + 1
-                n = seen[t["op"]]
-                roles[t["id"]] = f"{host}:{t['op']}" + ("" if n == 1 else f"#{n}")
+        seen: dict[tuple[str, str], int] = {}
+        for t in tasks:
+            if t["host"] in self.hosts:
+                n = seen[t["host"], t["op"]] = seen.get((t["host"], t["op"]), 0) + 1
+                roles[t["id"]] = f"{t['host']}:{t['op']}" + ("" if n == 1 else f"#{n}")
         return roles
 
     def _step(self, t: Trace, process: str) -> Release:
@@ -111,26 +110,26 @@ class Driver:
         return Release(option, t.host, t.point, self.gate.holds_lock(t), call, step)
 
     def _ready(self) -> list[tuple[Release, Trace]]:
-        """(step, task) of what may go, when every live task is held; else []."""
-        if not self.cluster.api.waiting():
-            return []
+        """(step, task) of what may go, when every live task is held and the scenario waits;
+        else []. The board is looked at first: the scenario's waits read the state."""
         live = [h for h in self.hosts if self.cluster.alive(h)]
         # the tasks table says which tasks still run (a killed incarnation's are over); the
         # board adds the host's own threads that are no task of the API's (periodic audits)
-        known = {t["id"]: t for h in live for t in self.cluster.state.tasks(h)}
+        tasks = self.cluster.state.tasks()
+        known = {t["id"]: t for t in tasks if t["host"] in live}
         running = {i for i, t in known.items() if t["state"] == TaskStatus.RUNNING}
         own = [t for h in live for t in self.gate.live(h) if t.task not in known]
         running |= {t.task for t in own if not self.timers.stale(t)}
         if not running or not self.gate.at_rest(running):
             return []
-        if not self.timers.seen(live, {t.task for t in own}):
+        if not self.timers.seen(live, {t.task for t in own}) or not self.cluster.api.waiting():
             return []
-        roles = self._roles()
+        roles = self._roles(tasks)
         held = self.timers.offer([(t, t) for t in self.gate.options() if t.task in running])
         ready = [(self._step(t, roles.get(t.task) or self.timers.role(t)), t) for t, _ in held]
         # still waiting, on the same tasks: the scenario may have gone on between the looks
         # (a task ended, the next not started yet), which only an idle timer would not show
-        again = {t["id"] for h in live for t in self.cluster.state.tasks(h)}
+        again = {t["id"] for t in self.cluster.state.tasks() if t["host"] in live}
         if not self.cluster.api.waiting() or again != set(known):
             return []
         return sorted(ready, key=lambda r: r[0].option.label)
