@@ -231,26 +231,14 @@ def explore(
             sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
             sched.seen = driver.seen if driver else {}
             summary.schedules.append(sched)
-            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}"
-            written = sched.outcome in (FAIL, DEADLOCK) and out_dir is not None
+            failed = driver.error if driver else None
+            written = sched.outcome in (FAIL, DEADLOCK) and out_dir is not None and not failed
+            replay = None
             if written:
                 out_dir.mkdir(parents=True, exist_ok=True)
-            teardown = partial(
-                _teardown,
-                sched,
-                done[0],
-                _evidence(sched, drawn),
-                out_dir / f"{name}.html" if written else None,
-            )
-            if early:
-                early.retire(done[0], teardown)  # while the next schedule runs
-            else:
-                teardown()
-            if driver and driver.error:
-                summary.error = driver.error
-                break
-            if written:
-                sched.replay = write_replay(
+                name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}"
+                replay = partial(
+                    write_replay,
                     out_dir / f"{name}.toml",
                     scenario.name,
                     summary.tracker,
@@ -262,6 +250,14 @@ def explore(
                     timer_fires,
                     [str(w) for w in result.deadlock],
                 )
+            teardown = partial(_teardown, sched, done[0], _evidence(sched, drawn), replay)
+            if early:
+                early.retire(done[0], teardown)  # while the next schedule runs
+            else:
+                teardown()
+            if failed:
+                summary.error = failed
+                break
             if progress:
                 progress(sched)
             if first and sched.outcome == FAIL:
@@ -283,9 +279,14 @@ def _evidence(sched: Schedule, drawn: set[Signature]) -> bool:
     return not sched.ok
 
 
-def _teardown(sched: Schedule, cluster: Cluster, evidence: bool, page: Path | None) -> None:
-    """Close the schedule's cluster; its timeline beside its replay file when it is evidence."""
+def _teardown(
+    sched: Schedule, cluster: Cluster, evidence: bool, replay: Callable[[], str] | None
+) -> None:
+    """Close the schedule's cluster; write its replay file (``replay``), and beside it its
+    timeline when it is evidence."""
     runner.finish(sched.result, cluster, evidence, evidence)
-    if page is not None and sched.result.timeline:
-        shutil.copyfile(sched.result.timeline, page)
-        sched.timeline = str(page)
+    if replay is not None:
+        sched.replay = replay()
+        if sched.result.timeline:
+            sched.timeline = sched.replay[: -len(".toml")] + ".html"
+            shutil.copyfile(sched.result.timeline, sched.timeline)
