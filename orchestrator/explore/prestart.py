@@ -32,6 +32,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 from orchestrator.cluster.cluster import Cluster
@@ -80,7 +81,10 @@ class _Making:
     """One cluster being made, then started, in a thread of its own: nothing of it is done
     in the thread that runs the schedules."""
 
-    def __init__(self, make: Callable[[], EarlyCluster]) -> None:
+    def __init__(
+        self, make: Callable[[], EarlyCluster], after: threading.Thread | None = None
+    ) -> None:
+        self.after = after  # another cluster's start, left to end first (it is awaited)
         self.made = threading.Event()
         self.cluster: EarlyCluster | None = None
         self.error: BaseException | None = None
@@ -89,6 +93,8 @@ class _Making:
         self.thread.start()
 
     def _run(self, make: Callable[[], EarlyCluster]) -> None:
+        if self.after is not None:
+            self.after.join()
         try:
             cluster = make()
         except BaseException as exc:  # raised again in the thread that takes it
@@ -146,15 +152,15 @@ class Prestart:
         self.closing: list[threading.Thread] = []
 
     def take(self) -> EarlyCluster:
-        """The cluster for the next schedule (made, its start under way or done). From the
-        second schedule on, the one after it is made and started now: an exploration of one
-        schedule starts nothing it does not use."""
+        """The cluster for the next schedule (made, its start under way or done); the one
+        after it is made and started now, while this one's schedule runs (the first two
+        schedules too: an exploration of one schedule pays for a cluster it does not use,
+        closed at the end, and every longer one starts its second schedule sooner)."""
         making, self.early = self.early, None
         current = (making or _Making(self._make)).take()
         current.taken = True  # from now on the steps' records are its own
         self.taken += 1
-        if self.taken >= 2:
-            self.early = _Making(self._make)
+        self.early = _Making(self._make, after=current._starter)
         return current
 
     def _make(self) -> EarlyCluster:
@@ -185,14 +191,18 @@ class Prestart:
         self.closing.append(thread)
 
     def close(self) -> None:
-        """Wait for every teardown under way; close and remove the cluster started for a
-        schedule that never came."""
+        """Close and remove the cluster started for a schedule that never came, beside the
+        teardowns under way; wait for them all."""
+        if self.early is not None:
+            making, self.early = self.early, None
+            making.thread.join()  # made and started (or failed): its own thread is over
+            if making.cluster is not None:
+                self.retire(making.cluster, partial(_remove, making.cluster))
         for thread in self.closing:
             thread.join()
         self.closing = []
-        if self.early is not None:
-            making, self.early = self.early, None
-            making.thread.join()
-            if making.cluster is not None:
-                making.cluster.close()
-                shutil.rmtree(making.cluster.run_dir, ignore_errors=True)
+
+
+def _remove(cluster: EarlyCluster) -> None:
+    cluster.close()
+    shutil.rmtree(cluster.run_dir, ignore_errors=True)
