@@ -54,6 +54,7 @@ class EarlyCluster(Cluster):
     cluster."""
 
     taken = False  # handed to a schedule: its run log keeps every record of the orchestrator
+    buffered_log = True  # nobody reads a schedule's log before its cluster is closed
     _starter: threading.Thread
     _error: BaseException | None = None
 
