@@ -108,9 +108,12 @@ class Ledger:
 
     def ends(self) -> list[TaskEnd]:
         out, record = [], self.cluster.hold_record()
+        down: dict[str, bool] = {}  # asked once a host: each answer is a system call
         for row in self.cluster.state.tasks():
             step = self.step_of.setdefault(row["id"], self.current)  # type: ignore[arg-type]
-            exited = self.cluster.exited(row["host"])
+            exited = down.get(row["host"])
+            if exited is None:
+                exited = down[row["host"]] = self.cluster.exited(row["host"])
             out.append(
                 TaskEnd(
                     row["id"],
