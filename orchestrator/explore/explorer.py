@@ -128,9 +128,13 @@ class Driver:
         held = self.timers.offer([(t, t) for t in self.gate.options() if t.task in running])
         ready = [(self._step(t, roles.get(t.task) or self.timers.role(t)), t) for t, _ in held]
         # still waiting, on the same tasks: the scenario may have gone on between the looks
-        # (a task ended, the next not started yet), which only an idle timer would not show
+        # (a task ended, the next not started yet), which only an idle timer would not show.
+        # Waiting first: a task made after the tasks are read again is made by a thread that
+        # was no longer waiting when it was asked
+        if not self.cluster.api.waiting():
+            return []
         again = {t["id"] for t in self.cluster.state.tasks() if t["host"] in live}
-        if not self.cluster.api.waiting() or again != set(known):
+        if again != set(known):
             return []
         return sorted(ready, key=lambda r: r[0].option.label)
 
