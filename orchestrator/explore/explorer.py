@@ -73,10 +73,12 @@ class Driver:
         # the driver looks again on every report, and as soon as the scenario begins to wait
         # (it decides only then); the tick is for what neither tells (time passing)
         self.cluster.api.on_wait = self.gate.poke
+        self.cluster.conductor.after = self.now
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cluster.api.on_wait = None
+        self.cluster.conductor.after = None
         self.stop.set()
         self.thread.join(5)
         wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them
@@ -138,25 +140,48 @@ class Driver:
             return []
         return sorted(ready, key=lambda r: r[0].option.label)
 
+    def _decide(self) -> bool:
+        """One decision, if one is due: made under the board's lock (``watch``), so the
+        driver's thread and the conductor's never decide at once."""
+        ready = self._ready()
+        if not ready:
+            return False
+        i = self.strategy.choose([s.option for s, _ in ready])
+        for step, _ in ready:
+            self.seen.setdefault(step.option.process, len(self.steps))
+        self.steps.append(ready[i][0])
+        self.timers.release(ready[i][1])
+        self.gate.release(ready[i][1].task)
+        return True
+
     def _loop(self) -> None:
         try:
             while not self.stop.is_set():
-                ready = self.gate.watch(self._ready, self.tick)
-                if not ready:
-                    continue
-                i = self.strategy.choose([s.option for s, _ in ready])
-                for step, _ in ready:
-                    self.seen.setdefault(step.option.process, len(self.steps))
-                self.steps.append(ready[i][0])
-                self.timers.release(ready[i][1])
-                self.gate.release(ready[i][1].task)
-        except Diverged as exc:
+                self.gate.watch(self._decide, self.tick)
+        except Exception as exc:
+            self._failed(exc)
+
+    def now(self) -> None:
+        """Called by the conductor's thread after each request it served: a decision due
+        now is made there, and its reply sent at once, with no thread to wake in between."""
+        if self.stop.is_set() or self.error is not None:
+            return
+        try:
+            self.gate.at_once(self._decide)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, Diverged):
             self.error = str(exc)
+            self.stop.set()
             self.cluster.api.abort_waits(f"explorer: {exc}")
-        except Exception as exc:  # a bug here must end the run, not hang it until timeouts
-            log.exception("explorer failed")
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.cluster.api.abort_waits(f"explorer: {self.error}")
+            return
+        # a bug here must end the run, not hang it until timeouts
+        log.error("explorer failed", exc_info=exc)
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.stop.set()
+        self.cluster.api.abort_waits(f"explorer: {self.error}")
 
 
 TICK = 0.002
