@@ -114,6 +114,8 @@ class Driver:
     def _ready(self) -> list[tuple[Release, Trace]]:
         """(step, task) of what may go, when every live task is held and the scenario waits;
         else []. The board is looked at first: the scenario's waits read the state."""
+        if not self.gate.options():  # nothing held that could go: nothing to decide
+            return []
         live = [h for h in self.hosts if self.cluster.alive(h)]
         # the tasks table says which tasks still run (a killed incarnation's are over); the
         # board adds the host's own threads that are no task of the API's (periodic audits)
@@ -237,7 +239,7 @@ def explore(
     hosts = config.cluster.trace
     summary = Summary(scenario.name, config.cluster.tracker, hosts, strategy_name)
     started = time.monotonic()
-    early = Prestart(scenario.name, config, run_base) if prestart else None
+    early = Prestart(scenario.name, config, run_base, eager=first) if prestart else None
     drawn: set[Signature] = set()  # the groups whose first schedule has its timeline
     try:
         while (

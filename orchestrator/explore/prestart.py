@@ -145,23 +145,27 @@ def _quietly(teardown: Callable[[], None]) -> None:
 class Prestart:
     """Hands out clusters for the schedules of one exploration, one started ahead."""
 
-    def __init__(self, name: str, config: Config, run_base: str | None) -> None:
-        self.name, self.config, self.run_base = name, config, run_base
+    def __init__(
+        self, name: str, config: Config, run_base: str | None, eager: bool = False
+    ) -> None:
+        self.name, self.config, self.run_base, self.eager = name, config, run_base, eager
         system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
         self.early: _Making | None = None
         self.taken = 0
         self.closing: list[threading.Thread] = []
 
     def take(self) -> EarlyCluster:
-        """The cluster for the next schedule (made, its start under way or done); the one
-        after it is made and started now, while this one's schedule runs (the first two
-        schedules too: an exploration of one schedule pays for a cluster it does not use,
-        closed at the end, and every longer one starts its second schedule sooner)."""
+        """The cluster for the next schedule (made, its start under way or done). From the
+        second schedule on, the one after it is made and started now, while this one's
+        schedule runs: an exploration of one schedule starts nothing it does not use. With
+        ``eager`` from the first schedule on, once its start has ended (``--first``: the
+        second schedule starts sooner, a single one pays for a cluster it did not use)."""
         making, self.early = self.early, None
         current = (making or _Making(self._make)).take()
         current.taken = True  # from now on the steps' records are its own
         self.taken += 1
-        self.early = _Making(self._make, after=current._starter)
+        if self.taken >= 2 or self.eager:
+            self.early = _Making(self._make, after=current._starter)
         return current
 
     def _make(self) -> EarlyCluster:
