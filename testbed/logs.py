@@ -62,12 +62,25 @@ class HostLogHandler(MultiProcessingHandler):
         logging.Handler.close(self)
 
 
-class RunLog:
-    """The run's log: a file in the run directory, and the console with ``verbose``."""
+class _Buffered(logging.FileHandler):
+    """A log file written as its buffer fills and when it is closed, not after every record:
+    a write per record hands the interpreter to another thread each time."""
 
-    def __init__(self, path: Path, verbose: bool = False, level: int = logging.INFO) -> None:
+    def flush(self) -> None:
+        pass  # closing the stream writes what is left
+
+
+class RunLog:
+    """The run's log: a file in the run directory, and the console with ``verbose``.
+    ``buffered``: the file is complete only once closed (for runs read when they are over)."""
+
+    def __init__(
+        self, path: Path, verbose: bool = False, level: int = logging.INFO, buffered: bool = False
+    ) -> None:
         self.path = path
-        self.handlers: list[logging.Handler] = [logging.FileHandler(path)]
+        self.handlers: list[logging.Handler] = [
+            (_Buffered if buffered else logging.FileHandler)(path)
+        ]
         if verbose:
             self.handlers.append(logging.StreamHandler(sys.stderr))
         for handler in self.handlers:

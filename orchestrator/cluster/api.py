@@ -49,6 +49,9 @@ class API:
         # asked on every wait: a reason to stop now (the runner's: a task failed, a hold timed
         # out: the run is inconclusive already, waiting longer cannot change that)
         self.guard: Callable[[], str | None] = lambda: None
+        # told when a caller of ``wait_for`` is about to block, without the state's lock held
+        # (the explorer, who decides only while the scenario waits: it looks again at once)
+        self.on_wait: Callable[[], None] | None = None
         # the cluster's: is a live host running a periodic audit the explorer fired (work no
         # task stands for, which ``wait_idle`` waits for too)
         self.firing: Callable[[], bool] = lambda: False
@@ -88,6 +91,7 @@ class API:
         timeout = self.config.timeouts.settle if timeout is None else timeout
         deadline = time.monotonic() + timeout
         tick = self.config.timeouts.heartbeat_interval
+        tell = self.on_wait
         with self.state.changed:
             self._waits.append(predicate)  # the explorer decides only while its caller waits
             self._in_wait.add(threading.current_thread())
@@ -102,6 +106,14 @@ class API:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
+                    if tell is not None:  # once, before the first block; then look again
+                        self.state.changed.release()
+                        try:
+                            tell()
+                        finally:
+                            self.state.changed.acquire()
+                        tell = None
+                        continue
                     self.state.changed.wait(min(left, tick))
             finally:
                 self._waits.remove(predicate)

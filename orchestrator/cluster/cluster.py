@@ -39,6 +39,8 @@ log = logging.getLogger("testbed.cluster")
 
 
 class Cluster:
+    buffered_log = False  # the run log is read only once the cluster is closed (``RunLog``)
+
     def __init__(
         self,
         config: Config,
@@ -52,7 +54,7 @@ class Cluster:
         entry = resolve_entry(config.cluster.host_entry)
         self.system = system.orchestrator_system(config.cluster.system)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.runlog = RunLog(self.run_dir / "testbed.log", verbose)
+        self.runlog = RunLog(self.run_dir / "testbed.log", verbose, buffered=self.buffered_log)
         self.state = self.system.open_store(self.run_dir / "state.sqlite")
         self.history = recorder(config, self.run_dir) if recorder else Unrecorded()
         self.state.on_write = self.history.on_write if self.history.enabled else None

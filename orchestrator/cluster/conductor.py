@@ -68,6 +68,9 @@ class Conductor:
         self.wake_tx = ctx.socket(zmq.PAIR)
         self.wake_tx.connect(wake)
         self.wake_lock = threading.Lock()
+        # called after each request served (the explorer: a decision it made possible is
+        # made here, and its reply sent in this same round)
+        self.after: Callable[[], None] | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
         self.watch: Watch | None = None  # what each request touched (cluster.check_footprints)
@@ -174,6 +177,9 @@ class Conductor:
                 for sock, _ in poller.poll(50):
                     if sock is self.sock:
                         serve_one(sock, self.handle, self.bad_frames)
+                        after = self.after
+                        if after is not None:
+                            after()
                     else:
                         while self.wake_rx.poll(0):
                             self.wake_rx.recv()

@@ -50,6 +50,7 @@ class State:
         self.changed = threading.Condition(self.lock)
         self.on_write: OnWrite | None = None
         self.seen: dict[str, tuple[int, float]] = {}  # host -> (registered pid, last heartbeat)
+        self._tasks: list[dict[str, Any]] | None = None  # the tasks table, as last read
 
     def watch(self, watch: Watch) -> None:
         """Let ``watch`` see what each statement touches (``cluster.check_footprints``); a
@@ -124,13 +125,15 @@ class State:
     # -- tasks ----------------------------------------------------------------------------
     def task_create(self, host: str, op: str) -> str:
         task = os.urandom(16).hex()
-        self._write(
-            "INSERT INTO tasks (id, host, op, state) VALUES (?, ?, ?, ?)",
-            task,
-            host,
-            op,
-            TaskStatus.RUNNING,
-        )
+        with self.lock:  # the table as last read is stale from this write on
+            self._write(
+                "INSERT INTO tasks (id, host, op, state) VALUES (?, ?, ?, ?)",
+                task,
+                host,
+                op,
+                TaskStatus.RUNNING,
+            )
+            self._tasks = None
         self._note("tasks", task, {}, {"host": host, "op": op, "state": TaskStatus.RUNNING})
         return task
 
@@ -140,25 +143,35 @@ class State:
         """``crashed``: the host's code raised what it does not expect (a bug of the system
         under test, not a refusal, a lost host or a hold that gave up)."""
         state = TaskStatus.DONE if ok else TaskStatus.FAILED
-        self._write(
-            "UPDATE tasks SET state=?, error=?, crashed=? WHERE id=?", state, error, crashed, task
-        )
+        with self.lock:
+            self._write(
+                "UPDATE tasks SET state=?, error=?, crashed=? WHERE id=?",
+                state,
+                error,
+                crashed,
+                task,
+            )
+            self._tasks = None
         extra = ({"error": error} if error else {}) | ({"crashed": True} if crashed else {})
         self._note("tasks", task, {}, {"state": state} | extra)
 
     def task_get(self, task: str) -> dict[str, Any]:
-        rows = self._rows("SELECT * FROM tasks WHERE id=?", task)
+        rows = [t for t in self._all_tasks() if t["id"] == task]
         if not rows:
             raise LookupError(f"no task {task}")
-        return rows[0]
+        return dict(rows[0])
 
     def tasks(self, host: str | None = None) -> list[dict[str, Any]]:
         """Every task of ``host`` (of every host when None), in the order they were made."""
-        if host is None:
-            return self._rows("SELECT * FROM tasks ORDER BY rowid")
-        return self._rows("SELECT * FROM tasks WHERE host=? ORDER BY rowid", host)
+        return [dict(t) for t in self._all_tasks() if host is None or t["host"] == host]
 
     def tasks_running(self, host: str | None = None) -> list[dict[str, Any]]:
-        if host is None:
-            return self._rows("SELECT * FROM tasks WHERE state=?", TaskStatus.RUNNING)
-        return self._rows("SELECT * FROM tasks WHERE state=? AND host=?", TaskStatus.RUNNING, host)
+        return [t for t in self.tasks(host) if t["state"] == TaskStatus.RUNNING]
+
+    def _all_tasks(self) -> list[dict[str, Any]]:
+        """The tasks table, read again only after a task was made or ended (it is read many
+        times between two of its writes: every wait looks at it)."""
+        with self.lock:
+            if self._tasks is None:
+                self._tasks = self._rows("SELECT * FROM tasks ORDER BY rowid")
+            return self._tasks

@@ -130,7 +130,10 @@ class Supervisor:
             return
         proc.join(self.stop_grace)
         if proc.is_alive():
-            os.kill(proc.pid, signal.SIGUSR1)  # the host dumps its thread stacks (faulthandler)
+            try:
+                os.kill(proc.pid, signal.SIGUSR1)  # the host dumps its stacks (faulthandler)
+            except ProcessLookupError:  # reaped just now by another thread starting a process
+                return  # (multiprocessing reaps every child it started then)
             proc.join(0.2)
             log.warning(
                 "%s (pid %d) ignored SIGTERM for %g s; killed it (stacks in %s)",

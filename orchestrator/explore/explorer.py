@@ -29,6 +29,7 @@ from pathlib import Path
 
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.cluster.footprint import lock
+from orchestrator.explore.findings import Signature, signature
 from orchestrator.explore.prestart import Prestart
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.schedule import DEADLOCK, Release, Schedule, Summary
@@ -69,25 +70,30 @@ class Driver:
 
     def __enter__(self) -> Driver:
         self.thread.start()
+        # the driver looks again on every report, and as soon as the scenario begins to wait
+        # (it decides only then); the tick is for what neither tells (time passing)
+        self.cluster.api.on_wait = self.gate.poke
+        self.cluster.conductor.after = self.now
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.cluster.api.on_wait = None
+        self.cluster.conductor.after = None
         self.stop.set()
         self.thread.join(5)
         wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them
         if wrong and self.error is None:
             self.error = wrong[0]
 
-    def _roles(self) -> dict[str, str]:
+    def _roles(self, tasks: list[dict]) -> dict[str, str]:
         """Task id -> ``host:op`` (``op#n`` from a host's second task of an op on), in
-        creation order: the same in every run of the scenario."""
+        creation order (``tasks``: the tasks table): the same in every run of the scenario."""
         roles = {}
-        for host in self.hosts:
-            seen: dict[str, int] = {}
-            for t in self.cluster.state.tasks(host):
-                seen[t["op"]] = seen.get(t["op"], 0) + 1
-                n = seen[t["op"]]
-                roles[t["id"]] = f"{host}:{t['op']}" + ("" if n == 1 else f"#{n}")
+        seen: dict[tuple[str, str], int] = {}
+        for t in tasks:
+            if t["host"] in self.hosts:
+                n = seen[t["host"], t["op"]] = seen.get((t["host"], t["op"]), 0) + 1
+                roles[t["id"]] = f"{t['host']}:{t['op']}" + ("" if n == 1 else f"#{n}")
         return roles
 
     def _step(self, t: Trace, process: str) -> Release:
@@ -106,49 +112,78 @@ class Driver:
         return Release(option, t.host, t.point, self.gate.holds_lock(t), call, step)
 
     def _ready(self) -> list[tuple[Release, Trace]]:
-        """(step, task) of what may go, when every live task is held; else []."""
-        if not self.cluster.api.waiting():
+        """(step, task) of what may go, when every live task is held and the scenario waits;
+        else []. The board is looked at first: the scenario's waits read the state."""
+        if not self.gate.options():  # nothing held that could go: nothing to decide
             return []
         live = [h for h in self.hosts if self.cluster.alive(h)]
         # the tasks table says which tasks still run (a killed incarnation's are over); the
         # board adds the host's own threads that are no task of the API's (periodic audits)
-        known = {t["id"]: t for h in live for t in self.cluster.state.tasks(h)}
+        tasks = self.cluster.state.tasks()
+        known = {t["id"]: t for t in tasks if t["host"] in live}
         running = {i for i, t in known.items() if t["state"] == TaskStatus.RUNNING}
         own = [t for h in live for t in self.gate.live(h) if t.task not in known]
         running |= {t.task for t in own if not self.timers.stale(t)}
         if not running or not self.gate.at_rest(running):
             return []
-        if not self.timers.seen(live, {t.task for t in own}):
+        if not self.timers.seen(live, {t.task for t in own}) or not self.cluster.api.waiting():
             return []
-        roles = self._roles()
+        roles = self._roles(tasks)
         held = self.timers.offer([(t, t) for t in self.gate.options() if t.task in running])
         ready = [(self._step(t, roles.get(t.task) or self.timers.role(t)), t) for t, _ in held]
         # still waiting, on the same tasks: the scenario may have gone on between the looks
-        # (a task ended, the next not started yet), which only an idle timer would not show
-        again = {t["id"] for h in live for t in self.cluster.state.tasks(h)}
-        if not self.cluster.api.waiting() or again != set(known):
+        # (a task ended, the next not started yet), which only an idle timer would not show.
+        # Waiting first: a task made after the tasks are read again is made by a thread that
+        # was no longer waiting when it was asked
+        if not self.cluster.api.waiting():
+            return []
+        again = {t["id"] for t in self.cluster.state.tasks() if t["host"] in live}
+        if again != set(known):
             return []
         return sorted(ready, key=lambda r: r[0].option.label)
+
+    def _decide(self) -> bool:
+        """One decision, if one is due: made under the board's lock (``watch``), so the
+        driver's thread and the conductor's never decide at once."""
+        ready = self._ready()
+        if not ready:
+            return False
+        i = self.strategy.choose([s.option for s, _ in ready])
+        for step, _ in ready:
+            self.seen.setdefault(step.option.process, len(self.steps))
+        self.steps.append(ready[i][0])
+        self.timers.release(ready[i][1])
+        self.gate.release(ready[i][1].task)
+        return True
 
     def _loop(self) -> None:
         try:
             while not self.stop.is_set():
-                ready = self.gate.watch(self._ready, self.tick)
-                if not ready:
-                    continue
-                i = self.strategy.choose([s.option for s, _ in ready])
-                for step, _ in ready:
-                    self.seen.setdefault(step.option.process, len(self.steps))
-                self.steps.append(ready[i][0])
-                self.timers.release(ready[i][1])
-                self.gate.release(ready[i][1].task)
-        except Diverged as exc:
+                self.gate.watch(self._decide, self.tick)
+        except Exception as exc:
+            self._failed(exc)
+
+    def now(self) -> None:
+        """Called by the conductor's thread after each request it served: a decision due
+        now is made there, and its reply sent at once, with no thread to wake in between."""
+        if self.stop.is_set() or self.error is not None:
+            return
+        try:
+            self.gate.at_once(self._decide)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, Diverged):
             self.error = str(exc)
+            self.stop.set()
             self.cluster.api.abort_waits(f"explorer: {exc}")
-        except Exception as exc:  # a bug here must end the run, not hang it until timeouts
-            log.exception("explorer failed")
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.cluster.api.abort_waits(f"explorer: {self.error}")
+            return
+        # a bug here must end the run, not hang it until timeouts
+        log.error("explorer failed", exc_info=exc)
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.stop.set()
+        self.cluster.api.abort_waits(f"explorer: {self.error}")
 
 
 TICK = 0.002
@@ -213,45 +248,85 @@ def explore(
             f"the periodic audits (every {interval:g} s) never ran: explore.timer_fires is 0"
         )
     started = time.monotonic()
-    early = Prestart(scenario.name, config, run_base) if prestart else None
-    while (max_schedules is None or len(summary.schedules) < max_schedules) and strategy.next_run():
-        drivers: list[Driver] = []
-        # The driver is woken by every report, not by the runner starting to wait: it looks
-        # again this often (cheap: nothing is read while no caller waits).
-        tick = min(TICK, config.timeouts.heartbeat_interval)
-        observer = partial(_new_driver, drivers, hosts, strategy, tick)
-        cluster = early.take() if early else None
-        result = runner.run(scenario, config, run_base, observer=observer, cluster=cluster)
-        driver = drivers[0] if drivers else None
-        sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
-        sched.seen = driver.seen if driver else {}
-        summary.schedules.append(sched)
-        if driver and driver.error:
-            summary.error = driver.error
-            break
-        if sched.outcome in (FAIL, DEADLOCK) and out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}.toml"
-            sched.replay = write_replay(
-                out_dir / name,
-                scenario.name,
-                summary.tracker,
-                hosts,
-                sched.order,
-                sched.line,
-                sched.ok,
-                config.cluster.fixes,
-                timer_fires,
-                [str(w) for w in result.deadlock],
+    early = Prestart(scenario.name, config, run_base, eager=first) if prestart else None
+    drawn: set[Signature] = set()  # the groups whose first schedule has its timeline
+    try:
+        while (
+            max_schedules is None or len(summary.schedules) < max_schedules
+        ) and strategy.next_run():
+            drivers: list[Driver] = []
+            tick = min(TICK, config.timeouts.heartbeat_interval)
+            observer = partial(_new_driver, drivers, hosts, strategy, tick)
+            cluster = early.take() if early else None
+            done: list[Cluster] = []
+            result = runner.run(
+                scenario,
+                config,
+                run_base,
+                observer=observer,
+                cluster=cluster,
+                finish_with=lambda _, c, done=done: done.append(c),
             )
-            if result.timeline:
-                sched.timeline = str(out_dir / f"{name[:-5]}.html")
-                shutil.copyfile(result.timeline, sched.timeline)
-        if progress:
-            progress(sched)
-        if first and sched.outcome == FAIL:
-            break
-    if early:
-        early.close()  # the cluster started for a schedule that never came
+            driver = drivers[0] if drivers else None
+            sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
+            sched.seen = driver.seen if driver else {}
+            summary.schedules.append(sched)
+            failed = driver.error if driver else None
+            written = sched.outcome in (FAIL, DEADLOCK) and out_dir is not None and not failed
+            replay = None
+            if written:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                name = f"{scenario.name}-{slug(config.cluster.fixes)}-{sched.number:04d}"
+                replay = partial(
+                    write_replay,
+                    out_dir / f"{name}.toml",
+                    scenario.name,
+                    summary.tracker,
+                    hosts,
+                    sched.order,
+                    sched.line,
+                    sched.ok,
+                    config.cluster.fixes,
+                    timer_fires,
+                    [str(w) for w in result.deadlock],
+                )
+            teardown = partial(_teardown, sched, done[0], _evidence(sched, drawn), replay)
+            if early:
+                early.retire(done[0], teardown)  # while the next schedule runs
+            else:
+                teardown()
+            if failed:
+                summary.error = failed
+                break
+            if progress:
+                progress(sched)
+            if first and sched.outcome == FAIL:
+                break
+    finally:
+        if early:
+            early.close()  # every teardown done; the cluster started for no schedule closed
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _evidence(sched: Schedule, drawn: set[Signature]) -> bool:
+    """Whether the schedule's run directory is kept and drawn as a timeline: one that did not
+    pass, except a losing one of a group already drawn (its replay file stands for it)."""
+    if sched.outcome == FAIL:
+        new = signature(sched) not in drawn
+        drawn.add(signature(sched))
+        return new
+    return not sched.ok
+
+
+def _teardown(
+    sched: Schedule, cluster: Cluster, evidence: bool, replay: Callable[[], str] | None
+) -> None:
+    """Close the schedule's cluster; write its replay file (``replay``), and beside it its
+    timeline when it is evidence."""
+    runner.finish(sched.result, cluster, evidence, evidence)
+    if replay is not None:
+        sched.replay = replay()
+        if sched.result.timeline:
+            sched.timeline = sched.replay[: -len(".toml")] + ".html"
+            shutil.copyfile(sched.result.timeline, sched.timeline)

@@ -5,20 +5,22 @@ state file, conductor and host processes, forked and registered. None of that de
 schedule, only on the configuration, so the explorer makes the next one in a thread of its own
 while the current schedule's steps run, and the next schedule begins with its hosts already
 up. Nothing is shared or reused between schedules: each still gets its own processes and
-sockets, and the one made for a schedule that never comes is closed and removed.
+sockets, and the one made for a schedule that never comes is closed and removed. A finished
+schedule's cluster is torn down the same way, in a thread of its own while the next one runs:
+its hosts stopped, its history closed and drawn (``retire``).
 
 The hosts are forked from a warm orchestrator: the host half of the system under test is
 loaded here (by name, through the kernel's registry) before the first fork, so each host
 inherits it instead of importing it again, once per host and schedule.
 
-Two clusters live at once, in two threads of one process, which brings two duties. A fork
-copies every descriptor the process has open, and a host's history pipe and exit sentinel
-are open at both ends from just before its fork to just after: a host of the other cluster
-forked then would keep that pipe open, and its reader would wait for an end that does not
-come. So a host's launch, pipe to fork to closing our end, holds a lock the other cluster's
-launches wait for. And the orchestrator's log records all reach every run log's handlers (one
-logger): each run log keeps only its own threads' records while the other cluster lives (the
-hosts' records come through their own queues, to their own log).
+Two clusters live at once (three while one is torn down), in threads of one process, which
+brings two duties. A fork copies every descriptor the process has open, and a host's history
+pipe and exit sentinel are open at both ends from just before its fork to just after: a host of
+another cluster forked then would keep that pipe open, and its reader would wait for an end
+that does not come. So a host's launch, pipe to fork to closing our end, holds a lock the other
+cluster's launches wait for. And the orchestrator's log records all reach every run log's
+handlers (one logger): each run log keeps only its own threads' records while other clusters
+live (the hosts' records come through their own queues, to their own log).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 from orchestrator.cluster.cluster import Cluster
@@ -37,20 +41,22 @@ from testbed import system
 from testbed.config import Config
 
 OWNER = "testbed_cluster"  # the attribute that marks a thread working for one cluster
-_LAUNCH = threading.Lock()  # one host launch at a time, whichever cluster it is for
+_MAKING = object()  # the owner of a thread making a cluster not made yet
+_LAUNCH = threading.Lock()
+log = logging.getLogger(
+    "testbed.explorer"
+)  # one host launch at a time, whichever cluster it is for
 
 
 class EarlyCluster(Cluster):
-    """A cluster whose start runs in a thread from ``begin``; ``start`` waits for it to end
-    (and raises what it raised), so the runner uses it as any other cluster."""
+    """A cluster made and started in a thread of its own (``_Making``); ``start`` waits for
+    that thread to end (and raises what the start raised), so the runner uses it as any other
+    cluster."""
 
     taken = False  # handed to a schedule: its run log keeps every record of the orchestrator
-
-    def begin(self) -> None:
-        self._error: BaseException | None = None
-        self._starter = threading.Thread(target=self._start_early, name="prestart", daemon=True)
-        setattr(self._starter, OWNER, self)
-        self._starter.start()
+    buffered_log = True  # nobody reads a schedule's log before its cluster is closed
+    _starter: threading.Thread
+    _error: BaseException | None = None
 
     def _start_early(self) -> None:
         try:
@@ -72,6 +78,44 @@ class EarlyCluster(Cluster):
         super().close()
 
 
+class _Making:
+    """One cluster being made, then started, in a thread of its own: nothing of it is done
+    in the thread that runs the schedules."""
+
+    def __init__(
+        self, make: Callable[[], EarlyCluster], after: threading.Thread | None = None
+    ) -> None:
+        self.after = after  # another cluster's start, left to end first (it is awaited)
+        self.made = threading.Event()
+        self.cluster: EarlyCluster | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(make,), name="prestart", daemon=True)
+        setattr(self.thread, OWNER, _MAKING)  # its records go to no other cluster's log
+        self.thread.start()
+
+    def _run(self, make: Callable[[], EarlyCluster]) -> None:
+        if self.after is not None:
+            self.after.join()
+        try:
+            cluster = make()
+        except BaseException as exc:  # raised again in the thread that takes it
+            self.error = exc
+            self.made.set()
+            return
+        cluster._starter = self.thread
+        setattr(self.thread, OWNER, cluster)
+        self.cluster = cluster
+        self.made.set()
+        cluster._start_early()
+
+    def take(self) -> EarlyCluster:
+        """The cluster, once made (its start may still be under way)."""
+        self.made.wait()
+        if self.cluster is None:
+            raise self.error or RuntimeError("no cluster made")
+        return self.cluster
+
+
 class _Only(logging.Filter):
     """A run log's filter while two clusters live. A thread working for one cluster (its
     starter, conductor, history reader) is marked with it, and its records go to that cluster's
@@ -91,29 +135,37 @@ class _Only(logging.Filter):
         return owner is self.cluster if owner is not None else self.cluster.taken
 
 
+def _quietly(teardown: Callable[[], None]) -> None:
+    try:
+        teardown()
+    except Exception:  # nothing to raise it to: the schedule's result is in already
+        log.exception("could not tear a schedule's cluster down")
+
+
 class Prestart:
     """Hands out clusters for the schedules of one exploration, one started ahead."""
 
-    def __init__(self, name: str, config: Config, run_base: str | None) -> None:
-        self.name, self.config, self.run_base = name, config, run_base
+    def __init__(
+        self, name: str, config: Config, run_base: str | None, eager: bool = False
+    ) -> None:
+        self.name, self.config, self.run_base, self.eager = name, config, run_base, eager
         system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
-        self.early: EarlyCluster | None = None
+        self.early: _Making | None = None
         self.taken = 0
+        self.closing: list[threading.Thread] = []
 
     def take(self) -> EarlyCluster:
-        """The cluster for the next schedule (its start under way or done). From the second
-        schedule on, the one after it starts now: an exploration of one schedule starts
-        nothing it does not use."""
-        current, self.early = self.early, None
-        if current is None:
-            current = self._make()
-            current.taken = True
-            current.begin()
+        """The cluster for the next schedule (made, its start under way or done). From the
+        second schedule on, the one after it is made and started now, while this one's
+        schedule runs: an exploration of one schedule starts nothing it does not use. With
+        ``eager`` from the first schedule on, once its start has ended (``--first``: the
+        second schedule starts sooner, a single one pays for a cluster it did not use)."""
+        making, self.early = self.early, None
+        current = (making or _Making(self._make)).take()
         current.taken = True  # from now on the steps' records are its own
         self.taken += 1
-        if self.taken >= 2:
-            self.early = self._make()
-            self.early.begin()
+        if self.taken >= 2 or self.eager:
+            self.early = _Making(self._make, after=current._starter)
         return current
 
     def _make(self) -> EarlyCluster:
@@ -134,9 +186,28 @@ class Prestart:
                     handler.stream.truncate()
         return cluster
 
+    def retire(self, cluster: EarlyCluster, teardown: Callable[[], None]) -> None:
+        """Tear a finished schedule's cluster down (``teardown``: close it, draw and keep or
+        remove its run directory) in a thread of its own while the next schedule runs."""
+        cluster.taken = False  # the next schedule's records are not its own
+        thread = threading.Thread(target=_quietly, args=(teardown,), name="retire", daemon=True)
+        setattr(thread, OWNER, cluster)
+        thread.start()
+        self.closing.append(thread)
+
     def close(self) -> None:
-        """Close and remove the cluster started for a schedule that never came."""
+        """Close and remove the cluster started for a schedule that never came, beside the
+        teardowns under way; wait for them all."""
         if self.early is not None:
-            self.early.close()
-            shutil.rmtree(self.early.run_dir, ignore_errors=True)
-            self.early = None
+            making, self.early = self.early, None
+            making.thread.join()  # made and started (or failed): its own thread is over
+            if making.cluster is not None:
+                self.retire(making.cluster, partial(_remove, making.cluster))
+        for thread in self.closing:
+            thread.join()
+        self.closing = []
+
+
+def _remove(cluster: EarlyCluster) -> None:
+    cluster.close()
+    shutil.rmtree(cluster.run_dir, ignore_errors=True)

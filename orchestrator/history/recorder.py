@@ -1,4 +1,5 @@
-"""The run's history: every process's events, appended to ``history.jsonl`` as they arrive.
+"""The run's history: every process's events, appended to ``history.jsonl`` as they arrive
+(buffered: on disk when the run is quiet for a moment, and at its end).
 
 Records (``testbed.events``) come from four places, each hooked in once:
 
@@ -111,7 +112,10 @@ class History:
         self.describe: Callable[[str, dict, Any, str | None], dict[str, Any]] | None = None
         if not self.enabled:
             return
-        self.fh = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed in close)
+        # buffered: a write per record would hand the interpreter to another thread each time,
+        # mostly from the conductor's, between a host's request and its reply; the reader
+        # flushes whenever the run is quiet for a moment, so a reader of a live run lags little
+        self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self.write("run.start", clock="CLOCK_MONOTONIC", t0=self.t0, wall=time.time(), **header)
         self.sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -283,7 +287,12 @@ class History:
 
     def _read(self) -> None:
         while True:
-            for key, _ in self.sel.select(timeout=0.2):
+            ready = self.sel.select(timeout=0.2)
+            if not ready:
+                with self.lock:
+                    if not self.fh.closed:
+                        self.fh.flush()
+            for key, _ in ready:
                 what = key.data[0]
                 if what == "wake":
                     os.read(key.fd, 4096)

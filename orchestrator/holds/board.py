@@ -246,6 +246,17 @@ class Board:
             self._release(t)
             self._cond.notify_all()
 
+    def poke(self) -> None:
+        """Wake whoever watches the board: something it cannot see changed (the scenario
+        began to wait)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def at_once(self, predicate: Callable[[], T]) -> T:
+        """``predicate()`` under the board's lock (one consistent view of it)."""
+        with self._cond:
+            return predicate()
+
     def watch(self, predicate: Callable[[], T], timeout: float) -> T:
         """``predicate()`` under the board's lock; when falsy, wait up to ``timeout`` for the
         board to change (so no report slips between the look and the wait), and return it."""

@@ -74,6 +74,14 @@ class ExplorerPolicy:
     def watch(self, predicate: Callable[[], T], timeout: float) -> T:
         return self.board.watch(predicate, timeout)
 
+    def at_once(self, predicate: Callable[[], T]) -> T:
+        """``predicate()`` under the board's lock, without waiting."""
+        return self.board.at_once(predicate)
+
+    def poke(self) -> None:
+        """Wake ``watch`` now (the scenario began to wait: the board cannot see that)."""
+        self.board.poke()
+
     def release(self, task: str) -> None:
         self.board.release(task)
         self.wake()

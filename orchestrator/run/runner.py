@@ -8,7 +8,7 @@ cycle, through holds and locks) ends the run at once (every wait of the API stop
 nothing after it can make the run pass.
 
 Every host is stopped whatever happens; the run directory of a run that did not pass must not
-be removed (it is the evidence).
+be removed (it is the evidence), unless its caller keeps that evidence elsewhere (``finish``).
 """
 
 from __future__ import annotations
@@ -108,9 +108,12 @@ class Ledger:
 
     def ends(self) -> list[TaskEnd]:
         out, record = [], self.cluster.hold_record()
+        down: dict[str, bool] = {}  # asked once a host: each answer is a system call
         for row in self.cluster.state.tasks():
             step = self.step_of.setdefault(row["id"], self.current)  # type: ignore[arg-type]
-            exited = self.cluster.exited(row["host"])
+            exited = down.get(row["host"])
+            if exited is None:
+                exited = down[row["host"]] = self.cluster.exited(row["host"])
             out.append(
                 TaskEnd(
                     row["id"],
@@ -234,58 +237,81 @@ def run(
     observer: Callable[[Cluster], AbstractContextManager] | None = None,
     timeline: bool = False,
     cluster: Cluster | None = None,
+    finish_with: Callable[[Result, Cluster], None] | None = None,
 ) -> Result:
     """Start the cluster, run every step, stop at the first failing one, then check the
     invariants; always tear down. The run directory is removed when everything held, unless
     ``keep``. ``observer`` (the explorer) runs alongside the steps, from start to checks.
     A failing run (a passing one too with ``timeline``) gets a timeline.html of its history.
     ``cluster``: one the caller made for this run from ``config`` (the explorer starts the next
-    schedule's early); its directory is the run's, and its ``start`` is still called here."""
+    schedule's early); its directory is the run's, and its ``start`` is still called here.
+    ``finish_with``: the teardown is the caller's, who must call ``finish`` (the explorer
+    closes a schedule's cluster while the next one runs); the result is judged already."""
     if cluster is None:
         if run_base:
             Path(run_base).mkdir(parents=True, exist_ok=True)
         run_dir = tempfile.mkdtemp(prefix=f"testbed-{scenario.name}-", dir=run_base)
         cluster = Cluster(config, Path(run_dir), verbose, recorder=recorder.for_run)
-    run_dir = str(cluster.run_dir)
-    result = Result(scenario.name, config.cluster.tracker, run_dir)
+    result = Result(scenario.name, config.cluster.tracker, str(cluster.run_dir))
     started = time.monotonic()
     ledger = Ledger(cluster)
     cluster.api.guard = ledger.guard
     try:
-        cluster.start()
-        with observer(cluster) if observer else nullcontext():
-            _steps(scenario, config, cluster, result, ledger)
-    except (ApiError, WaitTimeout) as exc:
-        result.error = str(exc)
-        log.error("%s failed: %s", result.failed_step, exc)
-    finally:
         try:
-            result.allocations = cluster.api.allocations()
-            _judge(result, cluster, ledger)
-        except Exception as exc:  # the state may be unreadable after an interrupted start
-            log.warning("could not read how the run ended: %s", exc)
-        # an access outside a footprint: the explorer may have missed races, the run fails
-        wrong = cluster.conductor.footprint_violations()
-        if wrong:
-            result.error, result.held = wrong[0], False
-        result.footprint_hints = cluster.conductor.footprint_hints()
-        result.pids = cluster.pids()
-        result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
-        failed = str(result.failed_step) if result.failed_step else None
-        cluster.history.write(
-            "outcome", ok=result.ok, outcome=result.outcome, error=result.error, failed_step=failed
-        )
-        cluster.close()
+            cluster.start()
+            with observer(cluster) if observer else nullcontext():
+                _steps(scenario, config, cluster, result, ledger)
+        except (ApiError, WaitTimeout) as exc:
+            result.error = str(exc)
+            log.error("%s failed: %s", result.failed_step, exc)
+        finally:
+            _end(result, cluster, ledger)
+    except BaseException:  # torn down here, whoever was to do it
+        finish(result, cluster, timeline or not result.ok, keep or not result.ok)
+        raise
+    result.duration = time.monotonic() - started
+    if finish_with is not None:
+        finish_with(result, cluster)
+    else:
+        finish(result, cluster, timeline or not result.ok, keep or not result.ok)
         result.duration = time.monotonic() - started
-    if cluster.history.enabled and (timeline or not result.ok):
+    return result
+
+
+def _end(result: Result, cluster: Cluster, ledger: Ledger) -> None:
+    """How the run ended, read while its cluster still runs."""
+    try:
+        result.allocations = cluster.api.allocations()
+        _judge(result, cluster, ledger)
+    except Exception as exc:  # the state may be unreadable after an interrupted start
+        log.warning("could not read how the run ended: %s", exc)
+    # an access outside a footprint: the explorer may have missed races, the run fails
+    wrong = cluster.conductor.footprint_violations()
+    if wrong:
+        result.error, result.held = wrong[0], False
+    result.footprint_hints = cluster.conductor.footprint_hints()
+    result.pids = cluster.pids()
+    result.pid_history = {h: list(p) for h, p in cluster.supervisor.history.items()}
+    failed = str(result.failed_step) if result.failed_step else None
+    cluster.history.write(
+        "outcome", ok=result.ok, outcome=result.outcome, error=result.error, failed_step=failed
+    )
+
+
+def finish(result: Result, cluster: Cluster, timeline: bool, keep: bool) -> None:
+    """Close the run's cluster; draw its history as timeline.html when ``timeline`` (the page
+    is worth nothing without its run directory, which is then kept); remove the run directory
+    unless ``keep``. ``run`` keeps a run that did not pass (it is the evidence); the explorer
+    keeps one per group of losing schedules (the others replay from their files)."""
+    cluster.close()
+    if cluster.history.enabled and timeline:
         from orchestrator.history.timeline import write_page
 
         try:
-            result.timeline = str(write_page(Path(run_dir)))
-            keep = True  # the page is worth nothing without its run directory
+            result.timeline = str(write_page(cluster.run_dir))
+            keep = True
         except Exception:  # a page that cannot be drawn must not hide the run's outcome
-            log.exception("could not write the timeline of %s", run_dir)
-    if result.ok and not keep:
-        shutil.rmtree(run_dir, ignore_errors=True)
+            log.exception("could not write the timeline of %s", cluster.run_dir)
+    if not keep:
+        shutil.rmtree(cluster.run_dir, ignore_errors=True)
         result.kept = False
-    return result

@@ -35,14 +35,19 @@ def test_prestarted_clusters_give_what_fresh_ones_give(name: str, tmp_path: Path
     # every schedule had processes of its own: no host pid is seen in two schedules
     pids = [p for s in fast.schedules for h, p in s.result.pids.items() if h != "orchestrator"]
     assert len(pids) == len(set(pids)) == 2 * len(fast.schedules)
-    # the cluster started for a schedule that never came is gone, with its run directory
+    # the cluster started for a schedule that never came is gone, with its run directory; a
+    # passing run's directory is removed, and a losing one's is kept once per group, drawn
     runs = os.listdir(tmp_path / "prestart" / "runs")
-    assert len(runs) == len(fast.losing), runs  # a passing run's directory is removed
+    kept = sorted(Path(g.first.result.run_dir).name for g in fast.groups)
+    assert sorted(runs) == kept, runs
+    assert [s.timeline is not None for s in fast.losing] == [
+        any(s is g.first for g in fast.groups) for s in fast.losing
+    ]
 
 
 def test_a_run_log_holds_its_own_run_only(tmp_path: Path) -> None:
     fast = _explore("evacuate-race", "buggy", True, tmp_path)
-    for sched in fast.losing:
+    for sched in (g.first for g in fast.groups):
         log = (Path(sched.result.run_dir) / "testbed.log").read_text()
         pids = {p for h, p in sched.result.pids.items() if h != "orchestrator"}
         started = [line.rsplit(" ", 1)[-1] for line in log.splitlines() if " as pid " in line]
