@@ -44,37 +44,6 @@ FILE = "history.jsonl"
 Handle = Callable[[wire.Message, tuple[bytes, ...]], Any]
 
 
-def _rows(op: str, reply: Any, names: dict[str, str]) -> list[dict[str, Any]] | None:
-    """What a read returned, one small dict per row (None: the op reads nothing worth it)."""
-    if op in ("instance.list_by_host", "instance.get"):
-        items = reply if isinstance(reply, list) else [reply]
-        return [
-            {"table": "instances", "key": i["uuid"], "name": i.get("name"), "host": i.get("host")}
-            for i in items
-            if isinstance(i, dict) and "uuid" in i
-        ]
-    if op in ("migration.query", "migration.get"):
-        items = reply if isinstance(reply, list) else [reply]
-        return [
-            {
-                "table": "migrations",
-                "key": str(m["id"]),
-                "instance": m.get("instance_uuid"),
-                "name": names.get(m.get("instance_uuid", "")),
-                "status": m.get("status"),
-            }
-            for m in items
-            if isinstance(m, dict) and "id" in m
-        ]
-    if op == "pci.get" and isinstance(reply, list):
-        return [
-            {"table": "pci_devices", "key": d.get("address"), "status": d.get("status")}
-            for d in reply
-            if isinstance(d, dict)
-        ]
-    return None
-
-
 def for_run(config: Config, run_dir: Path) -> History:
     """The history of a cluster's run in ``run_dir`` (a no-op one when ``cluster.history`` is
     off), handed to the cluster as its recorder by whoever starts it."""
@@ -235,9 +204,6 @@ class History:
                 fields["error"] = f"{type(exc).__name__}: {exc}"
                 raise
             else:
-                rows = _rows(msg.op, reply, self.names)
-                if rows is not None:
-                    fields["read"] = rows
                 return reply
             finally:
                 self._serving.request = None
@@ -246,6 +212,9 @@ class History:
                 elif msg.op != "task.done":  # recorded by on_write as the task's end
                     args = {k: v for k, v in body.items() if k not in ("devices", "host")}
                     fields |= {"args": args} if args else {}
+                for row in fields.get("read", ()):  # a row of an instance's: its server's name
+                    if "instance" in row and "name" not in row:
+                        row["name"] = self.names.get(row["instance"] or "")
                 if msg.op != "task.done":
                     if serving["changes"]:
                         fields["changes"] = serving["changes"]

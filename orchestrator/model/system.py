@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orchestrator.model.api import ModelAPI
 from orchestrator.model.conductor import OPS
+from orchestrator.model.describe import describe
 from orchestrator.model.store import ModelStore
 from testbed.config import Config
 from testbed.transport import RouterCaller
@@ -16,6 +17,7 @@ from testbed.transport import RouterCaller
 class ModelSystem:
     name = "model"
     ops = OPS
+    describe = staticmethod(describe)  # how the run's history names its requests
 
     def open_store(self, path: Path) -> ModelStore:
         return ModelStore(path)
