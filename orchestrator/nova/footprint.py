@@ -13,8 +13,9 @@ footprints (``cluster.check_footprints``) holds each call to what it really touc
   migration's instance with its system metadata too.
 - An object's method (``object_action``) selects the object's row by its key fields from the
   data it carries; ``save`` writes the changed fields' columns and ``updated_at``, ``refresh``
-  and lazy loads read, any other method writes the columns the class's table gives it
-  (``drop_migration_context``), or the row (``create``, ``destroy``...).
+  and lazy loads read, any other method writes the row (``create``...).
+  ``Instance.drop_migration_context`` writes the instance's ``migration_context``,
+  ``Instance.destroy`` every row that names the instance (``DESTROYED``).
 - An instance is rows of several tables, each selected by the instance's uuid: ``instances``,
   its extra fields in ``instance_extra`` (``InstancePCIRequests``... read one column of it),
   its info cache, metadata, system metadata, security groups, faults, tags, devices
@@ -45,7 +46,6 @@ class Table(NamedTuple):
     keys: tuple[str, ...] = ()  # the object's fields that select its row
     aliases: dict[str, str] = {}  # argument or field name -> column
     columns: tuple[str, ...] = ()  # the only columns it reads and writes ((): its fields)
-    methods: dict[str, tuple[str, ...]] = {}  # an object method -> the columns it writes
     joins: dict[str, tuple[str, ...]] = {}  # a class method -> the other tables it reads
 
 
@@ -235,7 +235,7 @@ def object_action(body: dict[str, Any], method: str | None = None) -> list[Acces
         if not columns:  # nothing changed: Nova writes nothing and reads the row back
             return [reads(table.name, **rows)]
         return [writes(table.name, *columns, "updated_at", **rows)]
-    return [writes(table.name, *table.methods.get(method, table.columns), **rows)]
+    return [writes(table.name, *table.columns, **rows)]
 
 
 def call(body: dict[str, Any]) -> str:

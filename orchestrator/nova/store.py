@@ -24,6 +24,7 @@ import functools
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,7 @@ class NovaStore(State):
         # a run's own file, as state.sqlite: no fsync at each commit (the run ends with it)
         self.manager.configure(sqlite_synchronous=False)
         self.kept: list[Kept] = []  # Nova's connections not in use, while watched
+        self.unwatch: Callable[[], None] = lambda: None
         self._guard = threading.Lock()
 
     def context(self, ctx: Any = None, deleted: bool = False) -> Any:
@@ -133,12 +135,14 @@ class NovaStore(State):
             with self._guard:
                 if self.kept:
                     return self.kept.pop()
-            db = sqlite3.connect(*cargs, **cparams, factory=Kept)
+            # shared by the conductor's and the API's threads, one at a time (the store's lock)
+            db = sqlite3.connect(*cargs, **(cparams | {"check_same_thread": False}), factory=Kept)
             db.kept = self.kept
             watch.attach(db, self.lock)
             return db
 
         sqlalchemy.event.listen(engine, "do_connect", connect)
+        self.unwatch = lambda: sqlalchemy.event.remove(engine, "do_connect", connect)
 
     def written(self, body: dict[str, Any]) -> None:
         """After an object call: wake the waiters; tell the history what a write changed."""
@@ -151,6 +155,7 @@ class NovaStore(State):
     def close(self) -> None:
         super().close()
         self.manager.dispose_pool()  # the file stays for inspection; no connection does
+        self.unwatch()  # the engine may outlive the run: it must not keep the watch alive
         with self._guard:
             for db in self.kept:
                 sqlite3.Connection.close(db)
