@@ -22,6 +22,7 @@ from orchestrator.run import scenario as sc  # noqa: E402
 from testbed import system  # noqa: E402
 
 NO_HOLDS = str(Path(__file__).parent / "data" / "evacuate-race-no-holds.toml")
+PERIODIC = str(Path(__file__).parent / "data" / "evacuate-periodic.toml")
 # Instance.save writes the instance's extra row (its pci_requests whatever changed, its flavor
 # when the evacuation claims): one line, naming the call, the table, a column and the row
 NARROWED = re.compile(r"footprint: Instance\.save wrote instance_extra\.\w+ of id=\d+ not declared")
@@ -60,7 +61,7 @@ def test_a_narrowed_footprint_ends_the_exploration_naming_the_call(narrowed, tmp
 # as docs/nova.md's table: the built-in scenarios that pass on Nova (the check fails none)
 PASSING = ["evacuate-race", "evacuate-race-delays", "evacuate-source-cleanup",
            "evacuate-then-rebuild", "evacuate-partitioned-source", "delete-while-host-down",
-           "multi-device", "second-server", NO_HOLDS]  # fmt: skip
+           "multi-device", "second-server", NO_HOLDS, PERIODIC]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PASSING, ids=lambda n: Path(n).stem)
