@@ -96,11 +96,12 @@ class Watch:
         with lock:
             db.execute("PRAGMA recursive_triggers=ON")  # a REPLACE's deleted row is seen too
             db.create_function(f"{PREFIX}row", 4, self._row)
-            db.set_trace_callback(lambda sql: self._trace(db, sql))
             for (table,) in db.execute(
                 "SELECT name FROM main.sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite%'"
             ).fetchall():
                 self._triggers(db, table)
+            # last: attached inside a request, our own statements are not the request's
+            db.set_trace_callback(lambda sql: self._trace(db, sql))
 
     def _triggers(self, db: sqlite3.Connection, table: str) -> None:
         cols = [r[1] for r in db.execute(f"PRAGMA main.table_info({_q(table)})")]

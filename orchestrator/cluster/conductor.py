@@ -89,8 +89,18 @@ class Conductor:
     def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
         if self.watch is None:
             return self._dispatch(msg, route)
-        with self.watch.request(msg.op or "", lambda: self.footprint(msg.op or "", msg.body)):
+        op = msg.op or ""
+        with self.watch.request(self.named(op, msg.body), lambda: self.footprint(op, msg.body)):
             return self._dispatch(msg, route)
+
+    def named(self, op: str, body: dict[str, Any]) -> str:
+        """What a footprint check names the request by: the op, or what its declaration's
+        ``named`` makes of the body (a system whose few ops carry many calls names the call)."""
+        try:
+            name = self.operation(op).meta.get("named")
+            return name(body) if name else op
+        except Exception:  # an unknown op or a bad body: its handler refuses it
+            return op
 
     def _dispatch(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
         if msg.op in self.ops:

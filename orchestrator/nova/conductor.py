@@ -63,7 +63,9 @@ def _answer(store: NovaStore, op: str, body: dict[str, Any]) -> Any:
         )
 
 
-@OPS.declare("object_class_action_versions", footprint=footprint.class_action)
+@OPS.declare(
+    "object_class_action_versions", footprint=footprint.class_action, named=footprint.call
+)
 def object_class_action_versions(
     store: NovaStore,
     context: dict,
@@ -79,7 +81,7 @@ def object_class_action_versions(
         "context": context, "args": args, "kwargs": kwargs})  # fmt: skip
 
 
-@OPS.declare("object_action", footprint=footprint.object_action)
+@OPS.declare("object_action", footprint=footprint.object_action, named=footprint.call)
 def object_action(
     store: NovaStore, context: dict, objinst: dict, objmethod: str, args: list, kwargs: dict
 ) -> Any:
@@ -88,7 +90,11 @@ def object_action(
     return _answer(store, "object_action", body | {"args": args, "kwargs": kwargs})
 
 
-@OPS.declare("object_backport_versions", footprint=lambda b: footprint.object_action(b, "backport"))
+@OPS.declare(
+    "object_backport_versions",
+    footprint=lambda b: footprint.object_action(b, "backport"),
+    named=footprint.call,
+)
 def object_backport_versions(
     store: NovaStore, context: dict, objinst: dict, object_versions: dict
 ) -> Any:

@@ -24,8 +24,9 @@ import functools
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nova.conf
 import nova.config
@@ -39,6 +40,9 @@ from orchestrator.cluster.state import State
 from orchestrator.nova import footprint
 from testbed.config import Config
 from testbed.systems.nova import nova_conf
+
+if TYPE_CHECKING:
+    from orchestrator.cluster.accesses import Watch
 
 CONF = nova.conf.CONF
 
@@ -89,6 +93,16 @@ def configure(config: Config, store: NovaStore) -> None:
     objects.register_all()
 
 
+class Kept(sqlite3.Connection):
+    """A connection of Nova's engine whose closing gives it back (``NovaStore.watch``)."""
+
+    kept: list[Kept]
+
+    def close(self) -> None:
+        self.rollback()  # as a new one: no transaction left open
+        self.kept.append(self)
+
+
 class NovaStore(State):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -97,6 +111,9 @@ class NovaStore(State):
         self.manager = db_api.create_context_manager(f"sqlite:///{self.nova_path}")
         # a run's own file, as state.sqlite: no fsync at each commit (the run ends with it)
         self.manager.configure(sqlite_synchronous=False)
+        self.kept: list[Kept] = []  # Nova's connections not in use, while watched
+        self.unwatch: Callable[[], None] = lambda: None
+        self._guard = threading.Lock()
 
     def context(self, ctx: Any = None, deleted: bool = False) -> Any:
         """``ctx`` (default: a new admin context) on this database; ``deleted`` reads deleted
@@ -104,6 +121,28 @@ class NovaStore(State):
         ctx = nova_context.get_admin_context("yes" if deleted else "no") if ctx is None else ctx
         ctx.db_connection = self.manager
         return ctx
+
+    def watch(self, watch: Watch) -> None:
+        """Footprints checked on Nova's database too (``cluster.check_footprints``). Nova's
+        engine opens a connection for each transaction and closes it after (oslo.db's pool for
+        a SQLite file); watching one is costly (a trigger on each of Nova's tables), so while
+        watched the engine's connections are kept: each is watched once, when it is made, and
+        closing one gives it back for the next transaction (``Kept``)."""
+        super().watch(watch)
+        engine = self.manager.writer.get_engine()  # the reader's too: there is no other
+
+        def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> sqlite3.Connection:
+            with self._guard:
+                if self.kept:
+                    return self.kept.pop()
+            # shared by the conductor's and the API's threads, one at a time (the store's lock)
+            db = sqlite3.connect(*cargs, **(cparams | {"check_same_thread": False}), factory=Kept)
+            db.kept = self.kept
+            watch.attach(db, self.lock)
+            return db
+
+        sqlalchemy.event.listen(engine, "do_connect", connect)
+        self.unwatch = lambda: sqlalchemy.event.remove(engine, "do_connect", connect)
 
     def written(self, body: dict[str, Any]) -> None:
         """After an object call: wake the waiters; tell the history what a write changed."""
@@ -116,3 +155,8 @@ class NovaStore(State):
     def close(self) -> None:
         super().close()
         self.manager.dispose_pool()  # the file stays for inspection; no connection does
+        self.unwatch()  # the engine may outlive the run: it must not keep the watch alive
+        with self._guard:
+            for db in self.kept:
+                sqlite3.Connection.close(db)
+            self.kept.clear()
