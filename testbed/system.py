@@ -115,6 +115,9 @@ class OrchestratorSystem(Protocol):
 
     name: str
     ops: Operations  # conductor operations; handlers take the store; each declares a footprint
+    # may one of its clusters be made, started or closed while another one's schedule runs
+    # (the explorer's prestart)? A system whose state layer is process-wide says no
+    overlap: bool
 
     def open_store(self, path: Path) -> Any:
         """The run's state: the cluster's generic store (services, tasks) with this system's

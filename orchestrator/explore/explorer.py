@@ -41,6 +41,7 @@ from orchestrator.holds.explorer_policy import ExplorerPolicy
 from orchestrator.run import runner
 from orchestrator.run.scenario import Scenario
 from orchestrator.run.verdict import FAIL
+from testbed import system
 from testbed.config import Config
 from testbed.errors import ConfigError
 from testbed.fixes import slug
@@ -248,6 +249,7 @@ def explore(
             f"the periodic audits (every {interval:g} s) never ran: explore.timer_fires is 0"
         )
     started = time.monotonic()
+    prestart = prestart and system.orchestrator_system(config.cluster.system).overlap
     early = Prestart(scenario.name, config, run_base, eager=first) if prestart else None
     drawn: set[Signature] = set()  # the groups whose first schedule has its timeline
     try:

@@ -18,6 +18,7 @@ class ModelSystem:
     name = "model"
     ops = OPS
     describe = staticmethod(describe)  # how the run's history names its requests
+    overlap = True  # every cluster's store is its own SQLite file and connection
 
     def open_store(self, path: Path) -> ModelStore:
         return ModelStore(path)

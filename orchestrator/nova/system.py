@@ -44,6 +44,10 @@ class NovaSystem:
     name = "nova"
     ops = OPS
     describe = staticmethod(describe)  # how the run's history names its requests
+    # Nova's database layer is process-wide (one engine facade and its locks): a cluster made
+    # or closed beside a running schedule stalls that schedule's conductor for seconds, past
+    # the hosts' orphan timeout, so the explorer makes and closes each cluster in turn
+    overlap = False
 
     def open_store(self, path: Path) -> NovaStore:
         return NovaStore(path)
