@@ -187,7 +187,7 @@ class Summary:
             "groups": [g.to_dict() for g in self.groups],
             "final_states": len({s.final_state for s in self.schedules}),
             "interleavings_bound": self.interleavings,
-            "reduction": round(self.interleavings / runs, 1) if runs else None,
+            "reduction": _ratio(self.interleavings, runs) if runs else None,
             "replays": [s.replay for s in self.losing],
             "timelines": [s.timeline for s in self.losing],
             "losing_orders": [s.line for s in self.losing],
@@ -200,3 +200,12 @@ class Summary:
             "schedules_per_second": round(runs / self.seconds, 1) if self.seconds else None,
             "error": self.error,
         }
+
+
+def _ratio(bound: int, runs: int) -> float | int:
+    """``bound / runs`` to one decimal; a whole number when the bound is beyond a float (a
+    cell of hosts whose timers all fire)."""
+    try:
+        return round(bound / runs, 1)
+    except OverflowError:
+        return bound // runs

@@ -26,3 +26,10 @@ def test_replay_of_another_tracker_is_refused(tmp_path) -> None:
     )
     proc = run_cli("run", "--replay", str(path), "--tracker", "fixed")
     assert proc.returncode == 2 and "recorded with fixes 'buggy'" in proc.stderr
+
+
+def test_a_bound_beyond_a_float_still_gives_a_reduction() -> None:
+    from orchestrator.explore.schedule import _ratio
+
+    assert _ratio(12376, 19) == 651.4
+    assert _ratio(10**400, 3) == 10**400 // 3  # 64 hosts' timers: no float holds it
