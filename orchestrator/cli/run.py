@@ -81,10 +81,6 @@ def _replay(args: argparse.Namespace) -> Any:
     from orchestrator.explore.strategies.replay import Replay
 
     doc = read_replay(args.replay)
-    if args.scenario not in (None, doc["scenario"]):
-        raise ConfigError(
-            f"--replay '{args.replay}' is for scenario '{doc['scenario']}', not '{args.scenario}'"
-        )
     if args.tracker not in (None, doc["tracker"]) or args.fix or args.no_fix:
         raise ConfigError(
             f"--replay '{args.replay}' was recorded with fixes "
@@ -92,7 +88,13 @@ def _replay(args: argparse.Namespace) -> Any:
         )
     # the fixes it ran with (older replay files name only the tracker)
     args.tracker, args.fix = ("buggy", doc["fixes"]) if "fixes" in doc else (doc["tracker"], [])
-    scenario, config = scenario_and_config(args, doc["scenario"])
+    # a built-in by the name it recorded, or the scenario (a file) given beside it
+    scenario, config = scenario_and_config(args, args.scenario or doc["scenario"])
+    if scenario.name != doc["scenario"]:
+        raise ConfigError(
+            f"--replay '{args.replay}' is for scenario '{doc['scenario']}', not "
+            f"'{scenario.name}' ({args.scenario})"
+        )
     replay = Replay(doc["order"])
     # older replay files had no timers: 0 fires, as they were explored
     summary = explorer.explore(

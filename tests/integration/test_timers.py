@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import run_json
+from helpers import run_cli, run_json
 
 from orchestrator.cli.options import option_layers
 from orchestrator.explore import explorer
@@ -77,6 +77,11 @@ def test_the_periodic_audit_races_an_evacuation_with_no_audit_step(tmp_path) -> 
     assert "audit.instance_list < evacuate.set_host" in out["losing_orders"][0]
     replay = Path(out["replays"][0]).read_text()
     assert '"host2:periodic:fire"' in replay and "timer_fires = 1" in replay
+    # a user replays it from the command line, beside its scenario file: it loses again
+    again_cli = run_cli("run", str(path), "--replay", out["replays"][0])
+    assert again_cli.returncode == 1, again_cli.stdout + again_cli.stderr
+    wrong = run_cli("run", "evacuate-race", "--replay", out["replays"][0])
+    assert wrong.returncode == 2 and "is for scenario 'periodic-evacuate'" in wrong.stderr
     # the losing schedule replays, fire and all
     doc = read_replay(out["replays"][0])
     scenario, config = sc.load_with_config(str(path), *option_layers(no_fix=["1896463"]))
