@@ -21,6 +21,7 @@ from testbed.config import Config
 from testbed.errors import ApiError, WaitTimeout
 from testbed.transport import RemoteError, RouterCaller, RpcTimeout, Unreachable
 from testbed.vocabulary import (
+    UNTIL,
     Fault,
     HostState,
     TaskStatus,
@@ -143,6 +144,19 @@ class API:
 
     def is_up(self, host: str) -> bool:
         return self.host_states()[self.known(host)] == HostState.UP
+
+    def check_evacuation(self, name: str, source: str, target: str | None, until: str) -> None:
+        """What every system refuses to evacuate, Nova's way: a wrong ``until``, a source
+        host that is up, a target that is the source."""
+        if until not in UNTIL:
+            raise ApiError(f"evacuate: 'until' must be one of {', '.join(UNTIL)}")
+        if self.is_up(source):
+            raise ApiError(
+                f"cannot evacuate {name}: its host {source} is up "
+                "(evacuation needs the source host down)"
+            )
+        if target is not None and self.known(target) == source:
+            raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
 
     def wait_host(self, host: str, state: str) -> None:
         self.known(host)

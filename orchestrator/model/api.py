@@ -18,7 +18,6 @@ from orchestrator.model.scheduler import pick_host
 from orchestrator.model.store import ModelStore
 from testbed.errors import ApiError
 from testbed.vocabulary import (
-    UNTIL,
     DeviceStatus,
     HostState,
     MigrationStatus,
@@ -68,17 +67,9 @@ class ModelAPI(MovesAPI, API):
     ) -> dict[str, Any]:
         """Nova's evacuate: only off a host that is down. ``until``: return once the migration
         is accepted, the destination has made its move claim, or the evacuation is done."""
-        if until not in UNTIL:
-            raise ApiError(f"evacuate: 'until' must be one of {', '.join(UNTIL)}")
         inst = self.server(name)
         source = inst["host"]
-        if self.is_up(source):
-            raise ApiError(
-                f"cannot evacuate {name}: its host {source} is up "
-                "(evacuation needs the source host down)"
-            )
-        if target is not None and self.known(target) == source:
-            raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
+        self.check_evacuation(name, source, target, until)
         target = target or self._pick(inst["pci_count"], exclude=source)
         migration = self.state.migration_create(inst["uuid"], source, target)
         self.state.instance_save(inst["uuid"], {"task_state": TaskState.REBUILDING})

@@ -23,7 +23,7 @@ from orchestrator.nova.store import NovaStore, configure
 from orchestrator.nova.views import Views
 from testbed.errors import ApiError
 from testbed.systems.nova import pci_extra_spec
-from testbed.vocabulary import UNTIL, HostState, Until
+from testbed.vocabulary import HostState, Until
 
 
 def make_flavor(pci: int) -> objects.Flavor:
@@ -101,17 +101,9 @@ class NovaAPI(Views):
     def evacuate(
         self, name: str, target: str | None = None, until: str = Until.DONE
     ) -> dict[str, Any]:
-        if until not in UNTIL:
-            raise ApiError(f"evacuate: 'until' must be one of {', '.join(UNTIL)}")
         instance = self._instance(name)
         source = instance.host
-        if self.is_up(source):
-            raise ApiError(
-                f"cannot evacuate {name}: its host {source} is up "
-                "(evacuation needs the source host down)"
-            )
-        if target is not None and self.known(target) == source:
-            raise ApiError(f"cannot evacuate {name} to {target}: it is the source host")
+        self.check_evacuation(name, source, target, until)
         target = target or self._pick(self.record(instance)["pci_count"], exclude=source)
         with self.state.lock:
             ctx = self.state.context()
