@@ -111,7 +111,6 @@ def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label:
             progress=progress,
             strategy_name=args.strategy,
             first=args.first,
-            timer_fires=config.explore.timer_fires,
         )
     finally:
         bar.close()
