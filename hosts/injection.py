@@ -60,6 +60,9 @@ class Injector:
         self.faults: dict[str, str] = faults if incarnation == 1 else {}
         self.waits_for: dict[str, list[str]] = for_host(config.addresses(config.holds), host)
         self.traced = config.traced(host)
+        # a point matters to the orchestrator only where a hold may wait at it or for it; the
+        # explorer orders requests, lock requests and timers, never bare points
+        self.points_reported = self.traced and bool(config.holds)
         # the explorer fires this host's periodic audit: its thread waits for that, not a clock
         exploring = bool(config.cluster.trace) and config.cluster.timer_fires > 0
         self.timer_driven = exploring and host in config.cluster.trace
@@ -97,6 +100,7 @@ class Injector:
             return
         if self.traced:
             self._local.point = point  # the step a later conductor request belongs to
+        if self.points_reported:
             self._trace(Event.POINT, point)
         if self.faults.get(point) == Fault.KILL:
             self._kill(point)

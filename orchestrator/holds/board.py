@@ -229,7 +229,9 @@ class Board:
 
     @staticmethod
     def _at(t: Trace) -> str:
-        return t.label if t.state == "held" else f"{t.last_point or 'its start'} (lock wait)"
+        # a point the host did not report: the one its lock request came from
+        where = t.last_point or t.point
+        return t.label if t.state == "held" else f"{where or 'its start'} (lock wait)"
 
     def kills(self) -> list[tuple[str, str]]:
         """(host, point) of every injected kill reported so far."""
