@@ -68,9 +68,10 @@ class Conductor:
         self.wake_tx = ctx.socket(zmq.PAIR)
         self.wake_tx.connect(wake)
         self.wake_lock = threading.Lock()
-        # called after each request served (the explorer: a decision it made possible is
-        # made here, and its reply sent in this same round)
-        self.after: Callable[[], None] | None = None
+        # called with the op of each request served (the explorer: a decision it made
+        # possible is made here, and its reply sent in this same round)
+        self.after: Callable[[str], None] | None = None
+        self.served = ""  # the op of the request being served (this thread's)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
         self.watch: Watch | None = None  # what each request touched (cluster.check_footprints)
@@ -84,6 +85,7 @@ class Conductor:
         self.thread.start()
 
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
+        self.served = msg.op or ""
         return self._serve_request(msg, route)
 
     def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
@@ -186,10 +188,11 @@ class Conductor:
                 # holds are answered between any two requests.
                 for sock, _ in poller.poll(50):
                     if sock is self.sock:
+                        self.served = ""
                         serve_one(sock, self.handle, self.bad_frames)
                         after = self.after
                         if after is not None:
-                            after()
+                            after(self.served)
                     else:
                         while self.wake_rx.poll(0):
                             self.wake_rx.recv()

@@ -63,6 +63,7 @@ class Driver:
         cluster.board.install([cluster.api.known(h) for h in hosts], self.gate)
         # a system that names its requests (the history's ``describe``) names the steps too
         self.describe = getattr(cluster.system, "describe", None)
+        self.quiet = {*cluster.system.ops.names(), "service.heartbeat"}
         self.steps: list[Release] = []
         self.seen: dict[str, int] = {}
         self.error: str | None = None
@@ -164,10 +165,12 @@ class Driver:
         except Exception as exc:
             self._failed(exc)
 
-    def now(self) -> None:
-        """Called by the conductor's thread after each request it served: a decision due
-        now is made there, and its reply sent at once, with no thread to wake in between."""
-        if self.stop.is_set() or self.error is not None:
+    def now(self, op: str) -> None:
+        """Called by the conductor's thread after each request it served (``op``): a decision
+        due now is made there, and its reply sent at once, with no thread to wake in between.
+        A task's own request (an operation of the system) or a heartbeat leaves a task
+        running: no decision is due after it (the driver's thread looks again anyway)."""
+        if self.stop.is_set() or self.error is not None or op in self.quiet:
             return
         try:
             self.gate.at_once(self._decide)
