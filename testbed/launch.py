@@ -8,10 +8,12 @@ context or thread, which must not cross a fork."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
+import multiprocessing
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +58,16 @@ def resolve_entry(text: str) -> Callable:
     return entry
 
 
-def release_inherited() -> list[str]:
+def host_main(entry: Callable, spec: HostSpec, handler: object) -> None:
+    """A freshly forked host: it lets go of what it inherited, then becomes the host
+    (``cluster.host_entry``), whichever process forked it (a supervisor or the zygote)."""
+    release_inherited()
+    multiprocessing.current_process().name = spec.name  # its log records' host
+    gc.enable()  # a host collects its own garbage, whatever its parent did while starting
+    entry(spec, handler)
+
+
+def release_inherited(keep: Collection[int] = ()) -> list[str]:
     """In a freshly forked host, before it opens anything: let go of what it inherited from
     the orchestrator and does not own — the state's SQLite files (and their shared-memory
     map), the run log, every ZeroMQ socket and context fd (sockets, eventfds, epoll). The
@@ -65,13 +76,14 @@ def release_inherited() -> list[str]:
     Each is replaced with ``/dev/null`` rather than closed: objects copied by fork still name
     those numbers, and a number reused by the host's own sockets must never be closed or
     written through them. Stdio, pipes (the host's log queue, the fork's sentinels) and
-    character devices stay. Returns what was released (as ``/proc/self/fd`` names it)."""
+    character devices stay, and ``keep``. Returns what was released (as ``/proc/self/fd`` names
+    it)."""
     devnull = os.open(os.devnull, os.O_RDWR)
     released = []
     try:
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
-            if fd <= 2 or fd == devnull:
+            if fd <= 2 or fd == devnull or fd in keep:
                 continue
             try:
                 target, mode = os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_mode

@@ -25,6 +25,7 @@ from typing import Any
 from orchestrator.cluster.network import NetCaller, NetConductor, Network
 from orchestrator.cluster.recording import Recorder, Unrecorded
 from orchestrator.cluster.supervisor import Supervisor
+from orchestrator.cluster.zygote import Zygote
 from orchestrator.holds.board import Board
 from orchestrator.holds.policy import HoldPolicy
 from orchestrator.holds.record import HoldRecord
@@ -47,9 +48,11 @@ class Cluster:
         run_dir: Path,
         verbose: bool = False,
         recorder: Callable[[Config, Path], Recorder] | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         """``recorder`` makes what records the run (the caller's history, e.g.
-        ``orchestrator.history.recorder.for_run``); without one nothing is recorded."""
+        ``orchestrator.history.recorder.for_run``); without one nothing is recorded.
+        ``zygote``: forks the hosts (of this configuration), instead of this process."""
         self.config, self.run_dir = config, Path(run_dir)
         entry = resolve_entry(config.cluster.host_entry)
         self.system = system.orchestrator_system(config.cluster.system)
@@ -78,7 +81,7 @@ class Cluster:
         self.api = self.system.make_api(self.state, self.commands, config, self.exited)
         self.api.firing = self._firing
         self.supervisor = Supervisor(
-            self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace
+            self.run_dir, entry, self._spec, self.runlog, config.timeouts.stop_grace, zygote
         )
         self.closed = False
         self.signalled: dict[str, int] = {}  # host -> pid sent a signal that may end or stop it
@@ -270,5 +273,6 @@ class Cluster:
             self.ctx.destroy(linger=0)
             self.history.close()
             self.runlog.close()
+            self.supervisor.release()
             self.state.close()
             shutil.rmtree(self.ipc_dir, ignore_errors=True)

@@ -26,6 +26,7 @@ class Recorder(Protocol):
     def conductor(self, handle: Handle) -> Handle: ...
     def pipe(self, host: str) -> int: ...
     def started(self, host: str, proc: Any, incarnation: int) -> None: ...
+    def discard(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -51,6 +52,9 @@ class Unrecorded:
         return -1
 
     def started(self, host: str, proc: Any, incarnation: int) -> None:
+        pass
+
+    def discard(self) -> None:
         pass
 
     def close(self) -> None:

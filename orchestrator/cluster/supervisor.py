@@ -1,13 +1,13 @@
 """The supervisor: starts, stops, kills and restarts host processes, by pid only.
 
 Hosts are forked (multiprocessing-logging needs fork), each with a fresh log queue of its own
-so that a host killed mid-write cannot silence another. It must not signal by name or process
-group, nor leave a process unreaped."""
+so that a host killed mid-write cannot silence another: by the orchestrator, or by a zygote
+(``orchestrator.cluster.zygote``) the explorer hands it, which forks them instead. It must not
+signal by name or process group, nor leave a process unreaped."""
 
 from __future__ import annotations
 
 import atexit
-import gc
 import logging
 import multiprocessing
 import multiprocessing.util  # its exit handler is registered first, so ours runs before it
@@ -16,9 +16,13 @@ import signal
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from testbed.launch import HostSpec, release_inherited, stacks_path
+from testbed.launch import HostSpec, host_main, stacks_path
 from testbed.logs import HostLogHandler, RunLog
+
+if TYPE_CHECKING:
+    from orchestrator.cluster.zygote import Zygote
 
 log = logging.getLogger("testbed.supervisor")
 _fork = multiprocessing.get_context("fork")
@@ -40,14 +44,6 @@ def _kill_leftovers() -> None:
                 proc.join(1.0)
 
 
-def _host_main(entry: Callable, spec: HostSpec, handler: object) -> None:
-    """The forked child: it lets go of the orchestrator's files and sockets, then becomes
-    the host (``cluster.host_entry``)."""
-    release_inherited()
-    gc.enable()  # a host collects its own garbage, whatever its parent did while starting
-    entry(spec, handler)
-
-
 class Supervisor:
     def __init__(
         self,
@@ -56,9 +52,13 @@ class Supervisor:
         spec_for: Callable[[str, int], HostSpec],  # (host, incarnation) -> spec
         runlog: RunLog,
         stop_grace: float,
+        zygote: Zygote | None = None,
     ) -> None:
         self.run_dir, self.entry, self.spec_for, self.runlog = run_dir, entry, spec_for, runlog
-        self.stop_grace = stop_grace
+        self.stop_grace, self.zygote = stop_grace, zygote
+        self.run = str(run_dir)  # the run the zygote relays its hosts' log records to
+        if zygote is not None:
+            runlog.relayed(zygote.relay, self.run)
         self.procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self.history: dict[str, list[int]] = {}  # every pid each host ever had
         self.ready: dict[str, HostLogHandler] = {}  # log queues made ahead of a start
@@ -68,19 +68,22 @@ class Supervisor:
         """Make the log queues of hosts about to start, before the first of them is forked:
         the forks then follow one another, instead of each waiting for its queue and thread
         while the hosts already forked need the orchestrator's threads to register."""
-        for host in hosts:
+        for host in hosts if self.zygote is None else ():
             if host not in self.ready:
                 self.ready[host] = self.runlog.host_handler(host)
 
     def start(self, host: str) -> int:
         if self.alive(host):
             raise RuntimeError(f"host {host} is already running (pid {self.procs[host].pid})")
-        handler = self.ready.pop(host, None) or self.runlog.host_handler(host)
         spec = self.spec_for(host, len(self.history.get(host, [])) + 1)
-        proc = _fork.Process(
-            target=_host_main, args=(self.entry, spec, handler), name=host, daemon=True
-        )
-        proc.start()
+        if self.zygote is not None:
+            proc: Any = self.zygote.launch(spec, self.run)
+        else:
+            handler = self.ready.pop(host, None) or self.runlog.host_handler(host)
+            proc = _fork.Process(
+                target=host_main, args=(self.entry, spec, handler), name=host, daemon=True
+            )
+            proc.start()
         self.procs[host] = proc
         self.history.setdefault(host, []).append(proc.pid)
         log.info("started %s as pid %d", host, proc.pid)
@@ -145,11 +148,21 @@ class Supervisor:
             proc.kill()
             proc.join(self.stop_grace)
 
+    def release(self) -> None:
+        """Close what the processes of a zygote left open here (their exit sentinels), once
+        nothing watches them any more."""
+        for proc in self.procs.values():
+            close = getattr(proc, "close", None)
+            if self.zygote is not None and close is not None:
+                close()
+
     def stop_all(self) -> None:
         for host in self.procs:  # signal every host first (once), then wait for each
             self._terminate(host)
         for host in self.procs:
             self._reap(host)
+        if self.zygote is not None:  # their last log records, relayed before the log closes
+            self.zygote.flush(self.run)
         for host, pids in self.history.items():  # killed hosts never removed their empty dump
             for pid in pids:
                 path = stacks_path(self.run_dir, host, pid)

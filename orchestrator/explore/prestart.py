@@ -9,18 +9,16 @@ sockets, and the one made for a schedule that never comes is closed and removed.
 schedule's cluster is torn down the same way, in a thread of its own while the next one runs:
 its hosts stopped, its history closed and drawn (``retire``).
 
-The hosts are forked from a warm orchestrator: the host half of the system under test is
-loaded here (by name, through the kernel's registry) before the first fork, so each host
-inherits it instead of importing it again, once per host and schedule.
+The hosts are forked from a warm process, the zygote (``orchestrator.cluster.zygote``): forked
+from the orchestrator once, with the host half of the system under test loaded (by name,
+through the kernel's registry), it forks every host of the exploration, so each host inherits
+that half instead of importing it again, and the orchestrator never forks (each fork of it
+made its whole working set fault and copy again).
 
-Two clusters live at once (three while one is torn down), in threads of one process, which
-brings two duties. A fork copies every descriptor the process has open, and a host's history
-pipe and exit sentinel are open at both ends from just before its fork to just after: a host of
-another cluster forked then would keep that pipe open, and its reader would wait for an end
-that does not come. So a host's launch, pipe to fork to closing our end, holds a lock the other
-cluster's launches wait for. And the orchestrator's log records all reach every run log's
-handlers (one logger): each run log keeps only its own threads' records while other clusters
-live (the hosts' records come through their own queues, to their own log).
+Two clusters live at once (three while one is torn down), in threads of one process: the
+orchestrator's log records all reach every run log's handlers (one logger), so each run log
+keeps only its own threads' records while other clusters live (the hosts' records are relayed
+to their own run's log).
 """
 
 from __future__ import annotations
@@ -36,16 +34,16 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator.cluster.cluster import Cluster
+from orchestrator.cluster.zygote import Zygote
 from orchestrator.history import recorder
 from testbed import system
 from testbed.config import Config
+from testbed.launch import resolve_entry
+from testbed.logs import Relay
 
 OWNER = "testbed_cluster"  # the attribute that marks a thread working for one cluster
 _MAKING = object()  # the owner of a thread making a cluster not made yet
-_LAUNCH = threading.Lock()
-log = logging.getLogger(
-    "testbed.explorer"
-)  # one host launch at a time, whichever cluster it is for
+log = logging.getLogger("testbed.explorer")
 
 
 class EarlyCluster(Cluster):
@@ -68,10 +66,6 @@ class EarlyCluster(Cluster):
         self._starter.join()
         if self._error is not None:
             raise self._error
-
-    def _launch(self, host: str) -> int:
-        with _LAUNCH:
-            return super()._launch(host)
 
     def close(self) -> None:
         self._starter.join()  # a start under way must end before its hosts can be stopped
@@ -150,6 +144,8 @@ class Prestart:
     ) -> None:
         self.name, self.config, self.run_base, self.eager = name, config, run_base, eager
         system.host_factory(config.cluster.system)  # forked hosts inherit it, loaded
+        self.zygote = Zygote(config, resolve_entry(config.cluster.host_entry), Relay())
+        self.zygote.start()
         self.early: _Making | None = None
         self.taken = 0
         self.closing: list[threading.Thread] = []
@@ -172,18 +168,18 @@ class Prestart:
         if self.run_base:
             Path(self.run_base).mkdir(parents=True, exist_ok=True)
         run_dir = tempfile.mkdtemp(prefix=f"testbed-{self.name}-", dir=self.run_base)
-        cluster = EarlyCluster(self.config, Path(run_dir), recorder=recorder.for_run)
+        # nobody reads a schedule's history before its cluster is closed
+        history = partial(recorder.for_run, deferred=True)
+        cluster = EarlyCluster(self.config, Path(run_dir), recorder=history, zygote=self.zygote)
         for thread in (cluster.conductor.thread, getattr(cluster.history, "reader", None)):
             if thread is not None:
                 setattr(thread, OWNER, cluster)
         for handler in cluster.runlog.handlers:
-            # the log was attached while the cluster was made, and another cluster's threads
-            # may have logged into it since: filter, then empty it (nothing of its own is in it)
             with handler.lock or nullcontext():
                 handler.addFilter(_Only(cluster))
-                if isinstance(handler, logging.FileHandler) and handler.stream is not None:
-                    handler.stream.seek(0)
-                    handler.stream.truncate()
+        # the log was attached while the cluster was made, and another cluster's threads may
+        # have logged into it since: filtered now, it is emptied (nothing of its own is in it)
+        cluster.runlog.clear()
         return cluster
 
     def retire(self, cluster: EarlyCluster, teardown: Callable[[], None]) -> None:
@@ -206,6 +202,7 @@ class Prestart:
         for thread in self.closing:
             thread.join()
         self.closing = []
+        self.zygote.close()
 
 
 def _remove(cluster: EarlyCluster) -> None:

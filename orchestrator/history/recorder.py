@@ -44,14 +44,16 @@ FILE = "history.jsonl"
 Handle = Callable[[wire.Message, tuple[bytes, ...]], Any]
 
 
-def for_run(config: Config, run_dir: Path) -> History:
+def for_run(config: Config, run_dir: Path, deferred: bool = False) -> History:
     """The history of a cluster's run in ``run_dir`` (a no-op one when ``cluster.history`` is
-    off), handed to the cluster as its recorder by whoever starts it."""
+    off), handed to the cluster as its recorder by whoever starts it. ``deferred``: written
+    only when closed, and not at all once discarded (nobody reads the run before its end,
+    and most explored schedules' run directories are removed)."""
     if not config.cluster.history:
         return History(None)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     c = config.cluster
-    history = History(Path(run_dir) / FILE, hosts=c.hosts, tracker=c.tracker)
+    history = History(Path(run_dir) / FILE, deferred, hosts=c.hosts, tracker=c.tracker)
     # a system that names its requests itself (its calls, their arguments and rows read)
     history.describe = getattr(system.orchestrator_system(c.system), "describe", None)
     return history
@@ -62,8 +64,12 @@ class History:
 
     GENERIC = ("service.register", "task.done", "trace")  # the cluster's own requests
 
-    def __init__(self, path: Path | None, **header: Any) -> None:
+    def __init__(self, path: Path | None, deferred: bool = False, **header: Any) -> None:
         self.path, self.enabled = path, path is not None
+        # deferred: records are kept as they came (the orchestrator's as dicts, the hosts' as
+        # lines) and encoded at ``close``, unless the run is discarded first
+        self.later: list[dict[str, Any] | tuple[bytes, str, int]] | None = [] if deferred else None
+        self.kept = True
         self.t0 = time.monotonic()
         self.current_step = 0
         self.pid = os.getpid()
@@ -97,6 +103,9 @@ class History:
         return time.monotonic() - self.t0
 
     def _append(self, record: dict[str, Any]) -> None:
+        if self.later is not None:
+            self.later.append(record)  # list.append is atomic: no lock
+            return
         line = events.encode(record).decode()
         with self.lock:
             if not self.fh.closed:
@@ -287,16 +296,22 @@ class History:
             return
         *lines, buf[0] = (buf[0] + data).split(b"\n")
         for line in lines:
-            record = events.decode(line)
-            if record is None:
-                self.dropped += 1
-                continue
-            record |= {"t": round(record["t"] - self.t0, 6), "host": host, "pid": pid}
-            task = record.get("task") or PERIODIC
-            record["op"] = self.tasks.get(task, task)
-            if record["kind"] == "clean_usage":
-                record["names"] = {u: self.names.get(u, u) for u in record.get("freed", [])}
-            self._append(record)
+            if self.later is not None:
+                self.later.append((line, host, pid))
+            else:
+                self._host_record(line, host, pid)
+
+    def _host_record(self, line: bytes, host: str, pid: int) -> None:
+        record = events.decode(line)
+        if record is None:
+            self.dropped += 1
+            return
+        record |= {"t": round(record["t"] - self.t0, 6), "host": host, "pid": pid}
+        task = record.get("task") or PERIODIC
+        record["op"] = self.tasks.get(task, task)
+        if record["kind"] == "clean_usage":
+            record["names"] = {u: self.names.get(u, u) for u in record.get("freed", [])}
+        self._append(record)
 
     def _exited(self, host: str, proc: Any) -> None:
         code = _exit_code(proc)
@@ -331,12 +346,24 @@ class History:
         for r, w in self._pending.values():
             os.close(r)
             os.close(w)
-        self.write("run.end", dropped=self.dropped)
         self.sel.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        later, self.later = self.later, None
+        if later is not None and self.kept:  # written now, in arrival order
+            for entry in later:
+                if isinstance(entry, tuple):
+                    self._host_record(*entry)
+                else:
+                    self._append(entry)
+        if self.kept:
+            self.write("run.end", dropped=self.dropped)
         with self.lock:
             self.fh.close()
+
+    def discard(self) -> None:
+        """The run directory is about to be removed: a deferred history is not written."""
+        self.kept = self.later is None
 
 
 def _exit_code(proc: Any, timeout: float = 1.0) -> int | None:

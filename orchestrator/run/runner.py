@@ -303,6 +303,9 @@ def finish(result: Result, cluster: Cluster, timeline: bool, keep: bool) -> None
     is worth nothing without its run directory, which is then kept); remove the run directory
     unless ``keep``. ``run`` keeps a run that did not pass (it is the evidence); the explorer
     keeps one per group of losing schedules (the others replay from their files)."""
+    if not (keep or timeline):
+        cluster.history.discard()  # nobody will read it
+        cluster.runlog.discard()
     cluster.close()
     if cluster.history.enabled and timeline:
         from orchestrator.history.timeline import write_page

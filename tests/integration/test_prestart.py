@@ -4,10 +4,15 @@ Both ways run real host processes over real sockets, from the scenario's start s
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from helpers import CLI, child_pids, wait_gone
 
 from orchestrator.cli.options import option_layers
 from orchestrator.explore import explorer
@@ -53,3 +58,47 @@ def test_a_run_log_holds_its_own_run_only(tmp_path: Path) -> None:
         started = [line.rsplit(" ", 1)[-1] for line in log.splitlines() if " as pid " in line]
         assert {int(p) for p in started} == pids, log
         assert log.count("step 1: ") == 1, log
+
+
+def test_hosts_are_forked_by_the_zygote_and_report_as_any_host(tmp_path: Path) -> None:
+    """The explorer's hosts are the zygote's children, not the orchestrator's; their log
+    records reach their own run's log, and their exits (a kill's signal too) its history."""
+    fast = _explore("evacuate-race", "buggy", True, tmp_path)
+    sched = fast.groups[0].first
+    run_dir = Path(sched.result.run_dir)
+    log = (run_dir / "testbed.log").read_text()
+    for host in ("host1", "host2"):
+        pid = sched.result.pid_history[host][0]
+        assert f"{host}[{pid}] INFO testbed.host: host {host} up" in log, log
+    exits = [
+        json.loads(line)
+        for line in (run_dir / "history.jsonl").read_text().splitlines()
+        if '"process.exit"' in line
+    ]
+    assert {(e["host"], e.get("signal")) for e in exits} >= {("host1", "SIGKILL")}, exits
+    assert all(e["code"] is not None for e in exits), exits
+
+
+def test_nothing_outlives_an_orchestrator_killed_while_exploring(tmp_path: Path) -> None:
+    """SIGKILL the orchestrator mid-exploration: its zygote sees its socket close and exits,
+    and the hosts it forked see their parent gone and exit too."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [*CLI, "explore", "evacuate-race", "--tracker", "buggy", "--out", str(tmp_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen: set[int] = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        zygotes = child_pids(proc.pid)
+        hosts = [h for z in zygotes for h in child_pids(z)]
+        seen |= {*zygotes, *hosts}
+        if zygotes and len(hosts) >= 2:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL, "the exploration ended before it was killed"
+    assert wait_gone(sorted(seen), 5) == [], "the zygote or its hosts outlived the orchestrator"
