@@ -48,8 +48,7 @@ class ConductorAPI:
 
     def call(self, op: str, **body: Any) -> Any:
         """A read or write of the shared state (a scheduling point on a traced host)."""
-        self.inject.request(op, body)
-        return self._client().call(op, body)
+        return self.inject.request(op, body, lambda: self._client().call(op, body))
 
     def release(self) -> None:
         """Close this thread's socket (call when a worker thread ends)."""

@@ -109,12 +109,15 @@ class Injector:
             log.info("%s: delay %.3f s", point, seconds)
             time.sleep(seconds)
 
-    def request(self, op: str, body: dict[str, Any]) -> None:
-        """A conductor request about to be sent: on a traced host it is reported with its body
-        (the orchestrator derives its footprint from it) and may be held, so the explorer can
-        order every read and write of the shared state across hosts."""
-        if self.armed and self.traced and self.task:  # a task's, not a heartbeat's
-            self._trace(Event.REQUEST, getattr(self._local, "point", ""), {"op": op, "body": body})
+    def request(self, op: str, body: dict[str, Any], send: Callable[[], Any]) -> Any:
+        """A conductor request, sent (``send``) and answered. On a traced host it goes as a
+        report with its body instead (the orchestrator derives its footprint from it), which
+        may be held, and is served where it is released: the explorer orders every read and
+        write of the shared state across hosts, a round trip each."""
+        if not (self.armed and self.traced and self.task):  # a heartbeat's, or not traced
+            return send()
+        point = getattr(self._local, "point", "")
+        return self._trace(Event.REQUEST, point, {"op": op, "body": body, "call": True})
 
     def await_fire(self, stop: threading.Event) -> bool:
         """The periodic thread is idle: report it and wait for the explorer to fire its timer.
@@ -148,12 +151,12 @@ class Injector:
         point: str = "",
         extra: dict[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> None:
+    ) -> Any:
         body = {"host": self.host, "task": self.task, "event": event, "point": point}
         body.update(extra or {})
         timeout = self.hold_timeout if timeout is None else timeout
         try:
-            self.report(body, timeout)
+            return self.report(body, timeout)
         except RpcTimeout:
             what = point or event
             waits = self.waits_for.get(point)

@@ -203,19 +203,27 @@ def serve_one(sock: zmq.Socket, handler: Handler, limiter: RateLimited = bad_fra
     if msg.is_reply:
         limiter.warning("reply", "dropped unexpected reply %s from %r", msg.id[:64], peer[:64])
         return
+    body, error = answer(handler, msg, route, limiter)
+    if error is not None or body is not DEFER:
+        send_reply(sock, route, msg.id, body, error)
+
+
+def answer(
+    handler: Handler, msg: wire.Message, route: Route, limiter: RateLimited = bad_frames
+) -> tuple[Any, str | None]:
+    """(reply body, error) of one request: a ``WireError`` from the handler's declaration (an
+    unknown op, a bad body) is logged as malformed, any other failure becomes an error reply,
+    never an exception here. The body may be ``DEFER`` (the handler replies later)."""
     try:
-        body = handler(msg, route)
+        return handler(msg, route), None
     except wire.WireError as exc:  # an unknown op or a body its declaration refuses
+        peer = route[0] if route else b"orchestrator"
         limiter.warning(kind_of(str(exc)), "malformed message from %r: %s", peer[:64], exc)
-        send_reply(sock, route, msg.id, error=str(exc))
-        return
+        return None, str(exc)
     except Exception as exc:  # the handler's failure goes back to the caller, not up the stack
         if not isinstance(exc, (LookupError, ValueError, RemoteError)):
             log.exception("op '%s' failed", msg.op)
-        send_reply(sock, route, msg.id, error=f"{type(exc).__name__}: {exc}")
-        return
-    if body is not DEFER:
-        send_reply(sock, route, msg.id, body)
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 class RouterCaller:

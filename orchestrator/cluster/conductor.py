@@ -32,7 +32,7 @@ from testbed import wire
 from testbed.config import Config
 from testbed.operations import Operation, Operations
 from testbed.ratelimit import RateLimited
-from testbed.transport import DEFER, Handler, bind, send_reply, serve_one
+from testbed.transport import DEFER, Handler, answer, bind, send_reply, serve_one
 
 if TYPE_CHECKING:
     from orchestrator.cluster.accesses import Watch
@@ -72,6 +72,7 @@ class Conductor:
         # possible is made here, and its reply sent in this same round)
         self.after: Callable[[str], None] | None = None
         self.served = ""  # the op of the request being served (this thread's)
+        self.calls: dict[str, wire.Message] = {}  # held calls by message id (this thread's)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="conductor", daemon=True)
         self.watch: Watch | None = None  # what each request touched (cluster.check_footprints)
@@ -89,7 +90,7 @@ class Conductor:
         return self._serve_request(msg, route)
 
     def _serve_request(self, msg: wire.Message, route: tuple[bytes, ...]) -> Any:
-        if self.watch is None:
+        if self.watch is None or msg.op == "trace":  # a trace touches no state (its call does)
             return self._dispatch(msg, route)
         op = msg.op or ""
         with self.watch.request(self.named(op, msg.body), lambda: self.footprint(op, msg.body)):
@@ -158,15 +159,25 @@ class Conductor:
         point: str,
         op: str | None = None,
         body: dict | None = None,
+        call: bool = False,
         *,
         reply_to: Any,
     ) -> Any:
-        """A traced host's point, lock event or conductor request about to be sent (``op``
-        and ``body``); its reply is held while the board says so."""
+        """A traced host's point, lock event or conductor request (``op`` and ``body``); its
+        reply is held while the board says so. A request sent with ``call`` is served here,
+        when it goes on (the request and its report are one round trip), and answered with
+        what it returns."""
         report = {"host": host, "task": task, "event": event, "point": point}
         if op is not None:
             report |= {"op": op, "body": body or {}}
-        return DEFER if self.board.on_trace(report, reply_to) else None
+        held = self.board.on_trace(report, reply_to)
+        if not call or op is None:
+            return DEFER if held else None
+        request = wire.Message(reply_to[1], op, body or {})
+        if held:  # served once released (``_send_released``)
+            self.calls[request.id] = request
+            return DEFER
+        return self._serve_request(request, reply_to[0])
 
     # -- serving ----------------------------------------------------------------------------
     def wake(self) -> None:
@@ -175,8 +186,16 @@ class Conductor:
             self.wake_tx.send(b"", zmq.NOBLOCK)
 
     def _send_released(self) -> None:
+        """Answer every report the board released: a held call is served now."""
         for route, msg_id in self.board.take_replies():
-            send_reply(self.sock, route, msg_id, None)
+            request = self.calls.pop(msg_id, None)
+            if request is None:
+                self._send(route, msg_id, None, None)
+            else:
+                self._send(route, msg_id, *answer(self._serve_request, request, route))
+
+    def _send(self, route: tuple[bytes, ...], msg_id: str, body: Any, error: str | None) -> None:
+        send_reply(self.sock, route, msg_id, body, error)
 
     def _serve(self) -> None:
         poller = zmq.Poller()

@@ -38,7 +38,7 @@ from testbed.errors import ConfigError
 from testbed.events import tag_of
 from testbed.names import peer_tag
 from testbed.operations import Operations
-from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, send_reply
+from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, answer, send_reply
 from testbed.validate import DIRECTIONS
 
 log = logging.getLogger("testbed.network")
@@ -161,15 +161,9 @@ class NetConductor(Conductor):
         return DEFER  # answered (or not) through _send, where the reply's own fate is decided
 
     def _answer(self, msg: wire.Message, route: tuple[bytes, ...]) -> None:
-        try:
-            body = super().handle(msg, route)
-        except Exception as exc:  # as serve_one does: the failure goes back to the caller
-            if not isinstance(exc, (LookupError, ValueError, RemoteError)):
-                log.exception("op '%s' failed", msg.op)
-            self._send(route, msg.id, None, f"{type(exc).__name__}: {exc}")
-            return
-        if body is not DEFER:
-            self._send(route, msg.id, body, None)
+        body, error = answer(super().handle, msg, route, self.bad_frames)  # as serve_one does
+        if error is not None or body is not DEFER:
+            self._send(route, msg.id, body, error)
 
     def _send(self, route: tuple[bytes, ...], msg_id: str, body: Any, error: str | None) -> None:
         host = self.net.host_of(route[0]) if route else None
@@ -194,8 +188,7 @@ class NetConductor(Conductor):
             pass
 
     def _send_released(self) -> None:  # called by the serving loop after every poll
-        for route, msg_id in self.board.take_replies():
-            self._send(route, msg_id, None, None)
+        super()._send_released()
         now = time.monotonic()
         while self.later and self.later[0][0] <= now:
             heapq.heappop(self.later)[2]()
