@@ -205,17 +205,19 @@ class Conductor:
             while not self.stop.is_set():
                 # One request per poll round: under load the poll returns at once, and released
                 # holds are answered between any two requests.
-                for sock, _ in poller.poll(50):
-                    if sock is self.sock:
-                        self.served = ""
-                        serve_one(sock, self.handle, self.bad_frames)
-                        after = self.after
-                        if after is not None:
-                            after(self.served)
-                    else:
-                        while self.wake_rx.poll(0):
-                            self.wake_rx.recv()
-                self._send_released()
+                ready = poller.poll(50)
+                with self.state.quiet():  # the waits wake once the replies have gone
+                    for sock, _ in ready:
+                        if sock is self.sock:
+                            self.served = ""
+                            serve_one(sock, self.handle, self.bad_frames)
+                            after = self.after
+                            if after is not None:
+                                after(self.served)
+                        else:
+                            while self.wake_rx.poll(0):
+                                self.wake_rx.recv()
+                    self._send_released()
         finally:
             self.sock.close(linger=0)
             self.wake_rx.close(linger=0)

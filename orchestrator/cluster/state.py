@@ -12,11 +12,12 @@ writes each host's last one to the file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,28 @@ class State:
         self.on_write: OnWrite | None = None
         self.seen: dict[str, tuple[int, float]] = {}  # host -> (registered pid, last heartbeat)
         self._tasks: list[dict[str, Any]] | None = None  # the tasks table, as last read
+        self._quiet = threading.local()
+
+    def wake(self) -> None:
+        """Wake every wait on the state (a write changed it); inside ``quiet``, once it ends."""
+        if getattr(self._quiet, "on", False):
+            self._quiet.dirty = True
+            return
+        with self.lock:
+            self.changed.notify_all()
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """The waits are woken once at the end of the ``with`` (if a write changed the state),
+        not after each write: the conductor serves a request and sends its reply first, and a
+        wait sees the request's writes all at once."""
+        self._quiet.on, self._quiet.dirty = True, False
+        try:
+            yield
+        finally:
+            self._quiet.on = False
+            if self._quiet.dirty:
+                self.wake()
 
     def watch(self, watch: Watch) -> None:
         """Let ``watch`` see what each statement touches (``cluster.check_footprints``); a
@@ -79,7 +102,7 @@ class State:
     def _write(self, sql: str, *args: Any) -> int:
         with self.lock:
             cur = self.db.execute(sql, args)
-            self.changed.notify_all()
+            self.wake()
             return cur.lastrowid
 
     # -- services -------------------------------------------------------------------------

@@ -76,7 +76,7 @@ class ModelStore(State):
                 (host, host, host),
             )
             self.db.execute("COMMIT")
-            self.changed.notify_all()
+            self.wake()
             for d in devices if self.on_write else ():
                 was = before.get(d["address"], {})
                 now = {"status": d["status"], "instance_uuid": d["instance_uuid"]}

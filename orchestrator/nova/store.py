@@ -147,7 +147,7 @@ class NovaStore(State):
     def written(self, body: dict[str, Any]) -> None:
         """After an object call: wake the waiters; tell the history what a write changed."""
         with self.lock:
-            self.changed.notify_all()
+            self.wake()
             change = footprint.changes(body) if self.on_write else None
             if change:
                 self._note(change[0], change[1], {}, change[2])
