@@ -50,6 +50,14 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
         help="every built-in scenario with both trackers, as a table",
     )
     exp.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="--all: explorations at once, each in a process of its own (default: the "
+        "machine's cores, %(default)s here)",
+    )
+    exp.add_argument(
         "--first",
         action="store_true",
         help="stop at the first losing schedule (its replay and timeline written)",
@@ -88,12 +96,14 @@ def _strategy(args: argparse.Namespace) -> Any:
     return Exhaustive() if args.strategy == "exhaustive" else Dpor()
 
 
-def _one(args: argparse.Namespace, scenario: Any, config: Any, out: Path, label: str) -> Any:
+def _one(
+    args: argparse.Namespace, scenario: Any, config: Any, out: Path, label: str, show: bool = True
+) -> Any:
     from orchestrator.cli.progress import Progress
     from orchestrator.explore import explorer
 
     total = args.runs if args.strategy == "random" else None
-    bar = Progress(f"explore {label}", total)
+    bar = Progress(f"explore {label}", total, enabled=show)
     losing = 0
 
     def progress(schedule: Any) -> None:
@@ -132,6 +142,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise ConfigError(f"--runs must be at least 1, got {args.runs}")
     if args.timer_fires is not None and args.timer_fires < 0:
         raise ConfigError(f"--timer-fires must be 0 or more, got {args.timer_fires}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     # made only when a schedule loses: an exploration that finds nothing leaves nothing
     out = Path(args.out or Path(tempfile.gettempdir()) / f"testbed-replays-{os.getpid()}")
     if args.all:
@@ -153,6 +165,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if summary.losing or summary.deadlocks:
         return EXIT_CODES["fail"]
     return EXIT_CODES["inconclusive" if summary.inconclusive else "pass"]
+
+
+def _row(args: argparse.Namespace, name: str, tracker: str, out: Path, show: bool) -> dict:
+    """One exploration of ``--all``, as its row (``--json``'s object)."""
+    from orchestrator.cli.options import scenario_and_config
+
+    args = argparse.Namespace(**vars(args) | {"tracker": tracker})
+    scenario, config = scenario_and_config(args, name)
+    return _one(args, scenario, config, out, f"{name} ({tracker})", show).to_dict()
 
 
 def _print_summary(summary: Any) -> None:
@@ -200,17 +221,29 @@ def _print_emitted(n: int, e: dict[str, Any]) -> None:
 
 
 def _explore_all(args: argparse.Namespace, out: Path) -> int:
-    from orchestrator.cli.options import scenario_and_config
+    from orchestrator.cli.progress import Progress
+    from orchestrator.explore.jobs import run_all
     from orchestrator.run import scenario as sc
 
-    rows, failed = [], False
-    for name in sc.builtin_names():
-        for tracker in PRESETS:
-            args.tracker = tracker
-            scenario, config = scenario_and_config(args, name)
-            summary = _one(args, scenario, config, out, f"{name} ({tracker})")
-            rows.append(summary.to_dict())
-            failed |= bool(summary.losing or summary.error or summary.inconclusive)
+    items = [(name, tracker) for name in sc.builtin_names() for tracker in PRESETS]
+    one_bar = args.jobs > 1  # one bar for them all, not one per exploration at once
+    bar = Progress("explore --all", len(items), enabled=one_bar)
+
+    def row(item: tuple[str, str]) -> dict:
+        name, tracker = item
+        blank = {"scenario": name, "tracker": tracker, "schedules": 0, "losing": 0}
+        blank |= {"groups": [], "inconclusive": 0, "seconds": 0.0, "timers_off": None}
+        blank["error"] = None
+        try:
+            return blank | _row(args, name, tracker, out, not one_bar)
+        except ConfigError as exc:  # this scenario's own: the others go on
+            return blank | {"error": str(exc)}
+
+    try:
+        rows = run_all(row, items, args.jobs, lambda _: bar.step())
+    finally:
+        bar.close()
+    failed = any(r["losing"] or r["error"] or r["inconclusive"] for r in rows)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -1,0 +1,85 @@
+"""Explorations side by side (``testbed explore --all --jobs N``), each in a worker process of
+its own, forked from this one: every schedule still runs on a cluster of its own, the workers
+only share the machine's cores.
+
+A worker sends its exploration's summary back as one JSON document on a pipe of its own, and
+ends. The command ends its workers (SIGTERM: they tear their clusters down as Ctrl-C does, and
+are reaped) when it is interrupted; the kernel sends them SIGTERM if the command dies first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+STOP_GRACE = 10.0  # a worker told to stop tears its current schedule's clusters down first
+
+_fork = multiprocessing.get_context("fork")
+
+
+def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int) -> None:
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the command died before the line above: nobody waits
+        return
+    try:
+        row = work(item)
+    except Exception as exc:  # reported as the row's error; the other explorations go on
+        row = {"error": f"{type(exc).__name__}: {exc}"}
+    except KeyboardInterrupt:  # told to stop: its clusters are torn down, nothing to say
+        return
+    out.send_bytes(json.dumps(row).encode())
+
+
+def run_all(
+    work: Callable[[Any], dict],
+    items: list[Any],
+    jobs: int,
+    done: Callable[[dict], None] = lambda row: None,
+) -> list[dict]:
+    """``work(item)`` for every item, ``jobs`` at a time (1: here, one after the other), each
+    a JSON-able row; the rows in the items' order. ``done`` is told each row as it comes."""
+    if jobs <= 1 or len(items) <= 1:
+        rows = []
+        for item in items:
+            rows.append(work(item))
+            done(rows[-1])
+        return rows
+    rows: list[dict | None] = [None] * len(items)
+    waiting = list(enumerate(items))
+    running: dict[Any, tuple[int, Any]] = {}  # the result pipe's read end -> (index, process)
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                index, item = waiting.pop(0)
+                theirs, ours = _fork.Pipe(duplex=False)
+                proc = _fork.Process(
+                    target=_worker, args=(work, item, ours, os.getpid()), daemon=True
+                )
+                proc.start()
+                ours.close()
+                running[theirs] = (index, proc)
+            for conn in multiprocessing.connection.wait(list(running)):
+                index, proc = running.pop(conn)
+                try:
+                    rows[index] = json.loads(conn.recv_bytes())
+                except EOFError:  # it died without a word
+                    rows[index] = {"error": f"the exploration's worker ended ({proc.exitcode})"}
+                conn.close()
+                proc.join()
+                done(rows[index])  # type: ignore[arg-type]
+    except BaseException:
+        for _, proc in running.values():
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+        for conn, (_, proc) in running.items():
+            proc.join(STOP_GRACE)
+            conn.close()
+        raise
+    return rows  # type: ignore[return-value]
