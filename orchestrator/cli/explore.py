@@ -238,6 +238,8 @@ def _explore_all(args: argparse.Namespace, out: Path) -> int:
             return blank | _row(args, name, tracker, out, not one_bar)
         except ConfigError as exc:  # this scenario's own: the others go on
             return blank | {"error": str(exc)}
+        except Exception as exc:  # a failed exploration is its row's error, as it is alone
+            return blank | {"error": f"{type(exc).__name__}: {exc}"}
 
     try:
         rows = run_all(row, items, args.jobs, lambda _: bar.step())

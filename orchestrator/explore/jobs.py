@@ -24,17 +24,27 @@ STOP_GRACE = 10.0  # a worker told to stop tears its current schedule's clusters
 _fork = multiprocessing.get_context("fork")
 
 
+STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int) -> None:
+    """Born with SIGINT and SIGTERM blocked (``run_all``): a stop is taken only inside the
+    ``try``, where it tears the exploration down quietly. Ctrl-C is the command's to handle:
+    it ends its workers with SIGTERM (as does the kernel when the command dies)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the command died before the line above: nobody waits
-        return
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+        if os.getppid() != parent:  # the command died before prctl: nobody waits
+            return
         row = work(item)
+        out.send_bytes(json.dumps(row).encode())
     except Exception as exc:  # reported as the row's error; the other explorations go on
-        row = {"error": f"{type(exc).__name__}: {exc}"}
+        out.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
     except KeyboardInterrupt:  # told to stop: its clusters are torn down, nothing to say
-        return
-    out.send_bytes(json.dumps(row).encode())
+        pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # from here on, only the way out
 
 
 def run_all(
@@ -62,7 +72,11 @@ def run_all(
                 proc = _fork.Process(
                     target=_worker, args=(work, item, ours, os.getpid()), daemon=True
                 )
-                proc.start()
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+                try:  # the child is born with them blocked: see _worker
+                    proc.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 ours.close()
                 running[theirs] = (index, proc)
             for conn in multiprocessing.connection.wait(list(running)):

@@ -48,9 +48,10 @@ def test_an_interrupted_all_leaves_nothing(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         workers = child_pids(proc.pid)
-        below = [p for w in workers for p in child_pids(w)]  # zygotes (and their hosts)
-        seen |= {*workers, *below, *(h for z in below for h in child_pids(z))}
-        if len(workers) == 2 and below:
+        zygotes = [p for w in workers for p in child_pids(w)]
+        hosts = [h for z in zygotes for h in child_pids(z)]
+        seen |= {*workers, *zygotes, *hosts}
+        if len(workers) == 2 and hosts:
             break
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole group
