@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -47,13 +48,13 @@ log = logging.getLogger("testbed.explorer")
 
 
 class EarlyCluster(Cluster):
-    """A cluster made and started in a thread of its own (``_Making``); ``start`` waits for
-    that thread to end (and raises what the start raised), so the runner uses it as any other
-    cluster."""
+    """A cluster made and started by the prestart's maker thread (``_Making``); ``start``
+    waits for its start to end (and raises what the start raised), so the runner uses it as
+    any other cluster."""
 
     taken = False  # handed to a schedule: its run log keeps every record of the orchestrator
     buffered_log = True  # nobody reads a schedule's log before its cluster is closed
-    _starter: threading.Thread
+    _started: threading.Event
     _error: BaseException | None = None
 
     def _start_early(self) -> None:
@@ -61,43 +62,69 @@ class EarlyCluster(Cluster):
             super().start()
         except BaseException as exc:  # raised again in the thread that takes the cluster
             self._error = exc
+        finally:
+            self._started.set()
 
     def start(self) -> None:
-        self._starter.join()
+        self._started.wait()
         if self._error is not None:
             raise self._error
 
     def close(self) -> None:
-        self._starter.join()  # a start under way must end before its hosts can be stopped
+        self._started.wait()  # a start under way must end before its hosts can be stopped
         super().close()
 
 
-class _Making:
-    """One cluster being made, then started, in a thread of its own: nothing of it is done
-    in the thread that runs the schedules."""
+class Worker:
+    """One thread that does jobs in turn, for the whole exploration: a thread started for
+    each cluster made or torn down cost the schedules' own thread about a millisecond each.
+    While it works for a cluster, it is marked as that cluster's (``OWNER``)."""
 
-    def __init__(
-        self, make: Callable[[], EarlyCluster], after: threading.Thread | None = None
-    ) -> None:
-        self.after = after  # another cluster's start, left to end first (it is awaited)
+    def __init__(self, name: str, owner: object = _MAKING) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.owner = owner  # between jobs (``_MAKING``: its records go to no cluster's log)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        setattr(self.thread, OWNER, owner)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            owner, work = job
+            setattr(self.thread, OWNER, owner)
+            try:
+                work()
+            finally:
+                setattr(self.thread, OWNER, self.owner)
+
+    def submit(self, owner: object, work: Callable[[], None]) -> None:
+        self.jobs.put((owner, work))
+
+    def close(self) -> None:
+        """After every job submitted so far is done."""
+        self.jobs.put(None)
+        self.thread.join()
+
+
+class _Making:
+    """One cluster being made, then started, by the maker thread: nothing of it is done in
+    the thread that runs the schedules. The maker makes one at a time, so a cluster's start
+    has ended before the next one is made."""
+
+    def __init__(self, make: Callable[[], EarlyCluster], maker: Worker) -> None:
         self.made = threading.Event()
         self.cluster: EarlyCluster | None = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(make,), name="prestart", daemon=True)
-        setattr(self.thread, OWNER, _MAKING)  # its records go to no other cluster's log
-        self.thread.start()
+        maker.submit(_MAKING, partial(self._run, make))
 
     def _run(self, make: Callable[[], EarlyCluster]) -> None:
-        if self.after is not None:
-            self.after.join()
         try:
             cluster = make()
         except BaseException as exc:  # raised again in the thread that takes it
             self.error = exc
             self.made.set()
             return
-        cluster._starter = self.thread
-        setattr(self.thread, OWNER, cluster)
+        cluster._started = threading.Event()
+        setattr(threading.current_thread(), OWNER, cluster)
         self.cluster = cluster
         self.made.set()
         cluster._start_early()
@@ -148,7 +175,7 @@ class Prestart:
         self.zygote.start()
         self.early: _Making | None = None
         self.taken = 0
-        self.closing: list[threading.Thread] = []
+        self.maker, self.retirer = Worker("prestart"), Worker("retire")
 
     def take(self) -> EarlyCluster:
         """The cluster for the next schedule (made, its start under way or done). From the
@@ -157,11 +184,11 @@ class Prestart:
         ``eager`` from the first schedule on, once its start has ended (``--first``: the
         second schedule starts sooner, a single one pays for a cluster it did not use)."""
         making, self.early = self.early, None
-        current = (making or _Making(self._make)).take()
+        current = (making or _Making(self._make, self.maker)).take()
         current.taken = True  # from now on the steps' records are its own
         self.taken += 1
         if self.taken >= 2 or self.eager:
-            self.early = _Making(self._make, after=current._starter)
+            self.early = _Making(self._make, self.maker)
         return current
 
     def _make(self) -> EarlyCluster:
@@ -184,24 +211,19 @@ class Prestart:
 
     def retire(self, cluster: EarlyCluster, teardown: Callable[[], None]) -> None:
         """Tear a finished schedule's cluster down (``teardown``: close it, draw and keep or
-        remove its run directory) in a thread of its own while the next schedule runs."""
+        remove its run directory) in the retirer's thread while the next schedule runs."""
         cluster.taken = False  # the next schedule's records are not its own
-        thread = threading.Thread(target=_quietly, args=(teardown,), name="retire", daemon=True)
-        setattr(thread, OWNER, cluster)
-        thread.start()
-        self.closing.append(thread)
+        self.retirer.submit(cluster, partial(_quietly, teardown))
 
     def close(self) -> None:
         """Close and remove the cluster started for a schedule that never came, beside the
         teardowns under way; wait for them all."""
+        self.maker.close()  # the cluster made last is made and started (or failed)
         if self.early is not None:
             making, self.early = self.early, None
-            making.thread.join()  # made and started (or failed): its own thread is over
             if making.cluster is not None:
                 self.retire(making.cluster, partial(_remove, making.cluster))
-        for thread in self.closing:
-            thread.join()
-        self.closing = []
+        self.retirer.close()
         self.zygote.close()
 
 
