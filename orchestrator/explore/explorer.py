@@ -30,7 +30,7 @@ from pathlib import Path
 from orchestrator.cluster.cluster import Cluster
 from orchestrator.cluster.footprint import lock
 from orchestrator.explore.findings import Signature, signature
-from orchestrator.explore.prestart import Prestart
+from orchestrator.explore.prestart import Prestart, Worker
 from orchestrator.explore.replays import write_replay
 from orchestrator.explore.schedule import DEADLOCK, Release, Schedule, Summary
 from orchestrator.explore.strategies import Diverged, Option, Strategy
@@ -53,8 +53,12 @@ log = logging.getLogger("testbed.explorer")
 class Driver:
     """Runs beside the scenario's steps (a runner observer) and makes the decisions."""
 
-    def __init__(self, cluster: Cluster, hosts: list[str], strategy: Strategy, tick: float):
+    def __init__(
+        self, cluster: Cluster, hosts: list[str], strategy: Strategy, tick: float, loops: Worker
+    ) -> None:
         self.cluster, self.hosts, self.strategy, self.tick = cluster, hosts, strategy, tick
+        self.loops = loops  # the thread its loop runs in, the exploration's (one per schedule
+        # started, the schedules' thread waited about a millisecond for each)
         c = cluster.config.cluster
         self.timers = Timers(c.timer_fires, c.audit_interval, cluster.supervisor.pid)
         # the order of the hosts' conductor and lock requests is ours: each is held until
@@ -68,10 +72,10 @@ class Driver:
         self.seen: dict[str, int] = {}
         self.error: str | None = None
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="explorer", daemon=True)
+        self.looped = threading.Event()
 
     def __enter__(self) -> Driver:
-        self.thread.start()
+        self.loops.submit(None, self._loop)
         # the driver looks again on every report, and as soon as the scenario begins to wait
         # (it decides only then); the tick is for what neither tells (time passing)
         self.cluster.api.on_wait = self.gate.poke
@@ -82,7 +86,8 @@ class Driver:
         self.cluster.api.on_wait = None
         self.cluster.conductor.after = None
         self.stop.set()
-        self.thread.join(5)
+        self.gate.poke()  # out of its wait now, not at the next tick
+        self.looped.wait(5)
         wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them
         if wrong and self.error is None:
             self.error = wrong[0]
@@ -164,6 +169,8 @@ class Driver:
                 self.gate.watch(self._decide, self.tick)
         except Exception as exc:
             self._failed(exc)
+        finally:
+            self.looped.set()
 
     def now(self, op: str) -> None:
         """Called by the conductor's thread after each request it served (``op``): a decision
@@ -194,9 +201,14 @@ TICK = 0.002
 
 
 def _new_driver(
-    out: list[Driver], hosts: list[str], strategy: Strategy, tick: float, cluster: Cluster
+    out: list[Driver],
+    hosts: list[str],
+    strategy: Strategy,
+    tick: float,
+    loops: Worker,
+    cluster: Cluster,
 ) -> Driver:
-    out.append(Driver(cluster, hosts, strategy, tick))
+    out.append(Driver(cluster, hosts, strategy, tick, loops))
     return out[-1]
 
 
@@ -255,13 +267,14 @@ def explore(
     prestart = prestart and system.orchestrator_system(config.cluster.system).overlap
     early = Prestart(scenario.name, config, run_base, eager=first) if prestart else None
     drawn: set[Signature] = set()  # the groups whose first schedule has its timeline
+    loops = Worker("explorer", owner=None)  # the drivers' loops, one schedule's at a time
     try:
         while (
             max_schedules is None or len(summary.schedules) < max_schedules
         ) and strategy.next_run():
             drivers: list[Driver] = []
             tick = min(TICK, config.timeouts.heartbeat_interval)
-            observer = partial(_new_driver, drivers, hosts, strategy, tick)
+            observer = partial(_new_driver, drivers, hosts, strategy, tick, loops)
             cluster = early.take() if early else None
             done: list[Cluster] = []
             result = runner.run(
@@ -308,6 +321,7 @@ def explore(
             if first and sched.outcome == FAIL:
                 break
     finally:
+        loops.close()
         if early:
             early.close()  # every teardown done; the cluster started for no schedule closed
     summary.seconds = time.monotonic() - started
