@@ -86,9 +86,11 @@ class ExploreFailure(Exception):
 def add_items(
     session: pytest.Session, items: list[pytest.Item], wanted: list[str], parts: int = 1
 ) -> None:
-    for name in scenario_names(wanted):
-        for tracker in PRESETS:
-            for part in range(parts):
+    # part by part: pytest-xdist hands a worker consecutive items at first, and two parts of
+    # one exploration handed to the same worker would run one after the other
+    for part in range(parts):
+        for name in scenario_names(wanted):
+            for tracker in PRESETS:
                 tail = f"-{part + 1}of{parts}" if parts > 1 else ""
                 items.append(
                     ExploreItem.from_parent(
