@@ -22,6 +22,7 @@ the run: a bad line from a host is dropped and counted.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import logging
 import os
@@ -41,6 +42,9 @@ from testbed.transport import DEFER
 log = logging.getLogger("testbed.history")
 
 FILE = "history.jsonl"
+TICK = 0.05  # a deferred history drains its hosts' pipes this often (s)
+PIPE_SIZE = 1 << 20  # and asks for pipes this large (bytes), room for many ticks' records
+F_SETPIPE_SZ = 1031  # fcntl's command (Linux)
 Handle = Callable[[wire.Message, tuple[bytes, ...]], Any]
 
 
@@ -82,6 +86,7 @@ class History:
         self._serving = threading.local()  # the conductor request being served (its changes)
         self._pending: dict[str, tuple[int, int]] = {}  # host -> pipe made, host not forked yet
         self._adds: list[tuple[int, Any]] = []
+        self._ticked: list[tuple[int, Any]] = []  # a deferred history's pipes (see _read)
         self._closing = False
         # the system's naming of a request: (op, body, reply, error) -> the record's fields
         self.describe: Callable[[str, dict, Any, str | None], dict[str, Any]] | None = None
@@ -256,20 +261,33 @@ class History:
         r, w = self._pending.pop(host)
         os.close(w)
         self.write("process.start", host, proc.pid, incarnation=incarnation)
+        pipe = (r, ("pipe", host, proc.pid, [b""]))
+        if self.later is not None:  # read every tick, not woken by every record (see _read)
+            os.set_blocking(r, False)
+            with contextlib.suppress(OSError):  # room for many ticks' records
+                fcntl.fcntl(r, F_SETPIPE_SZ, PIPE_SIZE)
         with self.lock:
-            self._adds += [
-                (r, ("pipe", host, proc.pid, [b""])),
-                (proc.sentinel, ("exit", host, proc)),
-            ]
+            if self.later is not None:
+                self._ticked.append(pipe)
+            self._adds += [(proc.sentinel, ("exit", host, proc))]
+            if self.later is None:
+                self._adds.append(pipe)
         os.write(self._wake_w, b"x")
 
     def _read(self) -> None:
+        """Drain the hosts' pipes and see their exits. A deferred history (nobody reads it
+        before the run ends) drains its pipes every tick instead of waking for each record: a
+        wake-up a record took the interpreter from the conductor's thread in the middle of a
+        schedule. Exits still wake it at once (their time is recorded)."""
         while True:
-            ready = self.sel.select(timeout=0.2)
-            if not ready:
+            ready = self.sel.select(timeout=0.2 if self.later is None else TICK)
+            if not ready and self.later is None:
                 with self.lock:
                     if not self.fh.closed:
                         self.fh.flush()
+            for pipe in list(self._ticked):
+                if not self._drain(pipe[0], *pipe[1][1:]):
+                    self._ticked.remove(pipe)
             for key, _ in ready:
                 what = key.data[0]
                 if what == "wake":
@@ -279,27 +297,35 @@ class History:
                     for fd, data in adds:
                         self.sel.register(fd, selectors.EVENT_READ, data)
                 elif what == "pipe":
-                    self._drain(key.fd, *key.data[1:])
+                    if not self._drain(key.fd, *key.data[1:]):
+                        self.sel.unregister(key.fd)
                 else:
                     self.sel.unregister(key.fd)
                     self._exited(key.data[1], key.data[2])
-            if self._closing and len(self.sel.get_map()) == 1 and not self._adds:
+            done = len(self.sel.get_map()) == 1 and not self._adds and not self._ticked
+            if self._closing and done:
                 return
 
-    def _drain(self, fd: int, host: str, pid: int, buf: list[bytes]) -> None:
-        data = os.read(fd, 1 << 16)
-        if not data:  # every writer is gone: the host has exited
-            self.sel.unregister(fd)
-            os.close(fd)
-            if buf[0]:  # cannot happen with atomic writes; counted, never written half
-                self.dropped += 1
-            return
-        *lines, buf[0] = (buf[0] + data).split(b"\n")
-        for line in lines:
-            if self.later is not None:
-                self.later.append((line, host, pid))
-            else:
-                self._host_record(line, host, pid)
+    def _drain(self, fd: int, host: str, pid: int, buf: list[bytes]) -> bool:
+        """Read what the pipe holds; False (and the pipe closed) once every writer is gone."""
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:  # a ticked pipe, empty for now
+                return True
+            if not data:  # every writer is gone: the host has exited
+                os.close(fd)
+                if buf[0]:  # cannot happen with atomic writes; counted, never written half
+                    self.dropped += 1
+                return False
+            *lines, buf[0] = (buf[0] + data).split(b"\n")
+            for line in lines:
+                if self.later is not None:  # list.append is atomic: no lock
+                    self.later.append((line, host, pid))
+                else:
+                    self._host_record(line, host, pid)
+            if self.later is None:  # a woken read: the next record wakes it again
+                return True
 
     def _host_record(self, line: bytes, host: str, pid: int) -> None:
         record = events.decode(line)
@@ -342,6 +368,8 @@ class History:
             if data[0] == "pipe":
                 os.close(fd)
         for fd in [k.fd for k in self.sel.get_map().values() if k.data[0] == "pipe"]:
+            os.close(fd)
+        for fd, _ in self._ticked:
             os.close(fd)
         for r, w in self._pending.values():
             os.close(r)
