@@ -2,12 +2,13 @@
 
 Every schedule runs on a fresh cluster from the scenario's start state: a new run directory,
 state file, conductor and host processes, forked and registered. None of that depends on the
-schedule, only on the configuration, so the explorer makes the next one in a thread of its own
+schedule, only on the configuration, so the explorer makes the next one in its maker thread
 while the current schedule's steps run, and the next schedule begins with its hosts already
 up. Nothing is shared or reused between schedules: each still gets its own processes and
 sockets, and the one made for a schedule that never comes is closed and removed. A finished
-schedule's cluster is torn down the same way, in a thread of its own while the next one runs:
-its hosts stopped, its history closed and drawn (``retire``).
+schedule's cluster is torn down the same way, in the retirer thread while the next one runs:
+its hosts stopped, its history closed and drawn (``retire``). The two threads live as long as
+the exploration (``Worker``).
 
 The hosts are forked from a warm process, the zygote (``orchestrator.cluster.zygote``): forked
 from the orchestrator once, with the host half of the system under test loaded (by name,
