@@ -117,7 +117,9 @@ class Injector:
         if not (self.armed and self.traced and self.task):  # a heartbeat's, or not traced
             return send()
         point = getattr(self._local, "point", "")
-        return self._trace(Event.REQUEST, point, {"op": op, "body": body, "call": True})
+        call = {"op": op, "body": body, "call": True}
+        # held up to the hold's timeout, then served within the request's own
+        return self._trace(Event.REQUEST, point, call, serve=self.rpc_timeout)
 
     def await_fire(self, stop: threading.Event) -> bool:
         """The periodic thread is idle: report it and wait for the explorer to fire its timer.
@@ -151,12 +153,15 @@ class Injector:
         point: str = "",
         extra: dict[str, Any] | None = None,
         timeout: float | None = None,
+        serve: float = 0.0,
     ) -> Any:
+        """Report and wait for the answer: ``timeout`` (default: the hold's) for a hold, and
+        ``serve`` more for a request the report carries to be served."""
         body = {"host": self.host, "task": self.task, "event": event, "point": point}
         body.update(extra or {})
         timeout = self.hold_timeout if timeout is None else timeout
         try:
-            return self.report(body, timeout)
+            return self.report(body, timeout + serve)
         except RpcTimeout:
             what = point or event
             waits = self.waits_for.get(point)
