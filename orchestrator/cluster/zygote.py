@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from testbed.config import Config
+from testbed.errors import ApiError
 from testbed.launch import HostSpec, host_main, release_inherited
 from testbed.logs import ROOT, HostLogHandler, Relay
 from testbed.secure import Curve
@@ -138,15 +139,18 @@ class Zygote:
 
     def _ask(self, doc: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         n = doc["id"] = next(self.ids)
-        with self.lock:
-            _send(self.sock, doc, fds)
+        try:
+            with self.lock:
+                _send(self.sock, doc, fds)
+        except OSError as exc:
+            raise ApiError(f"the zygote (pid {self.pid}) is gone: {exc}") from None
         with self.changed:
             self.changed.wait_for(lambda: n in self.replies or self.gone, REPLY_TIMEOUT)
             reply = self.replies.pop(n, None)
         if reply is None:
-            raise RuntimeError("the zygote did not answer (it has exited)")
+            raise ApiError(f"the zygote (pid {self.pid}) did not answer: it has exited")
         if "error" in reply:
-            raise RuntimeError(f"the zygote could not start a host: {reply['error']}")
+            raise ApiError(f"the zygote (pid {self.pid}) could not start a host: {reply['error']}")
         return reply
 
     def launch(self, spec: HostSpec, run: str) -> RemoteProc:
@@ -186,9 +190,13 @@ class Zygote:
         """Drain the log channels of run ``run``'s hosts (all stopped); wait, bounded, until
         their last record has been relayed."""
         ended = self.relay.expect(run)
-        with self.lock:
-            _send(self.sock, {"do": "flush", "run": run})
-        ended.wait(timeout)
+        try:
+            with self.lock:
+                _send(self.sock, {"do": "flush", "run": run})
+        except OSError:  # it is gone, and the channels it held with it
+            pass
+        else:
+            ended.wait(timeout)
         self.relay.forget(run)
 
     def close(self, timeout: float = 2.0) -> None:

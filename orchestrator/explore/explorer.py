@@ -285,11 +285,19 @@ def explore(
                 cluster=cluster,
                 finish_with=lambda _, c, done=done: done.append(c),
             )
-            driver = drivers[0] if drivers else None
-            sched = Schedule(len(summary.schedules) + 1, driver.steps if driver else [], result)
-            sched.seen = driver.seen if driver else {}
+            if not drivers:  # its cluster did not start, and the next would not either
+                summary.error = result.error or "the schedule's cluster did not start"
+                keep = partial(runner.finish, result, done[0], False, True)  # why, in its log
+                if early:
+                    early.retire(done[0], keep)
+                else:
+                    keep()
+                break
+            driver = drivers[0]
+            sched = Schedule(len(summary.schedules) + 1, driver.steps, result)
+            sched.seen = driver.seen
             summary.schedules.append(sched)
-            failed = driver.error if driver else None
+            failed = driver.error
             written = sched.outcome in (FAIL, DEADLOCK) and out_dir is not None and not failed
             replay = None
             if written:

@@ -102,3 +102,32 @@ def test_nothing_outlives_an_orchestrator_killed_while_exploring(tmp_path: Path)
     proc.wait(10)
     assert proc.returncode == -signal.SIGKILL, "the exploration ended before it was killed"
     assert wait_gone(sorted(seen), 5) == [], "the zygote or its hosts outlived the orchestrator"
+
+
+def test_an_exploration_whose_zygote_dies_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    """SIGKILL the zygote mid-exploration: the hosts it forked exit, the exploration stops
+    with one line naming it (exit 1, no traceback) instead of starting clusters that cannot
+    start, and nothing is left."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [*CLI, "explore", "evacuate-then-delete", "--tracker", "buggy", "--out", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: set[int] = set()
+    zygotes: list[int] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        zygotes = child_pids(proc.pid)
+        hosts = [h for z in zygotes for h in child_pids(z)]
+        seen |= set(hosts)
+        if zygotes and len(hosts) >= 2:
+            os.kill(zygotes[0], signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert f"the zygote (pid {zygotes[0]})" in err and "Traceback" not in err, err
+    assert wait_gone(sorted(seen), 5) == [], "hosts outlived their zygote"
