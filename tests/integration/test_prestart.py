@@ -79,16 +79,21 @@ def test_hosts_are_forked_by_the_zygote_and_report_as_any_host(tmp_path: Path) -
     assert all(e["code"] is not None for e in exits), exits
 
 
+def _exploring(name: str, tmp_path: Path) -> subprocess.Popen:
+    """``testbed explore NAME --tracker buggy`` under way, its run directories in tmp_path."""
+    return subprocess.Popen(
+        [*CLI, "explore", name, "--tracker", "buggy", "--out", str(tmp_path)],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_nothing_outlives_an_orchestrator_killed_while_exploring(tmp_path: Path) -> None:
     """SIGKILL the orchestrator mid-exploration: its zygote sees its socket close and exits,
     and the hosts it forked see their parent gone and exit too."""
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [*CLI, "explore", "evacuate-race", "--tracker", "buggy", "--out", str(tmp_path)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _exploring("evacuate-race", tmp_path)
     seen: set[int] = set()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
@@ -99,7 +104,7 @@ def test_nothing_outlives_an_orchestrator_killed_while_exploring(tmp_path: Path)
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.005)
-    proc.wait(10)
+    proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL, "the exploration ended before it was killed"
     assert wait_gone(sorted(seen), 5) == [], "the zygote or its hosts outlived the orchestrator"
 
@@ -108,14 +113,7 @@ def test_an_exploration_whose_zygote_dies_says_so_and_leaves_nothing(tmp_path: P
     """SIGKILL the zygote mid-exploration: the hosts it forked exit, the exploration stops
     with one line naming it (exit 1, no traceback) instead of starting clusters that cannot
     start, and nothing is left."""
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [*CLI, "explore", "evacuate-then-delete", "--tracker", "buggy", "--out", str(tmp_path)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _exploring("evacuate-then-delete", tmp_path)
     seen: set[int] = set()
     zygotes: list[int] = []
     deadline = time.monotonic() + 20
