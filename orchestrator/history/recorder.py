@@ -27,13 +27,13 @@ import itertools
 import logging
 import os
 import selectors
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from orchestrator.history.exits import exit_code, signal_name
 from testbed import events, system, wire
 from testbed.config import Config
 from testbed.events import ORCHESTRATOR, PERIODIC
@@ -340,10 +340,10 @@ class History:
         self._append(record)
 
     def _exited(self, host: str, proc: Any) -> None:
-        code = _exit_code(proc)
+        code = exit_code(proc)
         fields: dict[str, Any] = {"code": code}
         if code is not None and code < 0:
-            fields["signal"] = _signal_name(-code)
+            fields["signal"] = signal_name(-code)
         self.write("process.exit", host, proc.pid, **fields)
 
     # -- the end ---------------------------------------------------------------------------
@@ -393,27 +393,3 @@ class History:
         """The run directory is about to be removed: a deferred history is not written."""
         self.kept = self.later is None
 
-
-def _exit_code(proc: Any, timeout: float = 1.0) -> int | None:
-    """The exit code (-signal when killed), read without reaping the process: reaping is the
-    supervisor's, and taking it here would race its own wait."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:  # reaped already: multiprocessing kept the code
-            got = None
-            if proc.exitcode is not None:
-                return proc.exitcode
-        if got is not None:
-            killed = got.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
-            return -got.si_status if killed else got.si_status
-        time.sleep(0.002)  # the sentinel closes a moment before the process is a zombie
-    return None
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
