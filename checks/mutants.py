@@ -66,14 +66,15 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
     "hold-timeouts-ignored-by-hosts": (
         "a host whose hold times out goes on silently, as if released",
         "hosts/injection.py",
-        "        except RpcTimeout:\n            what = point or event",
-        "        except RpcTimeout:\n            return\n            what = point or event",
+        "        except RpcTimeout:\n            if event != Event.TIMER:",
+        "        except RpcTimeout:\n            return\n            if event != Event.TIMER:",
     ),
     "hold-timeouts-ignored-by-board": (
         "the orchestrator does not record a hold its host gave up on",
         "orchestrator/holds/record.py",
-        "        with self.lock:\n            self._close(task, TIMED_OUT)",
-        "        with self.lock:\n            return",
+        "        with self.lock:\n            if not self._close(task, TIMED_OUT):",
+        "        with self.lock:\n            return\n"
+        "            if not self._close(task, TIMED_OUT):",
     ),
 }
 

@@ -163,10 +163,21 @@ class Injector:
         try:
             return self.report(body, timeout + serve)
         except RpcTimeout:
+            if event != Event.TIMER:  # an idle timer simply reports again
+                self._gave_up(point)
             what = point or event
             waits = self.waits_for.get(point)
             reason = f"for {', '.join(waits)} to pass" if waits else "for the orchestrator"
             raise HoldTimeout(f"{self.host}:{what} held {timeout:g} s waiting {reason}") from None
+
+    def _gave_up(self, point: str) -> None:
+        """Tell the orchestrator this task stopped waiting: a release that comes after this
+        is no hold met (the host had gone on, failing)."""
+        body = {"host": self.host, "task": self.task, "event": Event.GAVE_UP, "point": point}
+        try:
+            self.report(body, self.rpc_timeout)
+        except (RpcTimeout, RemoteError):
+            pass
 
     def _kill(self, point: str) -> None:
         # No log line here: a record half-written at SIGKILL is lost anyway. The orchestrator

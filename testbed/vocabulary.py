@@ -124,6 +124,7 @@ class Event(StrEnum):
     KILL = "kill"  # an injected fault is about to end the process
     REQUEST = "request"  # a conductor request is about to be sent (may be held back)
     TIMER = "timer"  # a periodic thread is idle: its timer may fire (the explorer fires it)
+    GAVE_UP = "gave_up"  # its wait for a held report ran out (timeouts.hold): it goes on
 
 
 # Signals a user may send a host (``testbed kill --signal``, the ``kill`` step), by name.

@@ -110,7 +110,8 @@ class Board:
         with self._cond:
             t = self._tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
-            if t.state == "held":
+            was_held = t.state == "held"
+            if was_held:
                 self._gave_up(t)  # a held task reports again only once its host stopped waiting
             if event == Event.POINT:
                 if t.last_point:
@@ -123,6 +124,9 @@ class Board:
                 self._holder[t.host], t.state = t.task, "running"
             elif event == Event.LOCK_RELEASED and self._holder.get(t.host) == t.task:
                 self._holder[t.host] = None
+            elif event == Event.GAVE_UP and not was_held and t.state != "done":
+                # released after its host stopped waiting (still held, it gave up just above)
+                self._policy(t.host).gave_up(self, t)
             elif event == Event.KILL:
                 self._killed.append((t.host, point))
                 log.warning("%s kills itself at %s (injected fault)", t.host, point)

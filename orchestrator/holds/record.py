@@ -94,11 +94,14 @@ class HoldRecord:
                     waits = [str(q) for q in o.after if not passed(q)]
                     o.hits.append(Hit(host, task, waits, WAITING if waits else MET))
 
-    def _close(self, task: str, status: str) -> None:
+    def _close(self, task: str, status: str) -> int:
+        closed = 0
         for o in self.holds:
             for h in o.hits:
                 if h.task == task and h.status == WAITING:
                     h.status, h.seconds = status, time.monotonic() - h.started
+                    closed += 1
+        return closed
 
     def released(self, task: str, by_lock: bool) -> None:
         with self.lock:
@@ -108,7 +111,11 @@ class HoldRecord:
         """The held task went on without its release: its host's hold timed out. Holds of the
         explorer time out too; they are kept apart from the holds."""
         with self.lock:
-            self._close(task, TIMED_OUT)
+            if not self._close(task, TIMED_OUT):  # released, but after its host gave up:
+                late = [h for o in self.holds for h in o.hits if h.task == task]
+                late = [h for h in late if h.status in (MET, LOCK)]
+                if late:  # the last hold it was released from
+                    max(late, key=lambda h: h.started).status = TIMED_OUT
             self.timeouts.append({"host": host, "task": task, "held_at": held_at})
 
     def snapshot(self) -> list[dict[str, Any]]:

@@ -42,6 +42,25 @@ def test_a_hold_waits_until_the_point_has_passed() -> None:
     assert not report(board, "x", "lock.request")  # lock requests are never held by [holds]
 
 
+def test_a_hold_released_after_its_host_gave_up_is_a_timeout_not_a_hold_met() -> None:
+    policy = HoldPolicy(load(sets=["holds.host2:audit.start=host2:evacuate.claim"]))
+    board = Board(policy)
+    assert report(board, "audit", "point", "audit.start")
+    report(board, "evac", "point", "evacuate.claim")
+    report(board, "evac", "point", "evacuate.spawn")  # the claim has passed: released...
+    assert board.take_replies() == ["audit"]
+    report(board, "audit", "gave_up", "audit.start")  # ...after the host had stopped waiting
+    [hold] = policy.record.snapshot()
+    assert [h["status"] for h in hold["hits"]] == ["timed out"]
+    assert [t["task"] for t in policy.record.timeouts] == ["audit"]
+    # still held when it gives up: one timeout, counted once
+    policy = HoldPolicy(load(sets=["holds.host2:audit.start=host2:evacuate.claim"]))
+    board = Board(policy)
+    assert report(board, "audit", "point", "audit.start")
+    report(board, "audit", "gave_up", "audit.start")
+    assert len(policy.record.timeouts) == 1
+
+
 def test_a_hold_releases_a_holder_everyone_else_waits_for() -> None:
     rule = "holds.host2:audit.migration_list=host2:evacuate.migration_done"
     board = Board(HoldPolicy(load(sets=[rule])))
