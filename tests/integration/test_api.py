@@ -85,7 +85,8 @@ def test_cut_off_evacuation_fails_and_frees_its_claim_on_restart(make_cluster) -
 def test_audit_failure_is_reported_and_the_host_goes_on(make_cluster) -> None:
     c = make_cluster()
     c.api.create_server("vm1", "host1", 1)
-    c.state.db.execute("DROP TABLE migrations")  # the audit's migration query now fails
+    with c.state.lock:  # the conductor's thread uses the connection too (heartbeats)
+        c.state.db.execute("DROP TABLE migrations")  # the audit's migration query now fails
     with pytest.raises(ApiError, match="audit failed"):
         c.api.audit("host1")
     c.state.db.executescript(
