@@ -62,6 +62,7 @@ class Supervisor:
         self.procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self.history: dict[str, list[int]] = {}  # every pid each host ever had
         self.ready: dict[str, HostLogHandler] = {}  # log queues made ahead of a start
+        self.launched: list[Any] = []  # the zygote's processes (``release``)
         _LIVE.add(self)
 
     def prepare(self, hosts: list[str]) -> None:
@@ -85,6 +86,8 @@ class Supervisor:
             )
             proc.start()
         self.procs[host] = proc
+        if self.zygote is not None:
+            self.launched.append(proc)
         self.history.setdefault(host, []).append(proc.pid)
         log.info("started %s as pid %d", host, proc.pid)
         return proc.pid
@@ -151,10 +154,8 @@ class Supervisor:
     def release(self) -> None:
         """Close what the processes of a zygote left open here (their exit sentinels), once
         nothing watches them any more."""
-        for proc in self.procs.values():
-            close = getattr(proc, "close", None)
-            if self.zygote is not None and close is not None:
-                close()
+        for proc in self.launched:  # every incarnation's, not only each host's last
+            proc.close()
 
     def stop_all(self) -> None:
         for host in self.procs:  # signal every host first (once), then wait for each

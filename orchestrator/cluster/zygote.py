@@ -41,8 +41,6 @@ from testbed.launch import HostSpec, host_main, release_inherited
 from testbed.logs import ROOT, HostLogHandler, Relay
 from testbed.secure import Curve
 
-log = logging.getLogger("testbed.zygote")
-
 MAX_MESSAGE = 1 << 16
 REPLY_TIMEOUT = 10.0  # a launch is a fork and a reply: this is only a bound, never waited out
 

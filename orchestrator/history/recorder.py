@@ -267,11 +267,8 @@ class History:
             with contextlib.suppress(OSError):  # room for many ticks' records
                 fcntl.fcntl(r, F_SETPIPE_SZ, PIPE_SIZE)
         with self.lock:
-            if self.later is not None:
-                self._ticked.append(pipe)
-            self._adds += [(proc.sentinel, ("exit", host, proc))]
-            if self.later is None:
-                self._adds.append(pipe)
+            (self._adds if self.later is None else self._ticked).append(pipe)
+            self._adds.append((proc.sentinel, ("exit", host, proc)))
         os.write(self._wake_w, b"x")
 
     def _read(self) -> None:
