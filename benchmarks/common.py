@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.progress import Progress
+from orchestrator.explore import cores
 
 # Nova's own regression test for the bug (nova/tests/functional/regressions/
 # test_bug_1896463.py), Nova 34.0.0, run as a functional test on a 2-core machine: about 13 s.
@@ -95,12 +96,8 @@ def pinned(cpu: int | None) -> Iterator[None]:
         return
     if not hasattr(os, "sched_setaffinity"):
         raise SystemExit("bench: --cpu needs os.sched_setaffinity (Linux)")
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
+    with cores.kept_to({cpu}):
         yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 def check_cpu(cpu: int | None) -> str | None:

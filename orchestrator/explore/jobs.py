@@ -1,6 +1,6 @@
 """Explorations side by side (``testbed explore --all --jobs N``), each in a worker process of
 its own, forked from this one: every schedule still runs on a cluster of its own, the workers
-only share the machine's cores.
+only share the machine's cores, each its own share of them (``orchestrator.explore.cores``).
 
 A worker sends its exploration's summary back as one JSON document on a pipe of its own, and
 ends. The command ends its workers (SIGTERM: they tear their clusters down as Ctrl-C does, and
@@ -18,6 +18,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.explore import cores
+
 PR_SET_PDEATHSIG = 1
 STOP_GRACE = 10.0  # a worker told to stop tears its current schedule's clusters down first
 
@@ -27,17 +29,19 @@ _fork = multiprocessing.get_context("fork")
 STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int) -> None:
+def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int, cpus: set[int]) -> None:
     """Born with SIGINT and SIGTERM blocked (``run_all``): a stop is taken only inside the
     ``try``, where it tears the exploration down quietly. Ctrl-C is the command's to handle:
-    it ends its workers with SIGTERM (as does the kernel when the command dies)."""
+    it ends its workers with SIGTERM (as does the kernel when the command dies). It keeps to
+    ``cpus``, its slot's share of the cores (``orchestrator.explore.cores``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
         if os.getppid() != parent:  # the command died before prctl: nobody waits
             return
-        row = work(item)
+        with cores.kept_to(cpus):
+            row = work(item)
         out.send_bytes(json.dumps(row).encode())
     except Exception as exc:  # reported as the row's error; the other explorations go on
         out.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
@@ -63,14 +67,19 @@ def run_all(
         return rows
     rows: list[dict | None] = [None] * len(items)
     waiting = list(enumerate(items))
-    running: dict[Any, tuple[int, Any]] = {}  # the result pipe's read end -> (index, process)
+    # the result pipe's read end -> (index, process, slot)
+    running: dict[Any, tuple[int, Any, int]] = {}
+    free = list(range(jobs))  # slots: each running worker keeps to its slot's cores
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
                 index, item = waiting.pop(0)
+                slot = free.pop(0)
                 theirs, ours = _fork.Pipe(duplex=False)
                 proc = _fork.Process(
-                    target=_worker, args=(work, item, ours, os.getpid()), daemon=True
+                    target=_worker,
+                    args=(work, item, ours, os.getpid(), cores.share(slot, jobs)),
+                    daemon=True,
                 )
                 blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
                 try:  # the child is born with them blocked: see _worker
@@ -78,9 +87,10 @@ def run_all(
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 ours.close()
-                running[theirs] = (index, proc)
+                running[theirs] = (index, proc, slot)
             for conn in multiprocessing.connection.wait(list(running)):
-                index, proc = running.pop(conn)
+                index, proc, slot = running.pop(conn)
+                free.append(slot)
                 try:
                     rows[index] = json.loads(conn.recv_bytes())
                 except EOFError:  # it died without a word
@@ -89,10 +99,10 @@ def run_all(
                 proc.join()
                 done(rows[index])  # type: ignore[arg-type]
     except BaseException:
-        for _, proc in running.values():
+        for _, proc, _ in running.values():
             if proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
-        for conn, (_, proc) in running.items():
+        for conn, (_, proc, _) in running.items():
             proc.join(STOP_GRACE)
             conn.close()
         raise

@@ -14,6 +14,7 @@ module only collects and runs items; exploring is ``orchestrator.explore.explore
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class ExploreItem(pytest.Item):
         self.scenario, self.tracker, self.part, self.parts = scenario, tracker, part, parts
 
     def runtest(self) -> None:
-        from orchestrator.explore import explorer
+        from orchestrator.explore import cores, explorer
         from orchestrator.explore.split import Split
         from orchestrator.explore.strategies.dpor import Dpor
         from orchestrator.run.scenario import load_with_config
@@ -50,7 +51,8 @@ class ExploreItem(pytest.Item):
         scenario, config = load_with_config(self.scenario, layer)
         out = Path(self.config._tmp_path_factory.mktemp("explore"))  # noqa: SLF001
         strategy = Split(self.part, self.parts) if self.parts > 1 else Dpor()
-        summary = explorer.explore(scenario, config, strategy, None, out / "replays", str(out))
+        with cores.kept_to(_worker_cores()):
+            summary = explorer.explore(scenario, config, strategy, None, out / "replays", str(out))
         d = summary.to_dict()
         self.user_properties.append(("losing_orders", json.dumps(d["losing_orders"])))
         self.user_properties.append(("schedules", d["schedules"]))
@@ -77,6 +79,18 @@ class ExploreItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, 0, f"explore {self.scenario} ({self.tracker})"
+
+
+def _worker_cores() -> set[int]:
+    """This pytest-xdist worker's share of the cores (``orchestrator.explore.cores``): the
+    explorations of workers side by side each keep to their own; every core without xdist."""
+    from orchestrator.explore import cores
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()):
+        return cores.available()
+    return cores.share(int(worker[2:]), int(count))
 
 
 class ExploreFailure(Exception):

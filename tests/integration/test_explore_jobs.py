@@ -11,7 +11,7 @@ from pathlib import Path
 from helpers import child_pids, start_cli, wait_gone
 
 from orchestrator.cli.options import option_layers
-from orchestrator.explore import explorer, jobs
+from orchestrator.explore import cores, explorer, jobs
 from orchestrator.explore.strategies.dpor import Dpor
 from orchestrator.run import scenario as sc
 
@@ -26,6 +26,7 @@ def _explore(tmp_path: Path, item: tuple[str, str]) -> dict:
     d = summary.to_dict()
     return {k: d[k] for k in ("scenario", "tracker", "schedules", "losing", "final_states")} | {
         "pid": os.getpid(),
+        "cpus": sorted(os.sched_getaffinity(0)),
         "orders": [s.line for s in summary.losing],
     }
 
@@ -34,12 +35,17 @@ def test_jobs_give_the_rows_one_after_the_other_gives(tmp_path: Path) -> None:
     alone = jobs.run_all(lambda item: _explore(tmp_path, item), ITEMS, 1)
     seen: list[dict] = []
     apart = jobs.run_all(lambda item: _explore(tmp_path, item), ITEMS, 2, seen.append)
-    strip = [{k: v for k, v in r.items() if k != "pid"} for r in alone]
-    assert [{k: v for k, v in r.items() if k != "pid"} for r in apart] == strip
+    strip = [{k: v for k, v in r.items() if k not in ("pid", "cpus")} for r in alone]
+    assert [{k: v for k, v in r.items() if k not in ("pid", "cpus")} for r in apart] == strip
     assert [r["scenario"] for r in strip] == [n for n, _ in ITEMS]
     assert sum(r["losing"] for r in strip) >= 2  # both buggy explorations lose
     assert {r["pid"] for r in alone} == {os.getpid()}
     assert os.getpid() not in {r["pid"] for r in apart} and len(seen) == len(ITEMS)
+    # one after the other, an exploration has every core; side by side, each its slot's share
+    every = sorted(cores.available())
+    assert {tuple(r["cpus"]) for r in alone} == {tuple(every)}
+    shares = {tuple(sorted(cores.share(slot, 2))) for slot in range(2)}
+    assert {tuple(r["cpus"]) for r in apart} <= shares
 
 
 def test_an_interrupted_all_leaves_nothing(tmp_path: Path) -> None:
