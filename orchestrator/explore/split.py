@@ -1,14 +1,20 @@
 """One exploration split by schedule prefix into parts that run apart (pytest-xdist workers,
 other machines) and together cover what the whole exploration covers.
 
-Every part runs dynamic partial-order reduction the same way, so their first schedules are the
-same run for run, until at least as many branches wait to be tried as there are parts (after
-``WAIT`` shared schedules a part: the first branches found lead to subtrees of unequal size).
-There the waiting branches (each a prefix of choices: the decisions of the current schedule
-up to a node, then an untried choice at it) are dealt out in a fixed order, one each in turn;
-a part marks the others' as done, so they sleep in its later schedules exactly as they would
-after being explored. A branch a part finds afterwards (a race its own schedules reveal) is
-its own to run, even if another part finds it too: the parts may repeat a schedule, never miss
+Every part runs dynamic partial-order reduction the same way, so the parts of a *team* (at
+first, all of them) run the same schedules, run for run. Once the team has run ``WAIT``
+schedules a member of the next teams it would form (the first branches found lead to subtrees
+of unequal size) and at least two branches wait to be tried, it splits: into as many teams as
+branches wait, at most one a part, their sizes as even as can be; the waiting branches (each a
+prefix of choices: the decisions of the current schedule up to a node, then an untried choice
+at it) are dealt out to them in a fixed order, one each in turn. A part never tries the
+branches dealt to other teams, and goes on with its new team, which splits again the same way
+while it has more than one part. Those branches do not sleep in its schedules as explored ones
+would: a branch sleeps only in the subtrees explored after its own, and a part's subtrees must
+hold every order they begin, as they would if they came first. (Asleep on both sides, two
+independent branches dealt apart each left the order that starts with both of them to the
+other, and nobody ran it.) A branch a part finds afterwards (a race its own schedules reveal) is its
+team's to run, even if another team finds it too: the parts may repeat a schedule, never miss
 one, so the union of their losing orders and final states is the whole exploration's.
 """
 
@@ -17,7 +23,7 @@ from __future__ import annotations
 from orchestrator.explore.strategies import Option
 from orchestrator.explore.strategies.dpor import Dpor
 
-WAIT = 2  # shared schedules per part before dealing: an earlier deal is lopsided
+WAIT = 2  # shared schedules a part of the teams to be formed: an earlier deal is lopsided
 
 
 class Split:
@@ -28,23 +34,30 @@ class Split:
             raise ValueError(f"part {part} of {parts}")
         self.part, self.parts = part, parts
         self.dpor = Dpor()
-        self.dealt = False
-        self.runs = 0  # schedules run so far
+        self.team = list(range(parts))  # the parts that run the same schedules as this one
+        self.runs = 0  # schedules run since this part's team formed
 
     def next_run(self) -> bool:
-        if not self.dealt and self.dpor.started:
+        if len(self.team) > 1 and self.dpor.started:
             waiting = [
                 (node, process)
                 for node in self.dpor.open  # every decision with a branch waiting
-                for process in sorted(node.backtrack - node.done - set(node.sleep))
+                for process in sorted(node.todo())
             ]
-            if len(waiting) >= self.parts and self.runs >= WAIT * self.parts:
-                for n, (node, process) in enumerate(waiting):
-                    if n % self.parts != self.part:
-                        node.done.add(process)
-                self.dealt = True
+            teams = min(len(self.team), len(waiting))
+            if teams >= 2 and self.runs >= WAIT * teams:
+                self._deal(waiting, teams)
         self.runs += 1
         return self.dpor.next_run()
+
+    def _deal(self, waiting: list, teams: int) -> None:
+        size = len(self.team)
+        split = [self.team[size * t // teams : size * (t + 1) // teams] for t in range(teams)]
+        mine = next(t for t, members in enumerate(split) if self.part in members)
+        for n, (node, process) in enumerate(waiting):
+            if n % teams != mine:
+                node.skip.add(process)
+        self.team, self.runs = split[mine], 0
 
     def choose(self, options: list[Option]) -> int:
         return self.dpor.choose(options)

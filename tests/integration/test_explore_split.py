@@ -22,31 +22,42 @@ def hermetic(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
 
 def _found(pytester: pytest.Pytester, xml: Path, *args: str) -> dict[str, tuple[set, set]]:
     """tracker -> (losing orders, final states), the union over that tracker's items."""
+    return _items(pytester, xml, *args)[0]
+
+
+def _items(
+    pytester: pytest.Pytester, xml: Path, *args: str
+) -> tuple[dict[str, tuple[set, set]], dict[str, int]]:
+    """What ``_found`` says, and each item's schedules by its name."""
     result = pytester.runpytest_subprocess(
         "-p", "xdist.plugin", "--testbed-explore", "evacuate-race", f"--junitxml={xml}", *args,
         timeout=RUN_TIMEOUT,
     )  # fmt: skip
     assert result.ret == 0, result.stdout.str()
     out: dict[str, tuple[set, set]] = {}
+    schedules: dict[str, int] = {}
     for case in ET.parse(xml).iter("testcase"):
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        schedules[case.get("name", "")] = int(props["schedules"])
         tracker = "buggy" if "-buggy" in case.get("name", "") else "fixed"
         orders, states = out.setdefault(tracker, (set(), set()))
         orders |= set(json.loads(props["losing_orders"]))
         states |= set(json.loads(props["final_states"]))
-    return out
+    return out, schedules
 
 
 @pytest.mark.long
 def test_a_split_exploration_finds_what_the_whole_one_finds(hermetic: pytest.Pytester) -> None:
-    whole = _found(hermetic, hermetic.path / "whole.xml", "-n", "0")
+    whole, alone = _items(hermetic, hermetic.path / "whole.xml", "-n", "0")
     assert whole["buggy"][0] and not whole["fixed"][0]
     for parts in ("2", "4"):
         xml = hermetic.path / f"split{parts}.xml"
-        split = _found(hermetic, xml, "-n", "2", "--testbed-explore-split", parts)
+        split, schedules = _items(hermetic, xml, "-n", "2", "--testbed-explore-split", parts)
         assert split == whole, parts
-        names = {c.get("name") for c in ET.parse(xml).iter("testcase")}
-        assert f"explore[evacuate-race-buggy-{parts}of{parts}]" in names
+        assert f"explore[evacuate-race-buggy-{parts}of{parts}]" in schedules
+        # the parts share the work: none of them runs the whole exploration
+        most = max(n for name, n in schedules.items() if "-buggy-" in name)
+        assert most < alone["explore[evacuate-race-buggy]"], schedules
 
 
 def test_a_split_below_one_is_a_usage_error(hermetic: pytest.Pytester) -> None:

@@ -10,6 +10,7 @@ from itertools import combinations
 import pytest
 
 from orchestrator.cluster.footprint import Access, reads, writes
+from orchestrator.explore.split import Split
 from orchestrator.explore.strategies import Option, dependent
 from orchestrator.explore.strategies.dpor import Dpor
 
@@ -140,9 +141,7 @@ def test_the_evacuation_race_shape() -> None:
     assert runs == len(classes) < len(every)
 
 
-@pytest.mark.parametrize("order", ["races", "depth"])
-@pytest.mark.parametrize("seed", range(60))
-def test_every_class_is_covered_on_random_programs(seed: int, order: str) -> None:
+def random_program(seed: int) -> Program:
     rng = random.Random(seed)
     rows = [("t", 1), ("t", 2), ("u", 1)]
 
@@ -157,11 +156,52 @@ def test_every_class_is_covered_on_random_programs(seed: int, order: str) -> Non
         if rng.random() < 0.4:  # a critical section around the first steps
             steps = [step(lock()), *steps[:-1], (steps[-1][0], True)]
         procs[p] = steps
-    program = Program(procs)
+    return Program(procs)
+
+
+@pytest.mark.parametrize("order", ["races", "depth"])
+@pytest.mark.parametrize("seed", range(60))
+def test_every_class_is_covered_on_random_programs(seed: int, order: str) -> None:
+    program = random_program(seed)
     every = {trace_class(r) for r in program.every_interleaving()}
     classes, runs = explore(program, order)
     assert classes == every
     assert runs <= max(len(every), 1) * 2  # close to one schedule per class
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(100))
+def test_the_parts_of_a_split_exploration_cover_every_class(seed: int, parts: int) -> None:
+    program = random_program(seed)
+    every = {trace_class(r) for r in program.every_interleaving()}
+    covered: set = set()
+    for part in range(parts):
+        split, runs = Split(part, parts), 0
+        while split.next_run():
+            covered.add(trace_class(program.run(split.choose)))
+            runs += 1
+            assert runs < 10_000
+    assert covered == every
+
+
+def test_a_split_deals_its_branches_again_while_a_team_has_parts() -> None:
+    """Four processes each write one row then read another's: many branches wait early, and
+    four parts each run fewer schedules than the whole exploration."""
+    program = Program(
+        {
+            p: [step(writes("t", id=n)), step(reads("t", id=(n + 1) % 4))]
+            for n, p in enumerate("abcd")
+        }
+    )
+    _, whole = explore(program)
+    counts = []
+    for part in range(4):
+        split, runs = Split(part, 4), 0
+        while split.next_run():
+            program.run(split.choose)
+            runs += 1
+        counts.append(runs)
+    assert max(counts) < whole, (counts, whole)
 
 
 def test_an_unknown_order_is_refused() -> None:

@@ -56,13 +56,16 @@ class _Node:
     serial: int = 0  # how many decisions were made before it, in every run
     backtrack: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)
+    # choices left to another part of a split exploration (``orchestrator.explore.split``):
+    # never tried here, and, not explored here, they put nothing to sleep
+    skip: set[str] = field(default_factory=set)
     chosen: str = ""
     # process of the backtrack set -> the race it is there to reverse: (first, then) labels
     why: dict[str, tuple[str, str]] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)  # process -> when its race was found
 
     def todo(self) -> set[str]:
-        return self.backtrack - self.done - set(self.sleep)
+        return self.backtrack - self.done - self.skip - set(self.sleep)
 
 
 ORDERS = ("races", "depth")
