@@ -54,8 +54,8 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
         type=int,
         default=os.cpu_count() or 1,
         metavar="N",
-        help="--all: explorations at once, each in a process of its own (default: the "
-        "machine's cores, %(default)s here)",
+        help="--all: explorations at once; --emit-scenario: groups minimised at once; each "
+        "in a process of its own (default: the machine's cores, %(default)s here)",
     )
     exp.add_argument(
         "--first",
@@ -127,12 +127,21 @@ def _one(
 
 
 def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) -> list[dict]:
+    """One regression scenario a group, ``--jobs`` groups minimised at once (each in a
+    process of its own, as ``--all`` explores); a group's error is its row's."""
+    from orchestrator.explore.jobs import run_all
     from orchestrator.explore.minimize import emit_group
 
-    tally: dict = {}  # groups that fail alike share what their runs showed
-    return [
-        emit_group(scenario, config, g, Path(args.emit_scenario), tally) for g in summary.groups
-    ]
+    out = Path(args.emit_scenario)
+    tally: dict = {}  # groups minimised one after the other, failing alike, share their runs
+    passed = any(s.result.outcome == "pass" for s in summary.schedules)
+
+    def emit(group: Any) -> dict:
+        return emit_group(scenario, config, group, out, tally, passed)
+
+    rows = run_all(emit, summary.groups, args.jobs)
+    blank = {"path": None, "holds": {}, "ok": False}
+    return [r if "error" not in r else blank | {"why": r["error"]} for r in rows]
 
 
 def cmd_explore(args: argparse.Namespace) -> int:

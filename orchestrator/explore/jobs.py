@@ -79,7 +79,7 @@ def run_all(
                 proc = _fork.Process(
                     target=_worker,
                     args=(work, item, ours, os.getpid(), cores.share(slot, jobs)),
-                    daemon=True,
+                    daemon=False,  # a minimising worker starts hosts as processes of its own
                 )
                 blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
                 try:  # the child is born with them blocked: see _worker

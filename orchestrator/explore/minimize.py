@@ -104,18 +104,24 @@ def holds_table(rules: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def _with_holds(
-    config: Config, rules: list[tuple[str, str]], on: list[str], shake: int | None = None
+    config: Config,
+    rules: list[tuple[str, str]],
+    on: list[str],
+    shake: int | None = None,
+    racing: Sequence[str] = (),
 ) -> Config:
     """The scenario's configuration with these holds and fixes, and nothing else. ``shake``:
-    every point of every host also sleeps a little, a different little each seed (up to
-    ``JITTER``), so that an order the holds leave to timing does not come out the same in
-    every run by luck."""
+    ``SHAKEN`` points also sleep a little, drawn anew each seed (up to ``JITTER``), so that an
+    order the holds leave to timing does not come out the same in every run by luck: drawn
+    from ``racing`` (the points of the racing steps, where the order is decided) when given,
+    else from every point of every host."""
     config = copy.deepcopy(config)
     config.delays, config.faults, config.holds = {}, {}, holds_table(rules)
     if shake is not None:
         rng = random.Random(shake)
-        points = [f"{h}:{p}" for h in config.cluster.hosts for p in POINTS]
-        config.delays = {a: rng.uniform(0, JITTER) for a in rng.sample(points, SHAKEN)}
+        points = sorted(racing) or [f"{h}:{p}" for h in config.cluster.hosts for p in POINTS]
+        chosen = rng.sample(points, min(SHAKEN, len(points)))
+        config.delays = {a: rng.uniform(0, JITTER) for a in chosen}
     config.cluster.fixes, config.cluster.tracker = list(on), fixes.label(on)
     config.cluster.trace = []
     config.cluster.history = False  # runs only for their outcome: nothing to read afterwards
@@ -124,15 +130,20 @@ def _with_holds(
 
 
 def emit_group(
-    scenario: Scenario, config: Config, group: Group, out_dir: Path, tally: Tally | None = None
+    scenario: Scenario,
+    config: Config,
+    group: Group,
+    out_dir: Path,
+    tally: Tally | None = None,
+    passed: bool = False,
 ) -> dict[str, Any]:
     """One regression scenario for a group of losing schedules: its schedules are minimised
     in turn (at most ``ATTEMPTS``) until one is written; else why none could be. ``tally``
-    (see ``emit_scenario``) may be shared by the groups of one exploration."""
+    and ``passed`` (see ``emit_scenario``) may be shared by the groups of one exploration."""
     whys = []
     tally = {} if tally is None else tally
     for schedule in group.schedules[:ATTEMPTS]:
-        found = emit_scenario(scenario, config, schedule, out_dir, tally)
+        found = emit_scenario(scenario, config, schedule, out_dir, tally, passed)
         if found["path"]:
             return found
         whys.append(f"schedule {schedule.number}: {found['why']}")
@@ -166,6 +177,7 @@ def emit_scenario(
     schedule: Schedule,
     out_dir: Path,
     tally: Tally | None = None,
+    passed: bool = False,
 ) -> dict[str, Any]:
     """Minimise ``schedule`` (which lost) to the fewest holds that still make the run
     lose with the fixes it was explored with (``buggy`` below), check them with every fix on
@@ -173,6 +185,8 @@ def emit_scenario(
     ``CONFIRM`` times out of ``CONFIRM`` buggy and passes as often fixed. Else nothing is
     written and ``why`` says what was not deterministic. ``tally`` keeps, per failure and set
     of holds, how their runs went: a set that once did not lose as wanted is not run again.
+    ``passed``: the exploration ran the scenario through a schedule that did not lose, so the
+    scenario with no hold at all can pass; however often it lost in a row, it is not kept.
     A schedule with timer fires is tried each way its fires can happen with no explorer
     (``fire_variants``), the first that reproduces it kept."""
     base = tempfile.mkdtemp(prefix="testbed-minimize-")
@@ -182,7 +196,11 @@ def emit_scenario(
         for variant, conf, how in fire_variants(scenario, config, schedule):
             # a variant with fires runs another scenario: its runs are not the plain one's
             own = tally if not how else {}
-            found = _emit(variant, conf, schedule, out_dir, own, base, scenario.name)
+            # a variant's own steps were never explored: whether it passes with no hold is
+            # for its runs to say
+            found = _emit(
+                variant, conf, schedule, out_dir, own, base, scenario.name, passed and not how
+            )
             found |= {"fires_as": how} if how else {}
             if found["ok"]:
                 break
@@ -199,6 +217,7 @@ def _emit(
     tally: Tally,
     base: str,
     name: str,
+    passed: bool,
 ) -> dict[str, Any]:
     from orchestrator.run import runner
 
@@ -206,8 +225,10 @@ def _emit(
     # the group's failure, not any: a run that loses another way tests another race
     expect = failed(schedule.result)
 
+    racing = {point for rule in candidates(schedule) for point in rule}
+
     def outcome(rules: list[tuple[str, str]], on: list[str], shake: int | None = None) -> str:
-        result = runner.run(scenario, _with_holds(config, rules, on, shake), base)
+        result = runner.run(scenario, _with_holds(config, rules, on, shake, racing), base)
         if result.outcome == "fail" and failed(result) != expect:
             return "fail otherwise"
         if on == explored and any(h["status"] == LOCK for o in result.holds for h in o["hits"]):
@@ -227,6 +248,8 @@ def _emit(
 
     def loses(rules: list[tuple[str, str]], times: int) -> bool:
         # holds decide only what they name; a set that loses by luck is no regression test
+        if passed and not rules:  # the scenario as written loses only by luck: seen passing
+            return False
         return runs(rules, times)[-1] == "fail"
 
     # kept only when each of CONFIRM runs lost as the group does: the result is confirmed

@@ -73,3 +73,21 @@ def test_a_scenario_that_cannot_be_made_deterministic_is_reported_not_written(tm
     assert found["path"] is None and not found["ok"]
     assert "not deterministic" in found["why"] and "lost another way" in found["why"]
     assert not out.exists() or not list(out.iterdir())
+
+
+@pytest.mark.long
+def test_groups_are_minimised_side_by_side_one_file_each(tmp_path) -> None:
+    """--emit-scenario with --jobs 2: one scenario file a group, each confirmed (buggy
+    fails, fixed passes, on every confirming run), none of them without a hold: a set of
+    holds is confirmed on runs shaken where the race is decided."""
+    out = tmp_path / "emitted"
+    args = ("explore", "evacuate-race", "--tracker", "buggy", "--emit-scenario", str(out))
+    proc = run_cli(*args, "--jobs", "2", "--json", "--out", str(tmp_path / "replays"))
+    found = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    emitted = found["emitted"]
+    assert len(emitted) == len(found["groups"]) >= 2
+    for e in emitted:
+        assert e["ok"] and e["holds"], e
+        assert e["buggy"] == "fail 10/10" and e["fixed"] == "pass 10/10", e
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(e["path"]).name for e in emitted)
