@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.options import check_footprints_arg
+from orchestrator.explore import cores
 from orchestrator.run.verdict import EXIT_CODES
 from testbed.errors import ConfigError
 from testbed.fixes import PRESETS
@@ -52,10 +53,10 @@ def add_parser(sub: Any, scenario_args: Any) -> None:
     exp.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
+        default=len(cores.available()),
         metavar="N",
         help="--all: explorations at once; --emit-scenario: groups minimised at once; each "
-        "in a process of its own (default: the machine's cores, %(default)s here)",
+        "in a process of its own (default: the cores this command may use, %(default)s here)",
     )
     exp.add_argument(
         "--first",
