@@ -229,6 +229,10 @@ class Conductor:
                 self.wake()  # out of its poll now, not at the next poll timeout
             except zmq.Again:  # it has just left its loop and closed the receiving end
                 pass
-        self.thread.join(timeout)
+        if self.thread.ident is not None:
+            self.thread.join(timeout)
+        else:  # never started: the sockets its loop closes on the way out are closed here
+            self.sock.close(linger=0)
+            self.wake_rx.close(linger=0)
         with self.wake_lock:
             self.wake_tx.close(linger=0)

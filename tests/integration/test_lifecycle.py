@@ -107,3 +107,18 @@ def test_tcp_transport(make_cluster) -> None:
         cluster.api.allocations, [Expect("vm1", "host1", 2)], cluster.config.checks
     )
     assert result.ok, result.diff()
+
+
+def test_a_cluster_never_started_closes_quietly(tmp_path) -> None:
+    """A cluster made and closed without being started (an exploration stopped while the
+    next schedule's was being made) closes its sockets and state, and raises nothing."""
+    from orchestrator.cli.options import option_layers
+    from orchestrator.cluster.cluster import Cluster
+    from orchestrator.run import scenario as sc
+
+    _, config = sc.load_with_config("evacuate-race", *option_layers(tracker="buggy"))
+    cluster = Cluster(config, tmp_path / "run")
+    cluster.close()
+    cluster.close()  # twice: the second does nothing
+    assert cluster.conductor.sock.closed and not cluster.conductor.thread.is_alive()
+    assert not os.path.exists(cluster.ipc_dir)
