@@ -4,9 +4,9 @@ An exploration's processes (the orchestrator, the zygote, the hosts) hand work t
 all the time: a request, its reply, the next decision. Beside another exploration on the same
 cores, a thread woken by a hand-over often waits for a core the other holds, or is woken on
 the other core (an interrupt there, and a TLB flush when its process's pages change). On two
-cores, two explorations of ``evacuate-then-rebuild`` side by side took about 1.55 times as
+cores, two explorations of ``evacuate-then-rebuild`` side by side took about 1.6 times as
 long each as one alone; each kept to a core of its own, about 1.15 times
-(``benchmarks/explore_split.py``). So explorations side by side (``testbed explore --all
+(``benchmarks/side_by_side.py``). So explorations side by side (``testbed explore --all
 --jobs N``, split parts on pytest-xdist workers) each keep to a share of the cores: slot ``i``
 of ``n`` gets the ``i``-th of ``n`` equal runs of them. With more slots than cores nothing is
 pinned: sharing cores is the system scheduler's to do. A single exploration is never pinned:
