@@ -12,6 +12,7 @@ import gc
 import importlib
 import multiprocessing
 import os
+import signal
 import stat
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from testbed.config import Config
 from testbed.errors import ConfigError
 from testbed.secure import Curve
+from testbed.stops import STOPS
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,12 @@ def resolve_entry(text: str) -> Callable:
 
 def host_main(entry: Callable, spec: HostSpec, handler: object) -> None:
     """A freshly forked host: it lets go of what it inherited, then becomes the host
-    (``cluster.host_entry``), whichever process forked it (a supervisor or the zygote)."""
+    (``cluster.host_entry``), whichever process forked it (a supervisor or the zygote). Its
+    parent's stop handlers are not its own: Ctrl-C is the orchestrator's, and a host told to
+    stop before it is one just ends; the entry sets its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)  # blocked by its parent across the fork
     release_inherited()
     multiprocessing.current_process().name = spec.name  # its log records' host
     gc.enable()  # a host collects its own garbage, whatever its parent did while starting

@@ -17,12 +17,12 @@ import argparse
 import atexit
 import importlib
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from orchestrator.cli.options import config_args, scenario_args
+from orchestrator.cluster import stops
 from testbed import __version__
 from testbed.errors import TestbedError
 
@@ -84,10 +84,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM tears the cluster down like Ctrl-C does
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
@@ -97,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "no_history", False):
         args.sets.append("cluster.history=false")
-    signal.signal(signal.SIGTERM, _interrupt)
+    stops.install()  # SIGTERM tears the cluster down like Ctrl-C does
     try:
         return args.func(args)
     except TestbedError as exc:

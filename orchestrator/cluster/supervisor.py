@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.cluster import stops
 from testbed.launch import HostSpec, host_main, stacks_path
 from testbed.logs import HostLogHandler, RunLog
 
@@ -79,16 +80,17 @@ class Supervisor:
         spec = self.spec_for(host, len(self.history.get(host, [])) + 1)
         if self.zygote is not None:
             proc: Any = self.zygote.launch(spec, self.run)
+            self.launched.append(proc)
         else:
             handler = self.ready.pop(host, None) or self.runlog.host_handler(host)
             proc = _fork.Process(
                 target=host_main, args=(self.entry, spec, handler), name=host, daemon=True
             )
-            proc.start()
-        self.procs[host] = proc
-        if self.zygote is not None:
-            self.launched.append(proc)
-        self.history.setdefault(host, []).append(proc.pid)
+        with stops.forking():  # a stop while forking is taken once the host is on record
+            if self.zygote is None:
+                proc.start()
+            self.procs[host] = proc
+            self.history.setdefault(host, []).append(proc.pid)
         log.info("started %s as pid %d", host, proc.pid)
         return proc.pid
 

@@ -35,6 +35,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.cluster import stops
 from testbed.config import Config
 from testbed.errors import ApiError
 from testbed.launch import HostSpec, host_main, release_inherited
@@ -103,17 +104,18 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # its own end of the relay (a multiprocessing-logging queue), made before the fork
         out = HostLogHandler("log-zygote", sub_handler=self.relay)
-        pid = os.fork()
-        if pid == 0:  # the zygote
-            code = 1
-            try:
-                ours.close()
-                _Zygote(theirs, self.config, self.entry, out).run()
-                code = 0
-            finally:
-                os._exit(code)
-        theirs.close()
-        self.pid, self.sock, self.out = pid, ours, out
+        with stops.forking():  # a stop while forking is taken once the zygote is on record
+            pid = os.fork()
+            if pid == 0:  # the zygote
+                code = 1
+                try:
+                    ours.close()
+                    _Zygote(theirs, self.config, self.entry, out).run()
+                    code = 0
+                finally:
+                    os._exit(code)
+            theirs.close()
+            self.pid, self.sock, self.out = pid, ours, out
         self.reader = threading.Thread(target=self._read, name="zygote", daemon=True)
         self.reader.start()
 
@@ -237,6 +239,7 @@ class _Zygote:
 
     def run(self) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops.STOPS)  # blocked across its fork
         # it allocates little; what it has is frozen, so that neither it nor a host it forks
         # walks (and so copies) every page of it when collecting (``gc.freeze``)
         gc.disable()
@@ -286,13 +289,14 @@ class _Zygote:
             fds[1] if len(fds) > 1 else -1,
             Curve(**doc["curve"]) if doc["curve"] else None,
         )
-        pid = os.fork()
-        if pid == 0:  # the host: it keeps the sentinel's write end open until it exits
-            try:
-                self.sock.close()
-                host_main(self.entry, spec, channel)
-            finally:
-                os._exit(1)
+        with stops.forking():  # the host is born with its stops blocked (``host_main``)
+            pid = os.fork()
+            if pid == 0:  # the host: it keeps the sentinel's write end open until it exits
+                try:
+                    self.sock.close()
+                    host_main(self.entry, spec, channel)
+                finally:
+                    os._exit(1)
         threading.Thread(target=self._reap, args=(pid,), daemon=True).start()
         return pid
 

@@ -15,18 +15,17 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.cluster import stops
 from orchestrator.explore import cores
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE = 10.0  # a worker told to stop tears its current schedule's clusters down first
 
 _fork = multiprocessing.get_context("fork")
-
-
-STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int, cpus: set[int]) -> None:
@@ -37,7 +36,7 @@ def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int, cpus:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops.STOPS)
         if os.getppid() != parent:  # the command died before prctl: nobody waits
             return
         with cores.kept_to(cpus):
@@ -48,7 +47,7 @@ def _worker(work: Callable[[Any], dict], item: Any, out: Any, parent: int, cpus:
     except KeyboardInterrupt:  # told to stop: its clusters are torn down, nothing to say
         pass
     finally:
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # from here on, only the way out
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops.STOPS)  # from here on, only the way out
 
 
 def run_all(
@@ -81,13 +80,10 @@ def run_all(
                     args=(work, item, ours, os.getpid(), cores.share(slot, jobs)),
                     daemon=False,  # a minimising worker starts hosts as processes of its own
                 )
-                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
-                try:  # the child is born with them blocked: see _worker
+                with stops.forking():  # the child is born with the stops blocked: _worker
                     proc.start()
-                finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                    running[theirs] = (index, proc, slot)
                 ours.close()
-                running[theirs] = (index, proc, slot)
             for conn in multiprocessing.connection.wait(list(running)):
                 index, proc, slot = running.pop(conn)
                 free.append(slot)
@@ -102,8 +98,12 @@ def run_all(
         for _, proc, _ in running.values():
             if proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
         for conn, (_, proc, _) in running.items():
-            proc.join(STOP_GRACE)
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():  # it did not take the stop: its hosts end once it is gone
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join()
             conn.close()
         raise
     return rows  # type: ignore[return-value]

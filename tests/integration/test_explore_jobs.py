@@ -65,3 +65,27 @@ def test_an_interrupted_all_leaves_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err, err
     assert wait_gone(sorted(seen), 10) == [], "a worker, zygote or host outlived the command"
+
+
+def test_an_interrupted_emission_leaves_nothing(tmp_path: Path) -> None:
+    """--emit-scenario minimises groups in workers that start their hosts themselves: Ctrl-C
+    while they run ends every worker and host."""
+    proc = start_cli(
+        "explore", "evacuate-race", "--tracker", "buggy", "--jobs", "2",
+        "--out", str(tmp_path / "replays"), "--emit-scenario", str(tmp_path / "emitted"),
+    )  # fmt: skip
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = child_pids(proc.pid)
+        hosts = [h for w in workers for h in child_pids(w)]
+        seen |= {*workers, *hosts}
+        if len(workers) == 2 and hosts:
+            break
+        time.sleep(0.01)
+    assert seen, "no worker started"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert wait_gone(sorted(seen), 10) == [], "a worker or host outlived the command"
