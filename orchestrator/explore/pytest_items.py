@@ -14,7 +14,6 @@ module only collects and runs items; exploring is ``orchestrator.explore.explore
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ class ExploreItem(pytest.Item):
         scenario, config = load_with_config(self.scenario, layer)
         out = Path(self.config._tmp_path_factory.mktemp("explore"))  # noqa: SLF001
         strategy = Split(self.part, self.parts) if self.parts > 1 else Dpor()
-        with cores.kept_to(_worker_cores()):
+        with cores.kept_to(_worker_cores(self.config)):
             summary = explorer.explore(scenario, config, strategy, None, out / "replays", str(out))
         d = summary.to_dict()
         self.user_properties.append(("losing_orders", json.dumps(d["losing_orders"])))
@@ -81,16 +80,18 @@ class ExploreItem(pytest.Item):
         return self.path, 0, f"explore {self.scenario} ({self.tracker})"
 
 
-def _worker_cores() -> set[int]:
+def _worker_cores(config: pytest.Config) -> set[int]:
     """This pytest-xdist worker's share of the cores (``orchestrator.explore.cores``): the
-    explorations of workers side by side each keep to their own; every core without xdist."""
+    explorations of workers side by side each keep to their own; every core without xdist.
+    A worker is known by what xdist hands it (``workerinput``), not by its environment, which
+    a pytest session started from inside a worker inherits."""
     from orchestrator.explore import cores
 
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
-    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()):
+    given = getattr(config, "workerinput", None) or {}
+    worker, count = str(given.get("workerid", "")), given.get("workercount")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and isinstance(count, int)):
         return cores.available()
-    return cores.share(int(worker[2:]), int(count))
+    return cores.share(int(worker[2:]), count)
 
 
 class ExploreFailure(Exception):

@@ -39,11 +39,12 @@ def test_kept_to_holds_for_what_the_thread_starts_then_lets_go() -> None:
     assert os.sched_getaffinity(0) == before
 
 
-def test_an_xdist_worker_keeps_to_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_xdist_worker_keeps_to_its_share() -> None:
+    from types import SimpleNamespace
+
     from orchestrator.explore.pytest_items import _worker_cores
 
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
-    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
-    assert _worker_cores() == cores.share(1, 2)
-    monkeypatch.delenv("PYTEST_XDIST_WORKER")
-    assert _worker_cores() == cores.available()  # not a worker: every core
+    worker = SimpleNamespace(workerinput={"workerid": "gw1", "workercount": 2})
+    assert _worker_cores(worker) == cores.share(1, 2)  # type: ignore[arg-type]
+    # not a worker (a session started inside one inherits its environment): every core
+    assert _worker_cores(SimpleNamespace()) == cores.available()  # type: ignore[arg-type]
