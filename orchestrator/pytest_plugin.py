@@ -118,6 +118,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if hasattr(item, "last_here"):  # an exploration item: whether its worker runs it last
+        item.last_here = nextitem is None
+
+
 # -- configuration layers -------------------------------------------------------------------
 def _marker_layer(kwargs: Mapping[str, Any], args: tuple[Any, ...], where: str) -> list[Layer]:
     """Marker keywords as layers: ``hosts``, ``tracker`` (cluster keys), ``devices`` (N per

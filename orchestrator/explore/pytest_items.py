@@ -39,6 +39,7 @@ class ExploreItem(pytest.Item):
     ) -> None:
         super().__init__(**kwargs)
         self.scenario, self.tracker, self.part, self.parts = scenario, tracker, part, parts
+        self.last_here = False  # nothing runs after it in this process (the plugin says)
 
     def runtest(self) -> None:
         from orchestrator.explore import cores, explorer
@@ -49,9 +50,18 @@ class ExploreItem(pytest.Item):
         layer = ("tracker", {"cluster": {"tracker": self.tracker}})
         scenario, config = load_with_config(self.scenario, layer)
         out = Path(self.config._tmp_path_factory.mktemp("explore"))  # noqa: SLF001
-        strategy = Split(self.part, self.parts) if self.parts > 1 else Dpor()
-        with cores.kept_to(_worker_cores(self.config)):
-            summary = explorer.explore(scenario, config, strategy, None, out / "replays", str(out))
+        exchange = _exchange(self) if self.parts > 1 else None
+        strategy = Split(self.part, self.parts, exchange) if self.parts > 1 else Dpor()
+        try:
+            with cores.kept_to(_worker_cores(self.config)):
+                summary = explorer.explore(
+                    scenario, config, strategy, None, out / "replays", str(out)
+                )
+        finally:
+            if exchange is not None:
+                exchange.close()
+                self.user_properties.append(("handed_over", exchange.given))
+                self.user_properties.append(("taken", exchange.taken))
         d = summary.to_dict()
         self.user_properties.append(("losing_orders", json.dumps(d["losing_orders"])))
         self.user_properties.append(("schedules", d["schedules"]))
@@ -80,6 +90,19 @@ class ExploreItem(pytest.Item):
         return self.path, 0, f"explore {self.scenario} ({self.tracker})"
 
 
+def _exchange(item: ExploreItem) -> Any:
+    """Where the parts of this item's exploration on this machine hand branches over: beside
+    the pytest-xdist workers' own temporary directories (one session's, on one machine), or
+    None outside xdist (there the parts run one after the other)."""
+    from orchestrator.explore.exchange import Exchange
+
+    if getattr(item.config, "workerinput", None) is None:
+        return None
+    base = Path(item.config._tmp_path_factory.getbasetemp()).parent  # noqa: SLF001
+    name = f"{Path(item.scenario).stem}-{item.tracker}-of{item.parts}"
+    return Exchange(base / "testbed-split" / name, item.part, patient=item.last_here)
+
+
 def _worker_cores(config: pytest.Config) -> set[int]:
     """This pytest-xdist worker's share of the cores (``orchestrator.explore.cores``): the
     explorations of workers side by side each keep to their own; every core without xdist.
@@ -102,10 +125,15 @@ def add_items(
     session: pytest.Session, items: list[pytest.Item], wanted: list[str], parts: int = 1
 ) -> None:
     # part by part: pytest-xdist hands a worker consecutive items at first, and two parts of
-    # one exploration handed to the same worker would run one after the other
+    # one exploration handed to the same worker would run one after the other. Within a part,
+    # the tracker with the most fixes on first: a fix orders what raced (a lock, a check), so
+    # its tree is the smaller one (evacuate-then-rebuild: 9 schedules fixed, 30 buggy), and the
+    # parts that run last, whose workers have nothing else to run, even out the end by handing
+    # branches over (``orchestrator.explore.exchange``): they need the bigger tree to do it
+    trackers = sorted(PRESETS, key=lambda t: -len(PRESETS[t]))
     for part in range(parts):
         for name in scenario_names(wanted):
-            for tracker in PRESETS:
+            for tracker in trackers:
                 tail = f"-{part + 1}of{parts}" if parts > 1 else ""
                 items.append(
                     ExploreItem.from_parent(

@@ -36,13 +36,17 @@ def _items(
     assert result.ret == 0, result.stdout.str()
     out: dict[str, tuple[set, set]] = {}
     schedules: dict[str, int] = {}
+    handed = taken = 0
     for case in ET.parse(xml).iter("testcase"):
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         schedules[case.get("name", "")] = int(props["schedules"])
+        handed += int(props.get("handed_over", 0))
+        taken += int(props.get("taken", 0))
         tracker = "buggy" if "-buggy" in case.get("name", "") else "fixed"
         orders, states = out.setdefault(tracker, (set(), set()))
         orders |= set(json.loads(props["losing_orders"]))
         states |= set(json.loads(props["final_states"]))
+    assert handed == taken, (handed, taken)  # every branch handed over was run by its taker
     return out, schedules
 
 

@@ -207,3 +207,51 @@ def test_a_split_deals_its_branches_again_while_a_team_has_parts() -> None:
 def test_an_unknown_order_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown order 'sideways'"):
         Dpor("sideways")
+
+
+def explore_handing_over(program: Program, parts: int, rng: random.Random) -> tuple[set, int]:
+    """Explorations that run a schedule each in turn, as the parts of a split on one machine
+    do: the first starts with the whole tree; one with nothing left takes a waiting branch
+    from another that has two or more (any but the one its next run takes)."""
+    current: list[Dpor | None] = [Dpor()] + [None] * (parts - 1)
+    classes: set = set()
+    runs = handed = 0
+    while True:
+        moved = False
+        for part in rng.sample(range(parts), parts):
+            dpor = current[part]
+            if dpor is not None and dpor.next_run():
+                classes.add(trace_class(program.run(dpor.choose)))
+                runs, moved = runs + 1, True
+                continue
+            current[part] = None
+            donors = [d for d in current if d is not None and len(d.waiting()) >= 2]
+            if donors:
+                donor = rng.choice(donors)
+                node, process = rng.choice(donor.waiting()[1:])
+                current[part] = Dpor(given=donor.hand_over(node, process))
+                handed, moved = handed + 1, True
+        assert runs < 10_000
+        if not moved:
+            return classes, handed
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("seed", range(150))
+def test_branches_handed_over_leave_no_class_out(seed: int, parts: int) -> None:
+    program = random_program(seed)
+    every = {trace_class(r) for r in program.every_interleaving()}
+    classes, _ = explore_handing_over(program, parts, random.Random(seed))
+    assert classes == every
+
+
+def test_branches_are_handed_over_where_many_wait() -> None:
+    program = Program(
+        {
+            p: [step(writes("t", id=n)), step(reads("t", id=(n + 1) % 4))]
+            for n, p in enumerate("abcd")
+        }
+    )
+    every = {trace_class(r) for r in program.every_interleaving()}
+    classes, handed = explore_handing_over(program, 3, random.Random(1))
+    assert classes == every and handed >= 2

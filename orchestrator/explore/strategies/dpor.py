@@ -71,11 +71,33 @@ class _Node:
 ORDERS = ("races", "depth")
 
 
+@dataclass(frozen=True)
+class Branch:
+    """A branch one exploration hands to another (``hand_over``; the parts of a split one on
+    one machine, ``orchestrator.explore.split``): the choices from the first decision to it,
+    the last its own, and at each of those decisions every choice the giver's tree holds
+    (tried, waiting or handed on), which the taker leaves to the giver."""
+
+    choices: tuple[str, ...]
+    known: tuple[frozenset[str], ...]
+
+    def to_json(self) -> dict:
+        return {"choices": list(self.choices), "known": [sorted(k) for k in self.known]}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Branch:
+        return cls(tuple(doc["choices"]), tuple(frozenset(k) for k in doc["known"]))
+
+
 class Dpor:
-    def __init__(self, order: str = "races") -> None:
+    def __init__(self, order: str = "races", given: Branch | None = None) -> None:
         if order not in ORDERS:
             raise ValueError(f"unknown order '{order}' (orders: {', '.join(ORDERS)})")
         self.order = order
+        # a branch handed over: its first run follows the path to it, and the races whose
+        # steps are all on that path are the giver's (its tree has them); the decisions on
+        # the path try only what the giver's tree does not hold
+        self.given = given
         self.nodes: list[_Node] = []  # the decisions of the current run, in order
         self.open: list[_Node] = []  # every decision that may still have a choice to try
         self.ordered: set[tuple[str, str]] = set()  # (a, b): a ran before b, dependent, once
@@ -83,6 +105,7 @@ class Dpor:
         self.made = 0
         self.races = 0  # races found so far, in every run
         self.started = False
+        self.learnt = False  # the last run is learnt (``_learn``)
         self.redundant = 0  # runs that hit a decision whose every option sleeps
 
     # -- the strategy protocol -------------------------------------------------------------
@@ -95,6 +118,7 @@ class Dpor:
         self.open = [n for n in self.open if n.todo()]
         if not self.open:
             return False
+        self.learnt = False  # the run about to start is not learnt yet
         node = self._branch()
         path = [node]  # branch here; the decisions above it are replayed
         while path[-1].parent is not None:
@@ -124,20 +148,57 @@ class Dpor:
         else:
             node = self._new_node(d, by_process)
             self.nodes.append(node)
-            self._find_races(d)
-            self._lapsed(d - 1, set(by_process))
-            awake = sorted(
-                (p for p in by_process if p not in node.sleep),
-                key=lambda p: (by_process[p].lapses, p),
-            )
-            if not awake:  # every way on repeats an explored class: finish the run anyway
-                self.redundant += 1
-                awake = sorted(by_process)
-            pick = awake[0]
+            first_run = self.made == d + 1  # every decision so far made a new node
+            if self.given is not None and first_run and d < len(self.given.choices):
+                pick = self.given.choices[d]  # the first run follows the path handed over
+                if pick not in by_process:
+                    raise Diverged(
+                        f"decision {d + 1} offered {', '.join(sorted(by_process))}; the branch "
+                        f"handed over chose {pick}"
+                    )
+                node.backtrack |= self.given.known[d]
+                node.skip |= self.given.known[d] - {pick}
+            else:
+                self._find_races(d)
+                self._lapsed(d - 1, set(by_process))
+                awake = sorted(
+                    (p for p in by_process if p not in node.sleep),
+                    key=lambda p: (by_process[p].lapses, p),
+                )
+                if not awake:  # every way on repeats an explored class: finish the run anyway
+                    self.redundant += 1
+                    awake = sorted(by_process)
+                pick = awake[0]
             node.backtrack.add(pick)
         node.done.add(pick)
         node.chosen = pick
         return self._index(options, pick)
+
+    # -- handing branches over -----------------------------------------------------------
+    def waiting(self) -> list[tuple[_Node, str]]:
+        """Every branch waiting to be tried, once the run just ended is learnt: the one the
+        next run takes first, then the others, shallowest first (the most left under them)."""
+        if not self.started:
+            return []
+        self._learn()  # what next_run learns first (once)
+        self.open = [n for n in self.open if n.todo()]
+        if not self.open:
+            return []
+        node = self._branch()
+        first = (node, min(node.todo(), key=lambda p: (-self._newness(node, p), p)))
+        rest = [(n, p) for n in self.open for p in sorted(n.todo()) if (n, p) != first]
+        return [first, *sorted(rest, key=lambda b: b[0].depth)]
+
+    def hand_over(self, node: _Node, process: str) -> Branch:
+        """Give away a waiting branch: never tried here (it puts nothing to sleep either: the
+        taker explores it whole), and what the taker needs to run it."""
+        path = [node]
+        while path[-1].parent is not None:
+            path.append(path[-1].parent)
+        path.reverse()
+        node.skip.add(process)
+        choices = tuple(n.via for n in path[1:]) + (process,)
+        return Branch(choices, tuple(frozenset(n.backtrack) for n in path))
 
     # -- the reduction -------------------------------------------------------------------
     def _new_node(self, d: int, enabled: dict[str, Option]) -> _Node:
@@ -220,7 +281,10 @@ class Dpor:
     # -- the search order ------------------------------------------------------------------
     def _learn(self) -> None:
         """Remember which dependent steps ran in which order in the run just finished (and
-        what lapsed at its end)."""
+        what lapsed at its end); once a run."""
+        if self.learnt:
+            return
+        self.learnt = True
         if self.nodes and self.nodes[-1].chosen:
             self._lapsed(len(self.nodes) - 1, set())
         steps = [n.enabled[n.chosen] for n in self.nodes if n.chosen]
