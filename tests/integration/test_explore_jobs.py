@@ -48,44 +48,42 @@ def test_jobs_give_the_rows_one_after_the_other_gives(tmp_path: Path) -> None:
     assert {tuple(r["cpus"]) for r in apart} <= shares
 
 
-def test_an_interrupted_all_leaves_nothing(tmp_path: Path) -> None:
-    proc = start_cli("explore", "--all", "--jobs", "2", "--out", str(tmp_path))
+def _interrupt_with_hosts_up(proc, depth: int) -> set[int]:
+    """Ctrl-C the command once both its workers run and hosts are up (``depth``: generations
+    below a worker); every process of it seen on the way."""
     seen: set[int] = set()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         workers = child_pids(proc.pid)
-        zygotes = [p for w in workers for p in child_pids(w)]
-        hosts = [h for z in zygotes for h in child_pids(z)]
-        seen |= {*workers, *zygotes, *hosts}
-        if len(workers) == 2 and hosts:
+        below = workers
+        for _ in range(depth):
+            below = [c for p in below for c in child_pids(p)]
+            seen |= set(below)
+        seen |= set(workers)
+        if len(workers) == 2 and below:
             break
         time.sleep(0.01)
+    assert seen, "no worker started"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole group
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err, err
+    return seen
+
+
+def test_an_interrupted_all_leaves_nothing(tmp_path: Path) -> None:
+    proc = start_cli("explore", "--all", "--jobs", "2", "--out", str(tmp_path))
+    seen = _interrupt_with_hosts_up(proc, depth=2)  # worker, zygote, host
     assert wait_gone(sorted(seen), 10) == [], "a worker, zygote or host outlived the command"
 
 
 def test_an_interrupted_emission_leaves_nothing(tmp_path: Path) -> None:
     """--emit-scenario minimises groups in workers that start their hosts themselves: Ctrl-C
-    while they run ends every worker and host."""
+    while they run ends every worker and host (a stop that came while one forked a host was
+    lost, and the command hung)."""
     proc = start_cli(
         "explore", "evacuate-race", "--tracker", "buggy", "--jobs", "2",
         "--out", str(tmp_path / "replays"), "--emit-scenario", str(tmp_path / "emitted"),
     )  # fmt: skip
-    seen: set[int] = set()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        workers = child_pids(proc.pid)
-        hosts = [h for w in workers for h in child_pids(w)]
-        seen |= {*workers, *hosts}
-        if len(workers) == 2 and hosts:
-            break
-        time.sleep(0.01)
-    assert seen, "no worker started"
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err, err
+    seen = _interrupt_with_hosts_up(proc, depth=1)  # worker, host
     assert wait_gone(sorted(seen), 10) == [], "a worker or host outlived the command"
