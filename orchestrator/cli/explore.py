@@ -131,14 +131,14 @@ def _emit(args: argparse.Namespace, scenario: Any, config: Any, summary: Any) ->
     """One regression scenario a group, ``--jobs`` groups minimised at once (each in a
     process of its own, as ``--all`` explores); a group's error is its row's."""
     from orchestrator.explore.jobs import run_all
-    from orchestrator.explore.minimize import emit_group
+    from orchestrator.explore.minimize import Tally, emit_group
 
     out = Path(args.emit_scenario)
-    tally: dict = {}  # groups minimised one after the other, failing alike, share their runs
-    passed = any(s.result.outcome == "pass" for s in summary.schedules)
+    # groups minimised one after the other, failing alike, share their runs
+    tally = Tally(passed=any(s.result.outcome == "pass" for s in summary.schedules))
 
     def emit(group: Any) -> dict:
-        return emit_group(scenario, config, group, out, tally, passed)
+        return emit_group(scenario, config, group, out, tally)
 
     rows = run_all(emit, summary.groups, args.jobs)
     blank = {"path": None, "holds": {}, "ok": False}

@@ -45,8 +45,20 @@ SHAKEN = 6  # points shaken in each such run, drawn anew each run
 ATTEMPTS = 3  # schedules of one group minimised, at most, before it is reported unwritten
 
 T = TypeVar("T")
-# (the failure wanted, a set of holds) -> the outcome of each of its runs, in order
-Tally = dict[tuple[tuple[str, ...], frozenset[tuple[str, str]]], list[str]]
+
+
+@dataclasses.dataclass
+class Tally:
+    """What one exploration's minimising has seen, shared by its groups: per failure wanted
+    and set of holds, the outcome of each run, in order (a set that once did not lose so is
+    not run again); and whether the exploration ran the scenario through a schedule that did
+    not lose (``passed``): then the scenario with no hold at all can pass, however often it
+    lost in a row, and is never kept."""
+
+    runs: dict[tuple[tuple[str, ...], frozenset[tuple[str, str]]], list[str]] = dataclasses.field(
+        default_factory=dict
+    )
+    passed: bool = False
 
 
 def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
@@ -135,15 +147,14 @@ def emit_group(
     group: Group,
     out_dir: Path,
     tally: Tally | None = None,
-    passed: bool = False,
 ) -> dict[str, Any]:
     """One regression scenario for a group of losing schedules: its schedules are minimised
     in turn (at most ``ATTEMPTS``) until one is written; else why none could be. ``tally``
-    and ``passed`` (see ``emit_scenario``) may be shared by the groups of one exploration."""
+    may be shared by the groups of one exploration."""
     whys = []
-    tally = {} if tally is None else tally
+    tally = Tally() if tally is None else tally
     for schedule in group.schedules[:ATTEMPTS]:
-        found = emit_scenario(scenario, config, schedule, out_dir, tally, passed)
+        found = emit_scenario(scenario, config, schedule, out_dir, tally)
         if found["path"]:
             return found
         whys.append(f"schedule {schedule.number}: {found['why']}")
@@ -177,30 +188,23 @@ def emit_scenario(
     schedule: Schedule,
     out_dir: Path,
     tally: Tally | None = None,
-    passed: bool = False,
 ) -> dict[str, Any]:
     """Minimise ``schedule`` (which lost) to the fewest holds that still make the run
     lose with the fixes it was explored with (``buggy`` below), check them with every fix on
     (``fixed``), and write the scenario file only when both are deterministic: it fails
     ``CONFIRM`` times out of ``CONFIRM`` buggy and passes as often fixed. Else nothing is
-    written and ``why`` says what was not deterministic. ``tally`` keeps, per failure and set
-    of holds, how their runs went: a set that once did not lose as wanted is not run again.
-    ``passed``: the exploration ran the scenario through a schedule that did not lose, so the
-    scenario with no hold at all can pass; however often it lost in a row, it is not kept.
+    written and ``why`` says what was not deterministic. ``tally``: what earlier runs showed.
     A schedule with timer fires is tried each way its fires can happen with no explorer
     (``fire_variants``), the first that reproduces it kept."""
     base = tempfile.mkdtemp(prefix="testbed-minimize-")
-    tally = {} if tally is None else tally
+    tally = Tally() if tally is None else tally
     found: dict[str, Any] = {}
     try:
         for variant, conf, how in fire_variants(scenario, config, schedule):
-            # a variant with fires runs another scenario: its runs are not the plain one's
-            own = tally if not how else {}
-            # a variant's own steps were never explored: whether it passes with no hold is
-            # for its runs to say
-            found = _emit(
-                variant, conf, schedule, out_dir, own, base, scenario.name, passed and not how
-            )
+            # a variant with fires runs another scenario, never explored: its runs, and
+            # whether it passes with no hold, are not the plain one's
+            own = tally if not how else Tally()
+            found = _emit(variant, conf, schedule, out_dir, own, base, scenario.name)
             found |= {"fires_as": how} if how else {}
             if found["ok"]:
                 break
@@ -217,7 +221,6 @@ def _emit(
     tally: Tally,
     base: str,
     name: str,
-    passed: bool,
 ) -> dict[str, Any]:
     from orchestrator.run import runner
 
@@ -225,7 +228,8 @@ def _emit(
     # the group's failure, not any: a run that loses another way tests another race
     expect = failed(schedule.result)
 
-    racing = {point for rule in candidates(schedule) for point in rule}
+    holds = candidates(schedule)
+    racing = {point for rule in holds for point in rule}  # where confirming runs are shaken
 
     def outcome(rules: list[tuple[str, str]], on: list[str], shake: int | None = None) -> str:
         result = runner.run(scenario, _with_holds(config, rules, on, shake, racing), base)
@@ -241,19 +245,19 @@ def _emit(
         # every run of a set of holds, up to the first that does not lose as the group does:
         # a set asked for more runs adds only the missing ones, one that once did not lose so
         # is not run again
-        got = tally.setdefault((expect, frozenset(rules)), [])
+        got = tally.runs.setdefault((expect, frozenset(rules)), [])
         while len(got) < times and (not got or got[-1] == "fail"):
             got.append(outcome(rules, explored, shake=len(got)))
         return got
 
     def loses(rules: list[tuple[str, str]], times: int) -> bool:
         # holds decide only what they name; a set that loses by luck is no regression test
-        if passed and not rules:  # the scenario as written loses only by luck: seen passing
+        if tally.passed and not rules:  # the scenario as written loses only by luck
             return False
         return runs(rules, times)[-1] == "fail"
 
     # kept only when each of CONFIRM runs lost as the group does: the result is confirmed
-    rules = ddmin(candidates(schedule), lambda rules: loses(rules, CONFIRM))
+    rules = ddmin(holds, lambda rules: loses(rules, CONFIRM))
     buggy = runs(rules, CONFIRM)  # every run of the set (ddmin may not have run the whole)
     fixed: list[str] = []  # with every fix on: fresh runs, up to the first that does not pass
     while buggy[-1] == "fail" and len(fixed) < CONFIRM and (not fixed or fixed[-1] == "pass"):
