@@ -23,6 +23,7 @@ from orchestrator.explore.strategies.dpor import Branch
 
 POLL = 0.005  # s: how often a waiting part looks for work
 STALE = 5.0  # s: a status older than this is of a part that is gone
+FRESH = 1.0  # s: a status unchanged is written again at most this often (it says "alive")
 CLAIMED = 10.0  # s: the most a claimed part waits for the branch its giver writes
 
 
@@ -34,6 +35,7 @@ class Exchange:
         self.root, self.part, self.patient = root, part, patient
         root.mkdir(parents=True, exist_ok=True)
         self.given = self.taken = 0
+        self._said: tuple[int, float] | None = None  # the last status written, and when
 
     def _path(self, kind: str, part: int | None = None) -> Path:
         return self.root / f"{kind}-{self.part if part is None else part}"
@@ -44,8 +46,13 @@ class Exchange:
         tmp.replace(path)  # whole or not at all
 
     def spare(self, count: int) -> None:
-        """Tell the others how many branches this part could give now."""
+        """Tell the others how many branches this part could give now (called at each of its
+        schedules; written when it changed, or to show it is alive)."""
+        now = time.monotonic()
+        if self._said is not None and self._said[0] == count and now - self._said[1] < FRESH:
+            return
         self._write(self._path("status"), str(count))
+        self._said = (count, now)
 
     def hungry(self) -> list[int]:
         """The parts waiting for work."""
@@ -82,6 +89,7 @@ class Exchange:
     def take(self) -> Branch | None:
         """Wait for a branch while another part has some to spare; None: nothing will come."""
         self._path("status").unlink(missing_ok=True)  # nothing to spare here any more
+        self._said = None
         work, hungry = self.root / f"work-{self.part}.json", self._path("hungry")
         hungry.touch()
         claimed_at = None

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from testbed.fixes import PRESETS
+
+if TYPE_CHECKING:
+    from orchestrator.explore.exchange import Exchange
 
 
 def scenario_names(wanted: list[str]) -> list[str]:
@@ -90,7 +93,7 @@ class ExploreItem(pytest.Item):
         return self.path, 0, f"explore {self.scenario} ({self.tracker})"
 
 
-def _exchange(item: ExploreItem) -> Any:
+def _exchange(item: ExploreItem) -> Exchange | None:
     """Where the parts of this item's exploration on this machine hand branches over: beside
     the pytest-xdist workers' own temporary directories (one session's, on one machine), or
     None outside xdist (there the parts run one after the other)."""
