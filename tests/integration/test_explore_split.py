@@ -50,6 +50,14 @@ def _items(
     return out, schedules
 
 
+def _difference(split: dict, whole: dict) -> dict:
+    """What one found and the other did not, per tracker: (losing orders, final states)."""
+    return {
+        t: [sorted(a ^ b) for a, b in zip(split.get(t, (set(), set())), whole[t], strict=True)]
+        for t in whole
+    }
+
+
 @pytest.mark.long
 def test_a_split_exploration_finds_what_the_whole_one_finds(hermetic: pytest.Pytester) -> None:
     whole, alone = _items(hermetic, hermetic.path / "whole.xml", "-n", "0")
@@ -57,7 +65,7 @@ def test_a_split_exploration_finds_what_the_whole_one_finds(hermetic: pytest.Pyt
     for parts in ("2", "4"):
         xml = hermetic.path / f"split{parts}.xml"
         split, schedules = _items(hermetic, xml, "-n", "2", "--testbed-explore-split", parts)
-        assert split == whole, parts
+        assert split == whole, (parts, _difference(split, whole))
         assert f"explore[evacuate-race-buggy-{parts}of{parts}]" in schedules
         # the parts share the work: none of them runs the whole exploration
         most = max(n for name, n in schedules.items() if "-buggy-" in name)

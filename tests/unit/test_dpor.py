@@ -5,11 +5,15 @@ covered, and (far) fewer schedules run than there are interleavings."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 
 from orchestrator.cluster.footprint import Access, reads, writes
+from orchestrator.explore.exchange import Exchange
 from orchestrator.explore.split import Split
 from orchestrator.explore.strategies import Option, dependent
 from orchestrator.explore.strategies.dpor import Dpor
@@ -255,3 +259,31 @@ def test_branches_are_handed_over_where_many_wait() -> None:
     every = {trace_class(r) for r in program.every_interleaving()}
     classes, handed = explore_handing_over(program, 3, random.Random(1))
     assert classes == every and handed >= 2
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("seed", range(40))
+def test_split_parts_handing_over_through_files_cover_every_class(
+    tmp_path: Path, seed: int, parts: int
+) -> None:
+    """The parts of a split, each in a thread of its own, deal, then hand branches to each
+    other through a real exchange directory: together they cover every class."""
+    program = random_program(seed)
+    every = {trace_class(r) for r in program.every_interleaving()}
+    covered: list[set] = [set() for _ in range(parts)]
+    ends = [Exchange(tmp_path, p, patient=bool((seed + p) % 2)) for p in range(parts)]
+
+    def part(p: int) -> None:
+        split, rng = Split(p, parts, ends[p]), random.Random(seed * 10 + p)
+        while split.next_run():
+            covered[p].add(trace_class(program.run(split.choose)))
+            time.sleep(rng.random() * 0.001)  # the parts' schedules interleave differently
+        ends[p].close()
+
+    threads = [threading.Thread(target=part, args=(p,)) for p in range(parts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert set().union(*covered) == every
+    assert sum(e.given for e in ends) == sum(e.taken for e in ends)
