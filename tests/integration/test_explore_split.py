@@ -51,10 +51,15 @@ def _items(
 
 
 def _difference(split: dict, whole: dict) -> dict:
-    """What one found and the other did not, per tracker: (losing orders, final states)."""
+    """Per tracker, what only the split found and what only the whole found: (losing orders,
+    final states) each."""
     return {
-        t: [sorted(a ^ b) for a, b in zip(split.get(t, (set(), set())), whole[t], strict=True)]
+        t: {
+            "split only": [sorted(a - b) for a, b in zip(split[t], whole[t], strict=True)],
+            "whole only": [sorted(b - a) for a, b in zip(split[t], whole[t], strict=True)],
+        }
         for t in whole
+        if split.get(t) != whole[t]
     }
 
 

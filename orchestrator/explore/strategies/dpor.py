@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orchestrator.cluster.footprint import Access
 from orchestrator.explore.strategies import Diverged, Option, dependent
 
 
@@ -76,17 +77,48 @@ class Branch:
     """A branch one exploration hands to another (``hand_over``; the parts of a split one on
     one machine, ``orchestrator.explore.split``): the choices from the first decision to it,
     the last its own, and at each of those decisions every choice the giver's tree holds
-    (tried, waiting or handed on), which the taker leaves to the giver."""
+    (tried, waiting or handed on), which the taker leaves to the giver; what slept there, and
+    what the giver had tried there: the taker's decisions sleep what the giver's would, so
+    that it runs no other schedule of a class the giver ran."""
 
     choices: tuple[str, ...]
     known: tuple[frozenset[str], ...]
+    sleep: tuple[dict[str, Option], ...] = ()
+    done: tuple[frozenset[str], ...] = ()
 
     def to_json(self) -> dict:
-        return {"choices": list(self.choices), "known": [sorted(k) for k in self.known]}
+        return {
+            "choices": list(self.choices),
+            "known": [sorted(k) for k in self.known],
+            "sleep": [{p: _option_json(o) for p, o in s.items()} for s in self.sleep],
+            "done": [sorted(d) for d in self.done],
+        }
 
     @classmethod
     def from_json(cls, doc: dict) -> Branch:
-        return cls(tuple(doc["choices"]), tuple(frozenset(k) for k in doc["known"]))
+        return cls(
+            tuple(doc["choices"]),
+            tuple(frozenset(k) for k in doc["known"]),
+            tuple({p: _option(o) for p, o in s.items()} for s in doc.get("sleep", [])),
+            tuple(frozenset(d) for d in doc.get("done", [])),
+        )
+
+
+def _option_json(o: Option) -> dict:
+    accesses = [
+        {"table": a.table, "write": a.write, "rows": dict(a.rows), "columns": sorted(a.columns)}
+        for a in o.accesses
+    ]
+    return {"label": o.label, "process": o.process, "accesses": accesses, "lapses": o.lapses}
+
+
+def _option(doc: dict) -> Option:
+    # a row value JSON changes (a tuple made a list) makes the option unequal to the taker's
+    # own: it then sleeps less, which only repeats a class, never loses one
+    accesses = tuple(
+        Access(a["table"], a["write"], a["rows"], frozenset(a["columns"])) for a in doc["accesses"]
+    )
+    return Option(doc["label"], doc["process"], accesses, doc["lapses"])
 
 
 class Dpor:
@@ -158,6 +190,9 @@ class Dpor:
                     )
                 node.backtrack |= self.given.known[d]
                 node.skip |= self.given.known[d] - {pick}
+                if self.given.sleep:  # the giver's own: computed when its path was new
+                    node.sleep = dict(self.given.sleep[d])
+                    node.done |= self.given.done[d]
             else:
                 self._find_races(d)
                 self._lapsed(d - 1, set(by_process))
@@ -198,7 +233,12 @@ class Dpor:
         path.reverse()
         node.skip.add(process)
         choices = tuple(n.via for n in path[1:]) + (process,)
-        return Branch(choices, tuple(frozenset(n.backtrack) for n in path))
+        return Branch(
+            choices,
+            tuple(frozenset(n.backtrack) for n in path),
+            tuple(dict(n.sleep) for n in path),
+            tuple(frozenset(n.done) for n in path),
+        )
 
     # -- the reduction -------------------------------------------------------------------
     def _new_node(self, d: int, enabled: dict[str, Option]) -> _Node:
