@@ -61,6 +61,10 @@ class ConductorAPI:
         """Report a point or lock event; the reply may be held back (see hosts.injection)."""
         return self._client().call("trace", body, timeout)
 
+    def tell(self, body: dict[str, Any]) -> bool:
+        """Report a lock event nobody waits an answer to (``testbed.vocabulary.TOLD``)."""
+        return self._client().tell("trace", body)
+
     def service_heartbeat(self, pid: int, timeout: float) -> None:
         self._client().call("service.heartbeat", {"host": self.host, "pid": pid}, timeout)
 

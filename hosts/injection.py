@@ -35,11 +35,12 @@ from testbed import events
 from testbed.config import Config
 from testbed.points import ANY_HOST, POINTS, Address
 from testbed.transport import RemoteError, RpcTimeout
-from testbed.vocabulary import FAULTS, Event, Fault
+from testbed.vocabulary import FAULTS, TOLD, Event, Fault
 
 log = logging.getLogger("testbed.injection")
 
 Report = Callable[[dict[str, Any], float], Any]  # (trace body, timeout) -> reply
+Tell = Callable[[dict[str, Any]], bool]  # trace body -> whether it could be sent
 
 
 class HoldTimeout(Exception):
@@ -71,6 +72,7 @@ class Injector:
         self.rpc_timeout = config.timeouts.rpc
         self.armed = False
         self.report: Report | None = None  # set by the host process: the conductor's "trace"
+        self.tell: Tell | None = None  # the same, for a report nobody waits an answer to
         self.history = Emitter(-1, host)  # set by the host process when the run records one
         self._local = threading.local()
 
@@ -135,17 +137,18 @@ class Injector:
 
     def lock_event(self, event: str) -> None:
         """``lock.request`` may be held (the explorer grants the lock); ``lock.wait``,
-        ``lock.acquired`` and ``lock.released`` are only reported, and never raise."""
+        ``lock.acquired`` and ``lock.released`` are only told (``TOLD``): the task goes on
+        without a round trip, and nothing here raises."""
         self.history.emit(event, self.task)
         if not (self.armed and self.traced):
             return
-        if event == Event.LOCK_REQUEST:
-            self._trace(event, getattr(self._local, "point", ""))
+        point = getattr(self._local, "point", "")
+        if event not in TOLD:
+            self._trace(event, point)
             return
-        try:
-            self._trace(event, getattr(self._local, "point", ""), timeout=self.rpc_timeout)
-        except (HoldTimeout, RemoteError) as exc:
-            log.warning("could not report %s: %s", event, exc)
+        body = {"host": self.host, "task": self.task, "event": event, "point": point}
+        if self.tell is None or not self.tell(body):
+            log.warning("could not report %s: the orchestrator does not take it", event)
 
     def _trace(
         self,

@@ -55,7 +55,7 @@ class HostProcess:
         self.conductor = ConductorAPI(
             self.ctx, spec.conductor, spec.config.timeouts.rpc, spec.name, self.inject, spec.curve
         )
-        self.inject.report = self.conductor.trace
+        self.inject.report, self.inject.tell = self.conductor.trace, self.conductor.tell
         self.inject.history = Emitter(spec.history_fd, spec.name)
         make = system.host_factory(spec.config.cluster.system)
         self.system = make(spec.name, spec.config, self.conductor, self.inject)

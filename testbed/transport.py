@@ -156,6 +156,15 @@ class RpcClient:
             raise RpcTimeout(op, timeout) from None
         return _result(_await_reply(msg_id, deadline, self.recv), op, timeout, "orchestrator")
 
+    def tell(self, op: str, body: dict[str, Any]) -> bool:
+        """Send a request whose answer nobody waits for (the server sends none); False when
+        it could not be queued (the peer is gone and the queue is full)."""
+        try:
+            self.sock.send(wire.encode_request(wire.new_id(), op, body), zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
     def close(self) -> None:
         self.sock.close(linger=0)
 
@@ -163,6 +172,13 @@ class RpcClient:
 Route = tuple[bytes, ...]  # the routing frames a reply goes back with
 Handler = Callable[[wire.Message, Route], Any]
 DEFER = object()  # a handler's answer meaning "I will reply later with send_reply"
+NO_REPLY = object()  # a handler's answer to a request told (``RpcClient.tell``): none is sent
+
+
+def replied(body: Any, error: str | None) -> bool:
+    """Whether a handler's answer is sent now: an error always is (to a told request it is
+    dropped as stale by the sender's next call), ``DEFER`` and ``NO_REPLY`` never."""
+    return error is not None or (body is not DEFER and body is not NO_REPLY)
 
 
 def send_reply(
@@ -184,8 +200,9 @@ def serve_one(sock: zmq.Socket, handler: Handler, limiter: RateLimited = bad_fra
     A malformed message (bad envelope, or a ``WireError`` from the handler's declaration: an
     unknown op, a bad body) is answered with an error when it carries an id, else dropped with
     a log line; any other handler exception becomes an error reply; a handler returning ``DEFER``
-    replies later. Nothing here raises. A server gives its own ``limiter``, so that what a peer
-    did to another server of this process does not hold back the lines it logs.
+    replies later, one returning ``NO_REPLY`` never. Nothing here raises. A server gives its
+    own ``limiter``, so that what a peer did to another server of this process does not hold
+    back the lines it logs.
     """
     frames = sock.recv_multipart()
     route, data = tuple(frames[:-1]), frames[-1]
@@ -204,7 +221,7 @@ def serve_one(sock: zmq.Socket, handler: Handler, limiter: RateLimited = bad_fra
         limiter.warning("reply", "dropped unexpected reply %s from %r", msg.id[:64], peer[:64])
         return
     body, error = answer(handler, msg, route, limiter)
-    if error is not None or body is not DEFER:
+    if replied(body, error):
         send_reply(sock, route, msg.id, body, error)
 
 

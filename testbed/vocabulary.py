@@ -127,6 +127,12 @@ class Event(StrEnum):
     GAVE_UP = "gave_up"  # its wait for a held report ran out (timeouts.hold): it goes on
 
 
+# Reports a host sends without waiting for an answer (the conductor sends none): never held,
+# they only tell the board what the lock did. A task's next report leaves on the same socket,
+# after them, so the board has them before it sees that task wait again.
+TOLD: frozenset[Event] = frozenset({Event.LOCK_WAIT, Event.LOCK_ACQUIRED, Event.LOCK_RELEASED})
+
+
 # Signals a user may send a host (``testbed kill --signal``, the ``kill`` step), by name.
 SIGNALS: dict[str, signal.Signals] = {
     "KILL": signal.SIGKILL,

@@ -32,7 +32,8 @@ from testbed import wire
 from testbed.config import Config
 from testbed.operations import Operation, Operations
 from testbed.ratelimit import RateLimited
-from testbed.transport import DEFER, Handler, answer, bind, send_reply, serve_one
+from testbed.transport import DEFER, NO_REPLY, Handler, answer, bind, send_reply, serve_one
+from testbed.vocabulary import TOLD
 
 if TYPE_CHECKING:
     from orchestrator.cluster.accesses import Watch
@@ -166,11 +167,13 @@ class Conductor:
         """A traced host's point, lock event or conductor request (``op`` and ``body``); its
         reply is held while the board says so. A request sent with ``call`` is served here,
         when it goes on (the request and its report are one round trip), and answered with
-        what it returns."""
+        what it returns. A lock event the host only tells (``TOLD``) gets no answer."""
         report = {"host": host, "task": task, "event": event, "point": point}
         if op is not None:
             report |= {"op": op, "body": body or {}}
         held = self.board.on_trace(report, reply_to)
+        if event in TOLD:
+            return NO_REPLY
         if not call or op is None:
             return DEFER if held else None
         request = wire.Message(reply_to[1], op, body or {})

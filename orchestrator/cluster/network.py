@@ -38,7 +38,15 @@ from testbed.errors import ConfigError
 from testbed.events import tag_of
 from testbed.names import peer_tag
 from testbed.operations import Operations
-from testbed.transport import DEFER, RemoteError, RouterCaller, RpcTimeout, answer, send_reply
+from testbed.transport import (
+    DEFER,
+    RemoteError,
+    RouterCaller,
+    RpcTimeout,
+    answer,
+    replied,
+    send_reply,
+)
 from testbed.validate import DIRECTIONS
 
 log = logging.getLogger("testbed.network")
@@ -143,26 +151,35 @@ class NetConductor(Conductor):
         super().__init__(ctx, state, config, ipc_dir, board, ops)
         self.net = net
         self.later: list[tuple[float, int, Callable[[], None]]] = []  # this thread only
+        self.due: dict[bytes, float] = {}  # socket -> when its last delayed message is handled
         self.seq = itertools.count()
 
     def handle(self, msg: wire.Message, route: tuple[bytes, ...] = ()) -> Any:
-        if self.net.calm:  # no fault on any link: not even whose link it came on matters
+        if self.net.calm and not self.due:  # no fault on any link, nothing still delayed
             return super().handle(msg, route)
         host = self.net.host_of(route[0]) if route else None
-        if not self.net.faulty(host):
+        now = time.monotonic()
+        # a socket's messages keep their order, as on one connection: none overtakes one still
+        # delayed (a host's told lock events go before its next request)
+        ahead = self.due.get(route[0], 0.0) if route else 0.0
+        if not self.net.faulty(host) and ahead <= now:
             return super().handle(msg, route)
-        delay = self.net.fate(host, FROM_HOST)
+        delay = self.net.fate(host, FROM_HOST) if self.net.faulty(host) else 0.0
         if delay is None:
             log.debug("network: dropped %s from %s", msg.op, host)
-        elif delay:
-            self._later(delay, lambda: self._answer(msg, route))
+            return DEFER
+        at = max(now + delay, ahead)
+        if at > now:
+            if route:
+                self.due[route[0]] = at
+            self._later(at, lambda: self._answer(msg, route))
         else:
             self._answer(msg, route)
         return DEFER  # answered (or not) through _send, where the reply's own fate is decided
 
     def _answer(self, msg: wire.Message, route: tuple[bytes, ...]) -> None:
         body, error = answer(super().handle, msg, route, self.bad_frames)  # as serve_one does
-        if error is not None or body is not DEFER:
+        if replied(body, error):
             self._send(route, msg.id, body, error)
 
     def _send(self, route: tuple[bytes, ...], msg_id: str, body: Any, error: str | None) -> None:
@@ -171,13 +188,16 @@ class NetConductor(Conductor):
         if delay is None:
             log.debug("network: dropped a reply to %s", host)
         elif delay:
-            self._later(delay, lambda: send_reply(self.sock, route, msg_id, body, error))
+            self._later(
+                time.monotonic() + delay, lambda: send_reply(self.sock, route, msg_id, body, error)
+            )
         else:
             send_reply(self.sock, route, msg_id, body, error)
 
-    def _later(self, delay: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self.later, (time.monotonic() + delay, next(self.seq), fn))
-        timer = threading.Timer(delay, self._wake_quietly)
+    def _later(self, at: float, fn: Callable[[], None]) -> None:
+        """``fn`` at ``at`` (monotonic), in this thread; at the same time, in the order given."""
+        heapq.heappush(self.later, (at, next(self.seq), fn))
+        timer = threading.Timer(max(0.0, at - time.monotonic()), self._wake_quietly)
         timer.daemon = True
         timer.start()
 
@@ -192,6 +212,8 @@ class NetConductor(Conductor):
         now = time.monotonic()
         while self.later and self.later[0][0] <= now:
             heapq.heappop(self.later)[2]()
+        if self.due and not self.later:  # every delayed message handled: none is ahead
+            self.due.clear()
 
 
 class NetCaller(RouterCaller):

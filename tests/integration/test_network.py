@@ -61,6 +61,20 @@ def test_slow_link_delays_every_message(make_cluster) -> None:
     assert time.monotonic() - started >= 0.4 > quick
 
 
+def test_a_jittery_link_keeps_the_order_of_each_socket(make_cluster) -> None:
+    """A traced host tells its lock events without waiting for an answer; on a link that
+    delays each message by a different time they still reach the board in the order each
+    socket sent them (as on one connection): after every audit its lock is free again. Had
+    a ``lock.released`` overtaken its ``lock.acquired``, the board would keep the ended audit
+    as the lock's holder."""
+    c = make_cluster("cluster.trace=host2", "network.jitter.host2=0.03", "network.seed=5")
+    for _ in range(6):
+        c.api.audit("host2")
+        assert c.board.lock_holder("host2") is None
+    tasks = c.state.tasks("host2")
+    assert [t["state"] for t in tasks] == ["done"] * 6
+
+
 def test_partitioned_source_scenario(run_scenario) -> None:
     result = run_scenario("evacuate-partitioned-source")
     assert result.ok, result.error or result.last_check.diff()

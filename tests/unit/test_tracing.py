@@ -40,3 +40,41 @@ def test_work_outside_a_task_is_no_task() -> None:
 
     source = Path(hosts.process.__file__).read_text()
     assert 'self.inject.bind(f"periodic-{self.name}-{os.getpid()}")' in source
+
+
+def test_lock_events_are_told_and_get_no_answer(tmp_path: Path) -> None:
+    """A lock request waits for its answer (the explorer grants the lock); what the lock then
+    did is only told: the host goes on at once, the conductor records it on the board and
+    sends nothing back."""
+    import zmq
+
+    from orchestrator.cluster.conductor import Conductor
+    from orchestrator.cluster.state import State
+    from testbed.transport import NO_REPLY
+    from testbed.vocabulary import TOLD, Event
+
+    inject = Injector("host1", load(sets=[HOSTS, "cluster.trace=host1"]))
+    inject.armed = True
+    inject.bind("t-1")
+    reported, told = [], []
+    inject.report = lambda body, timeout: reported.append(body["event"])
+    inject.tell = lambda body: told.append(body["event"]) or True
+    for event in Event.LOCK_REQUEST, Event.LOCK_ACQUIRED, Event.LOCK_RELEASED:
+        inject.lock_event(event)
+    assert reported == ["lock.request"] and told == ["lock.acquired", "lock.released"]
+
+    ctx = zmq.Context()
+    conductor = Conductor(ctx, State(tmp_path / "state.sqlite"), load(), str(tmp_path))
+    try:
+        told_order = (Event.LOCK_WAIT, Event.LOCK_ACQUIRED, Event.LOCK_RELEASED)
+        assert set(told_order) == TOLD
+        for event in told_order:
+            body = {"host": "host1", "task": "t-1", "event": event, "point": "audit.start"}
+            assert conductor.trace(**body, reply_to=((b"peer",), "m")) is NO_REPLY
+            if event == Event.LOCK_ACQUIRED:
+                assert conductor.board.lock_holder("host1") == "t-1"
+        assert conductor.board.lock_holder("host1") is None  # released last
+    finally:
+        conductor.close()
+        conductor.state.close()
+        ctx.term()
