@@ -184,18 +184,31 @@ class Conductor:
 
     # -- serving ----------------------------------------------------------------------------
     def wake(self) -> None:
-        """Called from other threads after they released something on the board."""
+        """Called after something was released on the board. From this thread itself (the
+        explorer deciding after a request) there is nobody to wake: the round it is in
+        answers the board's outbox before its next poll."""
+        if threading.current_thread() is self.thread:
+            return
         with self.wake_lock:
             self.wake_tx.send(b"", zmq.NOBLOCK)
 
     def _send_released(self) -> None:
-        """Answer every report the board released: a held call is served now."""
-        for route, msg_id in self.board.take_replies():
-            request = self.calls.pop(msg_id, None)
-            if request is None:
-                self._send(route, msg_id, None, None)
-            else:
+        """Answer every report the board released: a held call is served now, and what its
+        serving lets the explorer release is answered too, before the next poll."""
+        while released := self.board.take_replies():
+            for route, msg_id in released:
+                request = self.calls.pop(msg_id, None)
+                if request is None:
+                    self._send(route, msg_id, None, None)
+                    continue
                 self._send(route, msg_id, *answer(self._serve_request, request, route))
+                self._served(request.op)
+
+    def _served(self, op: str) -> None:
+        """Tell ``after`` (the explorer) that a request was served."""
+        after = self.after
+        if after is not None:
+            after(op)
 
     def _send(self, route: tuple[bytes, ...], msg_id: str, body: Any, error: str | None) -> None:
         send_reply(self.sock, route, msg_id, body, error)
@@ -214,9 +227,7 @@ class Conductor:
                         if sock is self.sock:
                             self.served = ""
                             serve_one(sock, self.handle, self.bad_frames)
-                            after = self.after
-                            if after is not None:
-                                after(self.served)
+                            self._served(self.served)
                         else:
                             while self.wake_rx.poll(0):
                                 self.wake_rx.recv()

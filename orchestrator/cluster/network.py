@@ -172,15 +172,17 @@ class NetConductor(Conductor):
         if at > now:
             if route:
                 self.due[route[0]] = at
-            self._later(at, lambda: self._answer(msg, route))
+            self._later(at, lambda: self._answer(msg, route, late=True))
         else:
             self._answer(msg, route)
         return DEFER  # answered (or not) through _send, where the reply's own fate is decided
 
-    def _answer(self, msg: wire.Message, route: tuple[bytes, ...]) -> None:
+    def _answer(self, msg: wire.Message, route: tuple[bytes, ...], late: bool = False) -> None:
         body, error = answer(super().handle, msg, route, self.bad_frames)  # as serve_one does
         if replied(body, error):
             self._send(route, msg.id, body, error)
+        if late:  # served outside the poll round that received it
+            self._served(msg.op or "")
 
     def _send(self, route: tuple[bytes, ...], msg_id: str, body: Any, error: str | None) -> None:
         host = self.net.host_of(route[0]) if route else None

@@ -72,13 +72,15 @@ class Driver:
         self.seen: dict[str, int] = {}
         self.error: str | None = None
         self.stop = threading.Event()
+        self.nudged = threading.Event()
         self.looped = threading.Event()
 
     def __enter__(self) -> Driver:
         self.loops.submit(None, self._loop)
-        # the driver looks again on every report, and as soon as the scenario begins to wait
-        # (it decides only then); the tick is for what neither tells (time passing)
-        self.cluster.api.on_wait = self.gate.poke
+        # the conductor's thread decides after each request it serves (``now``); this loop
+        # looks as soon as the scenario begins to wait (a decision is made only then), and
+        # every tick for what neither tells (time passing, a host's process ending)
+        self.cluster.api.on_wait = self.nudged.set
         self.cluster.conductor.after = self.now
         return self
 
@@ -86,7 +88,7 @@ class Driver:
         self.cluster.api.on_wait = None
         self.cluster.conductor.after = None
         self.stop.set()
-        self.gate.poke()  # out of its wait now, not at the next tick
+        self.nudged.set()  # out of its wait now, not at the next tick
         self.looped.wait(5)
         wrong = self.cluster.conductor.footprint_violations()  # the strategy trusted them
         if wrong and self.error is None:
@@ -166,7 +168,9 @@ class Driver:
     def _loop(self) -> None:
         try:
             while not self.stop.is_set():
-                self.gate.watch(self._decide, self.tick)
+                self.gate.at_once(self._decide)
+                self.nudged.wait(self.tick)
+                self.nudged.clear()
         except Exception as exc:
             self._failed(exc)
         finally:

@@ -84,7 +84,7 @@ class Board:
     def __init__(self, default: Policy) -> None:
         self._default = default
         self._policies: dict[str, Policy] = {}  # host -> policy, where not the default
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
         self._tasks: dict[str, Trace] = {}
         self._holder: dict[str, str | None] = {}  # host -> task that owns its lock
         self._passed: set[tuple[str, str]] = set()  # (host, point) some task has gone past
@@ -98,7 +98,7 @@ class Board:
 
     def install(self, hosts: Iterable[str], policy: Policy) -> None:
         """``policy`` decides for ``hosts`` from now on."""
-        with self._cond:
+        with self._lock:
             self._policies.update({h: policy for h in hosts})
 
     def _policy(self, host: str) -> Policy:
@@ -107,7 +107,7 @@ class Board:
     # -- reports from hosts (conductor thread) --------------------------------------------
     def on_trace(self, body: dict[str, Any], pending: Any) -> bool:
         """Record one report; True when its reply is held back."""
-        with self._cond:
+        with self._lock:
             t = self._tasks.setdefault(body["task"], Trace(body["task"], body["host"]))
             event, point = body["event"], body["point"]
             was_held = t.state == "held"
@@ -140,11 +140,10 @@ class Board:
                 self._timers.add(t.task)
             self._sweep()
             self._find_cycle()
-            self._cond.notify_all()
             return held
 
     def on_done(self, task: str) -> None:
-        with self._cond:
+        with self._lock:
             t = self._tasks.get(task)
             if t is not None:
                 if t.state == "held":
@@ -154,7 +153,6 @@ class Board:
                 t.state, t.pending = "done", None  # a timed-out hold: nobody to answer
             self._sweep()
             self._find_cycle()
-            self._cond.notify_all()
 
     def _gave_up(self, t: Trace) -> None:
         """Its host's hold timed out: nobody waits for the reply any more."""
@@ -176,32 +174,32 @@ class Board:
         """The (route, msg_id) of every released report not yet answered; the caller answers."""
         if not self._outbox:  # after every request: unlocked (a racing release: the next call)
             return []
-        with self._cond:
+        with self._lock:
             out, self._outbox = self._outbox, []
             return out
 
     # -- facts, for policies and observers ------------------------------------------------
-    # The lock is re-entrant (``Condition`` over an ``RLock``): policies call these under it.
+    # The lock is re-entrant: policies call these under it.
     def has_passed(self, address: Address) -> bool:
-        with self._cond:
+        with self._lock:
             return any(address.matches(h, p) for h, p in self._passed)
 
     def lock_holder(self, host: str) -> str | None:
-        with self._cond:
+        with self._lock:
             return self._holder.get(host)
 
     def live_tasks(self, host: str) -> list[Trace]:
-        with self._cond:
+        with self._lock:
             return [t for t in self._tasks.values() if t.host == host and t.state != "done"]
 
     def held(self, host: str) -> list[Trace]:
-        with self._cond:
+        with self._lock:
             return [t for t in self._tasks.values() if t.host == host and t.state == "held"]
 
     def holding(self, hosts: set[str] | None = None) -> bool:
         """A report of one of ``hosts`` (default: any) is held, or one is released but not yet
         answered: a host waits on the orchestrator."""
-        with self._cond:
+        with self._lock:
             return bool(self._outbox) or any(
                 t.state == "held" and t.event != Event.TIMER and (hosts is None or t.host in hosts)
                 for t in self._tasks.values()
@@ -209,7 +207,7 @@ class Board:
 
     def at_rest(self, running: set[str]) -> bool:
         """Every task of ``running`` has reported and waits (held) — nothing is on the move."""
-        with self._cond:
+        with self._lock:
             return all(t in self._tasks and self._tasks[t].state == "held" for t in running)
 
     def _find_cycle(self) -> None:
@@ -239,35 +237,19 @@ class Board:
 
     def kills(self) -> list[tuple[str, str]]:
         """(host, point) of every injected kill reported so far."""
-        with self._cond:
+        with self._lock:
             return list(self._killed)
 
     # -- decisions made elsewhere (the explorer's thread) ---------------------------------
     def release(self, task: str) -> None:
         """Let a held task go on; its reply waits in the outbox for the conductor."""
-        with self._cond:
+        with self._lock:
             t = self._tasks[task]
             if t.state != "held":
                 raise RuntimeError(f"task {task[:8]} is not held")
             self._release(t)
-            self._cond.notify_all()
-
-    def poke(self) -> None:
-        """Wake whoever watches the board: something it cannot see changed (the scenario
-        began to wait)."""
-        with self._cond:
-            self._cond.notify_all()
 
     def at_once(self, predicate: Callable[[], T]) -> T:
         """``predicate()`` under the board's lock (one consistent view of it)."""
-        with self._cond:
+        with self._lock:
             return predicate()
-
-    def watch(self, predicate: Callable[[], T], timeout: float) -> T:
-        """``predicate()`` under the board's lock; when falsy, wait up to ``timeout`` for the
-        board to change (so no report slips between the look and the wait), and return it."""
-        with self._cond:
-            value = predicate()
-            if not value:
-                self._cond.wait(timeout)
-            return value

@@ -53,7 +53,7 @@ class ExplorerPolicy:
     # -- for the explorer (its own thread) ------------------------------------------------
     def options(self) -> list[Trace]:
         """Held tasks that may go on now (a lock request only when its lock is free). Call it
-        inside ``watch`` for one consistent view of the board."""
+        inside ``at_once`` for one consistent view of the board."""
         return [
             t
             for host in self.hosts
@@ -71,16 +71,10 @@ class ExplorerPolicy:
     def at_rest(self, running: set[str]) -> bool:
         return self.board.at_rest(running)
 
-    def watch(self, predicate: Callable[[], T], timeout: float) -> T:
-        return self.board.watch(predicate, timeout)
-
     def at_once(self, predicate: Callable[[], T]) -> T:
-        """``predicate()`` under the board's lock, without waiting."""
+        """``predicate()`` under the board's lock: the driver's decisions are made one at a
+        time, whichever thread makes them."""
         return self.board.at_once(predicate)
-
-    def poke(self) -> None:
-        """Wake ``watch`` now (the scenario began to wait: the board cannot see that)."""
-        self.board.poke()
 
     def release(self, task: str) -> None:
         self.board.release(task)
