@@ -21,7 +21,7 @@ narrow (a missed race).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,6 @@ def conflict(a: Access, b: Access) -> bool:
     return True
 
 
-def conflicts(left: list[Access], right: list[Access]) -> bool:
+def conflicts(left: Sequence[Access], right: Sequence[Access]) -> bool:
     """Do two footprints touch the same rows, at least one of them writing?"""
     return any(conflict(a, b) for a in left for b in right)

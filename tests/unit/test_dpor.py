@@ -16,7 +16,7 @@ from orchestrator.cluster.footprint import Access, reads, writes
 from orchestrator.explore.exchange import Exchange
 from orchestrator.explore.split import Split
 from orchestrator.explore.strategies import Option, dependent
-from orchestrator.explore.strategies.dpor import Dpor
+from orchestrator.explore.strategies.dpor import Dpor, _extend
 
 LOCK = "lock"  # a step that asks for the lock (held until the process's "unlock" step ends)
 
@@ -206,6 +206,30 @@ def test_a_split_deals_its_branches_again_while_a_team_has_parts() -> None:
             runs += 1
         counts.append(runs)
     assert max(counts) < whole, (counts, whole)
+
+
+class _Checked(Dpor):
+    """Checks every happens-before worked out from the last one against working it out anew."""
+
+    checked = 0
+
+    def _happens_before(self, steps: list[Option]) -> list[set[int]]:
+        got = super()._happens_before(steps)
+        assert got == _extend([], list(steps))
+        _Checked.checked += 1
+        return got
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_happens_before_is_extended_as_it_was_worked_out_anew(seed: int) -> None:
+    """Each decision extends the run's happens-before by its step, and a run that replays a
+    prefix keeps what that prefix had: the same as working it out from nothing each time."""
+    program = random_program(seed)
+    dpor, classes, before = _Checked(), set(), _Checked.checked
+    while dpor.next_run():
+        classes.add(trace_class(program.run(dpor.choose)))
+    assert classes == {trace_class(r) for r in program.every_interleaving()}
+    assert _Checked.checked > before or len(program.procs) < 2
 
 
 def test_an_unknown_order_is_refused() -> None:

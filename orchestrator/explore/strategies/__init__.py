@@ -27,7 +27,7 @@ class Option:
 
 def dependent(a: Option, b: Option) -> bool:
     """Steps of two processes that do not commute: their footprints meet."""
-    return a.process != b.process and conflicts(list(a.accesses), list(b.accesses))
+    return a.process != b.process and conflicts(a.accesses, b.accesses)
 
 
 class Strategy(Protocol):

@@ -139,6 +139,10 @@ class Dpor:
         self.started = False
         self.learnt = False  # the last run is learnt (``_learn``)
         self.redundant = 0  # runs that hit a decision whose every option sleeps
+        # the steps of the run so far and what happens before each (``_find_races``): each
+        # new decision adds a step, and only what is new is worked out
+        self.hb_steps: list[Option] = []
+        self.hb_after: list[set[int]] = []
 
     # -- the strategy protocol -------------------------------------------------------------
     def next_run(self) -> bool:
@@ -267,7 +271,7 @@ class Dpor:
         earlier step (dependent, and nothing in between already orders them) could have gone
         first: make sure the decision before that step tries a way to that other order."""
         steps = [n.enabled[n.chosen] for n in self.nodes[:d]]
-        after = _happens_before(steps)
+        after = self._happens_before(steps)
         for p, nxt in self.nodes[d].enabled.items():
             # the earlier steps the next one must follow: p's own, and their dependents
             before = {i for i, s in enumerate(steps) if s.process == p or dependent(s, nxt)}
@@ -318,6 +322,17 @@ class Dpor:
             pre.why.setdefault(q, (steps[i].label, nxt.label))
             pre.found.setdefault(q, self.races)
 
+    def _happens_before(self, steps: list[Option]) -> list[set[int]]:
+        """``_extend([], steps)``, reusing what was worked out for the longest prefix of
+        ``steps`` seen last (the same step objects: a run's decisions, or those it replays)."""
+        known, after = self.hb_steps, self.hb_after
+        k = 0
+        while k < min(len(known), len(steps)) and known[k] is steps[k]:
+            k += 1
+        del known[k:], after[k:]
+        known.extend(steps[k:])
+        return _extend(after, steps)
+
     # -- the search order ------------------------------------------------------------------
     def _learn(self) -> None:
         """Remember which dependent steps ran in which order in the run just finished (and
@@ -354,11 +369,12 @@ class Dpor:
         return next(i for i, o in enumerate(options) if o.process == process)
 
 
-def _happens_before(steps: list[Option]) -> list[set[int]]:
+def _extend(after: list[set[int]], steps: list[Option]) -> list[set[int]]:
     """``after[j]``: every earlier step that happens before step ``j`` (same process or a
-    chain of dependent steps)."""
-    after: list[set[int]] = []
-    for j, s in enumerate(steps):
+    chain of dependent steps); ``after`` holds it for a prefix of ``steps`` and is made
+    whole, in place."""
+    for j in range(len(after), len(steps)):
+        s = steps[j]
         before: set[int] = set()
         for i in range(j):
             if steps[i].process == s.process or dependent(steps[i], s):
