@@ -77,10 +77,11 @@ class Driver:
 
     def __enter__(self) -> Driver:
         self.loops.submit(None, self._loop)
-        # the conductor's thread decides after each request it serves (``now``); this loop
-        # looks as soon as the scenario begins to wait (a decision is made only then), and
-        # every tick for what neither tells (time passing, a host's process ending)
-        self.cluster.api.on_wait = self.nudged.set
+        # a decision is due only when something happened: the conductor's thread decides
+        # after each request it serves (``now``), the scenario's as it begins to wait
+        # (``waits``: decisions are made only while it waits); this loop looks every tick, for
+        # what neither tells (time passing, a host's process ending)
+        self.cluster.api.on_wait = self.waits
         self.cluster.conductor.after = self.now
         return self
 
@@ -181,7 +182,14 @@ class Driver:
         due now is made there, and its reply sent at once, with no thread to wake in between.
         A task's own request (an operation of the system) or a heartbeat leaves a task
         running: no decision is due after it (the driver's thread looks again anyway)."""
-        if self.stop.is_set() or self.error is not None or op in self.quiet:
+        if op not in self.quiet:
+            self.waits()
+
+    def waits(self) -> None:
+        """A decision due now, made in the calling thread: the conductor's (``now``), or the
+        scenario's as it begins to wait (``API.on_wait``, without the state's lock), so that
+        no other thread has to wake for it."""
+        if self.stop.is_set() or self.error is not None:
             return
         try:
             self.gate.at_once(self._decide)
