@@ -100,6 +100,9 @@ class Exchange:
                 for path in self.root.glob(f"claimed-by-*-{self.part}"):
                     path.unlink(missing_ok=True)
                 self.taken += 1
+                # running again, nothing to spare yet: a patient part waits for what this one
+                # finds (it would see no status until this part's next schedule)
+                self.spare(0)
                 return branch
             if claimed_at is None and not hungry.exists():
                 claimed_at = time.monotonic()  # a giver claimed it: its branch is coming

@@ -30,6 +30,10 @@ def test_a_hungry_part_gets_the_branch_one_giver_sends(tmp_path: Path) -> None:
     thread.join(5)
     assert got == [BRANCH] and taker.taken == 1 and first.given == 1
     assert not list(tmp_path.glob("work-*")) and not list(tmp_path.glob("claimed-*"))
+    # the taker runs again at once: a patient part that runs out now waits for it
+    assert Exchange(tmp_path, 3, patient=True)._others_spare()
+    first.close()
+    assert Exchange(tmp_path, 3, patient=True)._others_spare()  # the taker's status alone
 
 
 def test_with_nothing_to_spare_a_part_that_ran_out_is_done_at_once(tmp_path: Path) -> None:
