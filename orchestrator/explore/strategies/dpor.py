@@ -68,6 +68,13 @@ class _Node:
     def todo(self) -> set[str]:
         return self.backtrack - self.done - self.skip - set(self.sleep)
 
+    def path(self) -> list[_Node]:
+        """The decisions from the first one to this one."""
+        path = [self]
+        while path[-1].parent is not None:
+            path.append(path[-1].parent)
+        return path[::-1]
+
 
 ORDERS = ("races", "depth")
 
@@ -155,11 +162,7 @@ class Dpor:
         if not self.open:
             return False
         self.learnt = False  # the run about to start is not learnt yet
-        node = self._branch()
-        path = [node]  # branch here; the decisions above it are replayed
-        while path[-1].parent is not None:
-            path.append(path[-1].parent)
-        path.reverse()
+        path = self._branch().path()  # branch there; the decisions above it are replayed
         for above, below in zip(path, path[1:], strict=False):
             above.chosen = below.via
         self.nodes = path
@@ -180,7 +183,7 @@ class Dpor:
             node = self.nodes[d]
             if set(node.enabled) != set(by_process):
                 raise Diverged(f"decision {d + 1} offered {', '.join(sorted(by_process))}")
-            pick = min(node.todo(), key=lambda p: (-self._newness(node, p), p))
+            pick = self._next(node)
         else:
             node = self._new_node(d, by_process)
             self.nodes.append(node)
@@ -224,17 +227,14 @@ class Dpor:
         if not self.open:
             return []
         node = self._branch()
-        first = (node, min(node.todo(), key=lambda p: (-self._newness(node, p), p)))
+        first = (node, self._next(node))
         rest = [(n, p) for n in self.open for p in sorted(n.todo()) if (n, p) != first]
         return [first, *sorted(rest, key=lambda b: b[0].depth)]
 
     def hand_over(self, node: _Node, process: str) -> Branch:
         """Give away a waiting branch: never tried here (it puts nothing to sleep either: the
         taker explores it whole), and what the taker needs to run it."""
-        path = [node]
-        while path[-1].parent is not None:
-            path.append(path[-1].parent)
-        path.reverse()
+        path = node.path()
         node.skip.add(process)
         choices = tuple(n.via for n in path[1:]) + (process,)
         return Branch(
@@ -351,6 +351,10 @@ class Dpor:
         to reverse it any more (one already ran its steps the other way round)."""
         first, then = node.why.get(p, ("", ""))
         return node.found[p] if first and (then, first) not in self.ordered else 0
+
+    def _next(self, node: _Node) -> str:
+        """The choice a run branching at ``node`` tries: the newest race's first."""
+        return min(node.todo(), key=lambda p: (-self._newness(node, p), p))
 
     def _branch(self) -> _Node:
         """Where the next run branches off. ``depth``: the deepest decision of the last run
